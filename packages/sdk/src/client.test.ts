@@ -1,0 +1,115 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KeyNestApiError, KeyNestClient, type FetchLike } from './index.js';
+
+interface Seen {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** A fetch that records each request and answers with the given status and body. */
+function recordingFetch(status: number, answer: unknown, seen: Seen[]): FetchLike {
+  return async (input, init) => {
+    seen.push({
+      url: input,
+      method: init?.method ?? 'GET',
+      headers: { ...(init?.headers as Record<string, string>) },
+      body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined,
+    });
+    const text = answer === undefined ? null : JSON.stringify(answer);
+    return new Response(text, { status, headers: { 'content-type': 'application/json' } });
+  };
+}
+
+test('path segments are URI-encoded and the token is sent as a bearer', async () => {
+  const seen: Seen[] = [];
+  const client = new KeyNestClient({
+    server: 'http://keynest.test/',
+    token: 'kn_ses_abc',
+    fetch: recordingFetch(200, { key: 'A', value: 'x', version: 1 }, seen),
+  });
+  await client.getSecret('my app/1', 'prod?x', 'KEY#1', { raw: true });
+  assert.equal(seen[0]!.url, 'http://keynest.test/api/v1/projects/my%20app%2F1/environments/prod%3Fx/secrets/KEY%231?raw=true');
+  assert.equal(seen[0]!.headers.authorization, 'Bearer kn_ses_abc');
+});
+
+test('listSecrets sends only the options asked for', async () => {
+  const seen: Seen[] = [];
+  const client = new KeyNestClient({ server: 'http://k.test', fetch: recordingFetch(200, { secrets: [] }, seen) });
+  await client.listSecrets('p', 'e');
+  await client.listSecrets('p', 'e', { values: false, raw: true, includeDeleted: true });
+  assert.equal(seen[0]!.url, 'http://k.test/api/v1/projects/p/environments/e/secrets');
+  assert.equal(seen[1]!.url, 'http://k.test/api/v1/projects/p/environments/e/secrets?values=false&raw=true&includeDeleted=true');
+  assert.equal(seen[0]!.headers.authorization, undefined);
+});
+
+test('setSecrets sends one PATCH and leaves out absent ifVersion', async () => {
+  const seen: Seen[] = [];
+  const results = [{ key: 'A', version: 1, status: 'added' }];
+  const client = new KeyNestClient({ server: 'http://k.test', fetch: recordingFetch(200, { results }, seen) });
+  const answer = await client.setSecrets('p', 'e', [{ key: 'A', value: '1' }, { key: 'B', value: '2', ifVersion: 0 }]);
+  assert.deepEqual(answer, results);
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]!.method, 'PATCH');
+  assert.deepEqual(seen[0]!.body, { secrets: [{ key: 'A', value: '1' }, { key: 'B', value: '2', ifVersion: 0 }] });
+});
+
+test('deleteSecret passes ifVersion in the query and accepts 204', async () => {
+  const seen: Seen[] = [];
+  const client = new KeyNestClient({ server: 'http://k.test', fetch: recordingFetch(204, undefined, seen) });
+  assert.equal(await client.deleteSecret('p', 'e', 'K', { ifVersion: 3 }), undefined);
+  assert.equal(seen[0]!.url, 'http://k.test/api/v1/projects/p/environments/e/secrets/K?ifVersion=3');
+  assert.equal(seen[0]!.method, 'DELETE');
+});
+
+test('an error answer becomes a KeyNestApiError with its code, message and request id', async () => {
+  const body = { error: { code: 'version_conflict', message: 'Version mismatch' }, requestId: 'req-7' };
+  const client = new KeyNestClient({ server: 'http://k.test', fetch: recordingFetch(409, body, []) });
+  await assert.rejects(client.setSecret('p', 'e', 'K', 'v', { ifVersion: 1 }), (error: unknown) => {
+    assert.ok(error instanceof KeyNestApiError);
+    assert.equal(error.status, 409);
+    assert.equal(error.code, 'version_conflict');
+    assert.equal(error.message, 'Version mismatch');
+    assert.equal(error.requestId, 'req-7');
+    return true;
+  });
+});
+
+test('an answer that is not the documented error body still gives a KeyNestApiError', async () => {
+  const fetch: FetchLike = async () => new Response('<html>bad gateway</html>', { status: 502, statusText: 'Bad Gateway' });
+  const client = new KeyNestClient({ server: 'http://k.test', fetch });
+  await assert.rejects(client.me(), { name: 'KeyNestApiError', status: 502, code: 'unexpected_response' });
+});
+
+test('a server that cannot be reached gives server_unreachable naming the URL', async () => {
+  // A port that was just free: nothing listens on it once the probe server is closed.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+
+  const server = `http://127.0.0.1:${port}`;
+  const client = new KeyNestClient({ server });
+  await assert.rejects(client.setupStatus(), (error: unknown) => {
+    assert.ok(error instanceof KeyNestApiError);
+    assert.equal(error.status, 0);
+    assert.equal(error.code, 'server_unreachable');
+    assert.match(error.message, new RegExp(server.replace(/\./g, '\\.')));
+    return true;
+  });
+});
+
+test('withToken gives a new client and leaves the first unchanged', async () => {
+  const seen: Seen[] = [];
+  const first = new KeyNestClient({ server: 'http://k.test', fetch: recordingFetch(200, { projects: [] }, seen) });
+  const second = first.withToken('kn_api_x');
+  await first.listProjects();
+  await second.listProjects();
+  assert.equal(first.token, undefined);
+  assert.equal(seen[0]!.headers.authorization, undefined);
+  assert.equal(seen[1]!.headers.authorization, 'Bearer kn_api_x');
+});

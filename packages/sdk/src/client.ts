@@ -1,0 +1,259 @@
+/**
+ * A typed client for every route of docs/api.md. One method per route; `project` and `env` arguments
+ * accept a name or an id, as the routes do. The client holds only its options and never changes them:
+ * `withToken` gives a new client, so one client can be shared without surprises.
+ */
+import { send, segment, type FetchLike, type RequestSpec } from './transport.js';
+import type {
+  AuditEvent,
+  AuthResult,
+  BatchWriteResult,
+  CreatedToken,
+  CreateTokenInput,
+  Environment,
+  GetSecretOptions,
+  IfVersionOption,
+  ListAuditOptions,
+  ListSecretsOptions,
+  LoginInput,
+  MeResult,
+  Project,
+  ReencryptResult,
+  RotateKeysResult,
+  Secret,
+  SecretVersions,
+  SecretWrite,
+  SetupInput,
+  SetupStatus,
+  TokenInfo,
+  WriteResult,
+} from './types.js';
+
+export interface KeyNestClientOptions {
+  /** Base URL of the server, e.g. `http://127.0.0.1:8200`. */
+  server: string;
+  /** A session token (`kn_ses_…`) or an API token (`kn_api_…`). */
+  token?: string | undefined;
+  /** Defaults to the global fetch; tests and proxies may pass their own. */
+  fetch?: FetchLike;
+}
+
+const API = '/api/v1';
+
+export class KeyNestClient {
+  readonly server: string;
+  readonly token: string | undefined;
+  readonly #fetch: FetchLike;
+
+  constructor(options: KeyNestClientOptions) {
+    if (!options.server) throw new TypeError('KeyNestClient needs a server URL');
+    this.server = options.server.replace(/\/+$/, '');
+    this.token = options.token;
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  }
+
+  /** The same client, authenticated with another token. */
+  withToken(token: string | undefined): KeyNestClient {
+    return new KeyNestClient({ server: this.server, token, fetch: this.#fetch });
+  }
+
+  #call<T>(spec: RequestSpec): Promise<T> {
+    return send<T>({ server: this.server, token: this.token, fetch: this.#fetch }, spec);
+  }
+
+  // Public routes.
+
+  async health(): Promise<{ status: string }> {
+    return this.#call({ method: 'GET', path: '/healthz' });
+  }
+
+  async setupStatus(): Promise<SetupStatus> {
+    return this.#call({ method: 'GET', path: `${API}/setup` });
+  }
+
+  async setup(input: SetupInput): Promise<AuthResult> {
+    return this.#call({ method: 'POST', path: `${API}/setup`, body: input });
+  }
+
+  async login(input: LoginInput): Promise<AuthResult> {
+    return this.#call({ method: 'POST', path: `${API}/auth/login`, body: input });
+  }
+
+  // Identity.
+
+  async logout(): Promise<void> {
+    await this.#call({ method: 'POST', path: `${API}/auth/logout` });
+  }
+
+  async me(): Promise<MeResult> {
+    return this.#call({ method: 'GET', path: `${API}/me` });
+  }
+
+  // Projects and environments.
+
+  async listProjects(): Promise<Project[]> {
+    const answer = await this.#call<{ projects: Project[] }>({ method: 'GET', path: `${API}/projects` });
+    return answer.projects;
+  }
+
+  async createProject(name: string, environments?: string[]): Promise<Project> {
+    const body = environments === undefined ? { name } : { name, environments };
+    const answer = await this.#call<{ project: Project }>({ method: 'POST', path: `${API}/projects`, body });
+    return answer.project;
+  }
+
+  async getProject(project: string): Promise<Project> {
+    const answer = await this.#call<{ project: Project }>({ method: 'GET', path: projectPath(project) });
+    return answer.project;
+  }
+
+  async deleteProject(project: string): Promise<void> {
+    await this.#call({ method: 'DELETE', path: projectPath(project) });
+  }
+
+  async listEnvironments(project: string): Promise<Environment[]> {
+    const answer = await this.#call<{ environments: Environment[] }>({
+      method: 'GET',
+      path: `${projectPath(project)}/environments`,
+    });
+    return answer.environments;
+  }
+
+  async createEnvironment(project: string, name: string): Promise<Environment> {
+    const answer = await this.#call<{ environment: Environment }>({
+      method: 'POST',
+      path: `${projectPath(project)}/environments`,
+      body: { name },
+    });
+    return answer.environment;
+  }
+
+  async deleteEnvironment(project: string, env: string): Promise<void> {
+    await this.#call({ method: 'DELETE', path: envPath(project, env) });
+  }
+
+  // Secrets.
+
+  async listSecrets(project: string, env: string, options: ListSecretsOptions = {}): Promise<Secret[]> {
+    const answer = await this.#call<{ secrets: Secret[] }>({
+      method: 'GET',
+      path: `${envPath(project, env)}/secrets`,
+      query: {
+        values: options.values === false ? false : undefined,
+        raw: options.raw ? true : undefined,
+        includeDeleted: options.includeDeleted ? true : undefined,
+      },
+    });
+    return answer.secrets;
+  }
+
+  async getSecret(project: string, env: string, key: string, options: GetSecretOptions = {}): Promise<Secret> {
+    return this.#call({
+      method: 'GET',
+      path: secretPath(project, env, key),
+      query: { raw: options.raw ? true : undefined },
+    });
+  }
+
+  async setSecret(
+    project: string,
+    env: string,
+    key: string,
+    value: string,
+    options: IfVersionOption = {},
+  ): Promise<WriteResult> {
+    const body = options.ifVersion === undefined ? { value } : { value, ifVersion: options.ifVersion };
+    return this.#call({ method: 'PUT', path: secretPath(project, env, key), body });
+  }
+
+  /** Writes all of `secrets` in one transaction: either every write lands or none does. */
+  async setSecrets(project: string, env: string, secrets: SecretWrite[]): Promise<WriteResult[]> {
+    const answer = await this.#call<BatchWriteResult>({
+      method: 'PATCH',
+      path: `${envPath(project, env)}/secrets`,
+      body: { secrets: secrets.map(withoutUndefinedIfVersion) },
+    });
+    return answer.results;
+  }
+
+  async deleteSecret(project: string, env: string, key: string, options: IfVersionOption = {}): Promise<void> {
+    await this.#call({
+      method: 'DELETE',
+      path: secretPath(project, env, key),
+      query: { ifVersion: options.ifVersion },
+    });
+  }
+
+  async restoreSecret(project: string, env: string, key: string): Promise<WriteResult> {
+    return this.#call({ method: 'POST', path: `${secretPath(project, env, key)}/restore` });
+  }
+
+  async secretVersions(project: string, env: string, key: string): Promise<SecretVersions> {
+    return this.#call({ method: 'GET', path: `${secretPath(project, env, key)}/versions` });
+  }
+
+  async rollbackSecret(
+    project: string,
+    env: string,
+    key: string,
+    version: number,
+    options: IfVersionOption = {},
+  ): Promise<WriteResult> {
+    const body = options.ifVersion === undefined ? { version } : { version, ifVersion: options.ifVersion };
+    return this.#call({ method: 'POST', path: `${secretPath(project, env, key)}/rollback`, body });
+  }
+
+  // API tokens.
+
+  async listTokens(): Promise<TokenInfo[]> {
+    const answer = await this.#call<{ tokens: TokenInfo[] }>({ method: 'GET', path: `${API}/tokens` });
+    return answer.tokens;
+  }
+
+  async createToken(input: CreateTokenInput): Promise<CreatedToken> {
+    const { expiresInSeconds, ...rest } = input;
+    const body = expiresInSeconds === undefined ? rest : { ...rest, expiresInSeconds };
+    return this.#call({ method: 'POST', path: `${API}/tokens`, body });
+  }
+
+  async revokeToken(id: string): Promise<void> {
+    await this.#call({ method: 'DELETE', path: `${API}/tokens/${segment(id)}` });
+  }
+
+  // Administration and audit.
+
+  async rotateKeys(): Promise<RotateKeysResult> {
+    return this.#call({ method: 'POST', path: `${API}/admin/rotate-keys` });
+  }
+
+  async reencrypt(batchSize?: number): Promise<ReencryptResult> {
+    const body = batchSize === undefined ? {} : { batchSize };
+    return this.#call({ method: 'POST', path: `${API}/admin/reencrypt`, body });
+  }
+
+  async listAudit(options: ListAuditOptions = {}): Promise<AuditEvent[]> {
+    const answer = await this.#call<{ events: AuditEvent[] }>({
+      method: 'GET',
+      path: `${API}/audit`,
+      query: { limit: options.limit, before: options.before },
+    });
+    return answer.events;
+  }
+}
+
+function projectPath(project: string): string {
+  return `${API}/projects/${segment(project)}`;
+}
+
+function envPath(project: string, env: string): string {
+  return `${projectPath(project)}/environments/${segment(env)}`;
+}
+
+function secretPath(project: string, env: string, key: string): string {
+  return `${envPath(project, env)}/secrets/${segment(key)}`;
+}
+
+/** The server rejects unknown and null fields, so an absent ifVersion must be left out, not sent. */
+function withoutUndefinedIfVersion(write: SecretWrite): SecretWrite {
+  return write.ifVersion === undefined ? { key: write.key, value: write.value } : { ...write };
+}

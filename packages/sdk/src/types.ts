@@ -1,0 +1,196 @@
+/**
+ * The shapes of docs/api.md, one type per documented shape. Times are ISO-8601 strings, exactly as the
+ * server sends them: the SDK does not convert them, so a caller can print or compare what it received.
+ */
+
+export interface User {
+  id: string;
+  email: string;
+}
+
+export interface Org {
+  id: string;
+  name: string;
+}
+
+export interface Session {
+  token: string;
+  expiresAt: string;
+}
+
+/** What `setup` and `login` answer. */
+export interface AuthResult {
+  user: User;
+  org: Org;
+  session: Session;
+}
+
+export interface SetupStatus {
+  setupRequired: boolean;
+}
+
+export interface SetupInput {
+  setupToken: string;
+  email: string;
+  password: string;
+  orgName: string;
+}
+
+export interface LoginInput {
+  email: string;
+  password: string;
+}
+
+export type Principal =
+  | { type: 'user'; user: User; org: Org }
+  | { type: 'token'; token: { id: string; name: string }; org: Org };
+
+export interface MeResult {
+  principal: Principal;
+}
+
+export interface Environment {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface Project {
+  id: string;
+  name: string;
+  createdAt: string;
+  environments: Environment[];
+}
+
+/** Who made a change: a user or an API token. */
+export interface Actor {
+  type: string;
+  id: string;
+  name: string;
+}
+
+export interface Secret {
+  key: string;
+  /** Present only when values were asked for. */
+  value?: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  updatedBy: Actor;
+  deletedAt: string | null;
+}
+
+export type VersionAction = 'set' | 'rollback' | 'restore' | 'delete';
+
+export interface Version {
+  version: number;
+  action: VersionAction;
+  createdAt: string;
+  createdBy: Actor;
+}
+
+export interface SecretVersions {
+  key: string;
+  versions: Version[];
+}
+
+export type WriteStatus = 'added' | 'changed' | 'unchanged';
+
+/** The answer to every single-secret write (set, restore, rollback). */
+export interface WriteResult {
+  key: string;
+  version: number;
+  status: WriteStatus;
+}
+
+export interface SecretWrite {
+  key: string;
+  value: string;
+  /** Refuse the write unless the current version equals this (0: must not exist yet). */
+  ifVersion?: number;
+}
+
+export interface BatchWriteResult {
+  results: WriteResult[];
+}
+
+export interface ListSecretsOptions {
+  /** false: keys and metadata only (needs only `secret:read_keys`). Default true. */
+  values?: boolean;
+  /** true: leave `${...}` references unresolved. */
+  raw?: boolean;
+  includeDeleted?: boolean;
+}
+
+export interface GetSecretOptions {
+  raw?: boolean;
+}
+
+export interface IfVersionOption {
+  ifVersion?: number;
+}
+
+export type TokenAccess = 'read' | 'write';
+
+export interface TokenInfo {
+  id: string;
+  name: string;
+  prefix: string;
+  project: { id: string; name: string };
+  environment: { id: string; name: string };
+  access: TokenAccess;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface CreateTokenInput {
+  name: string;
+  project: string;
+  environment: string;
+  access: TokenAccess;
+  /** Omitted: the token does not expire. */
+  expiresInSeconds?: number;
+}
+
+export interface CreatedToken {
+  /** The bearer token (`kn_api_…`); the server shows it only in this answer. */
+  token: string;
+  info: TokenInfo;
+}
+
+export interface RotateKeysResult {
+  keyVersion: number;
+}
+
+export interface ReencryptResult {
+  reencrypted: number;
+  remaining: number;
+  keyVersion: number;
+}
+
+export interface AuditEvent {
+  id: string;
+  at: string;
+  action: string;
+  actor: { type: string; id: string };
+  target: { type: string; id: string; name: string };
+  ip: string;
+  requestId: string;
+  outcome: string;
+  details: unknown;
+}
+
+export interface ListAuditOptions {
+  /** 1..500 */
+  limit?: number;
+  /** An event id: answer only events older than it (for paging). */
+  before?: string;
+}
+
+/** The body of every error answer (docs/api.md, "Errors"). */
+export interface ApiErrorBody {
+  error: { code: string; message: string; details?: unknown };
+  requestId?: string;
+}

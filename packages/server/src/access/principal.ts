@@ -1,0 +1,27 @@
+import type { Role, TokenAccess } from './permissions.js';
+
+/** Who is calling, once authenticated. Every request past authentication carries exactly one. */
+export type Principal = UserPrincipal | TokenPrincipal;
+
+export interface UserPrincipal {
+  type: 'user';
+  orgId: string;
+  userId: string;
+  email: string;
+  role: Role;
+  sessionId: string;
+}
+
+export interface TokenPrincipal {
+  type: 'token';
+  orgId: string;
+  tokenId: string;
+  name: string;
+  /** The user who created the token; a token never does more than its scope allows. */
+  createdBy: string;
+  scope: { projectId: string; environmentId: string; access: TokenAccess };
+}
+
+export function actorOf(p: Principal): { type: 'user' | 'token'; id: string } {
+  return p.type === 'user' ? { type: 'user', id: p.userId } : { type: 'token', id: p.tokenId };
+}

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { tokenRoutes } from './access/routes.js';
+import type { ApiTokenService } from './access/service.js';
+import { auditRoutes } from './audit/routes.js';
+import type { AuditService } from './audit/service.js';
+import type { Config } from './config.js';
+import type { Clock } from './context.js';
+import { registerAccessControl } from './http/access.js';
+import { registerErrorHandling } from './http/errors.js';
+import { registerSecurityHeaders } from './http/headers.js';
+import { registerValidation } from './http/validation.js';
+import { identityRoutes } from './identity/routes.js';
+import type { IdentityService } from './identity/service.js';
+import type { Logger } from './logger.js';
+import type { OrgService } from './orgs/service.js';
+import { projectRoutes } from './projects/routes.js';
+import type { ProjectService } from './projects/service.js';
+import type { KeyRotationService } from './secrets/key-rotation.js';
+import { keyRotationRoutes } from './secrets/key-rotation-routes.js';
+import { secretRoutes } from './secrets/routes.js';
+import type { SecretService } from './secrets/service.js';
+
+export interface Services {
+  identity: IdentityService;
+  orgs: OrgService;
+  projects: ProjectService;
+  secrets: SecretService;
+  rotation: KeyRotationService;
+  tokens: ApiTokenService;
+  audit: AuditService;
+}
+
+export const SERVER_VERSION = '0.1.0';
+
+/** Builds the HTTP app from already-built services. The order of the list below is the request path. */
+export async function buildApp(services: Services, deps: { config: Config; log: Logger; clock: Clock }): Promise<FastifyInstance> {
+  const { config, log, clock } = deps;
+  const app = Fastify({
+    loggerInstance: log,
+    bodyLimit: config.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 },
+    // Typed as the plain instance: our pino Logger is a FastifyBaseLogger, but the generic would
+    // otherwise leak into every route module's signature.
+  }) as unknown as FastifyInstance;
+
+  registerValidation(app);
+  registerErrorHandling(app);
+  registerSecurityHeaders(app);
+  registerAccessControl(app, { identity: services.identity, tokens: services.tokens, projects: services.projects, clock });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'KeyNest API', version: SERVER_VERSION, description: 'Secrets and environment variables for teams. See docs/api.md.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A session token (kn_ses_…) or an API token (kn_api_…)' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.get('/healthz', {
+    config: { access: { public: 'load balancers probe it' } },
+    schema: { hide: true },
+    handler: async () => ({ status: 'ok' }),
+  });
+  app.get('/api/v1/openapi.json', {
+    config: { access: { public: 'the API description holds no data' } },
+    schema: { hide: true },
+    handler: async () => app.swagger(),
+  });
+
+  identityRoutes(app, { identity: services.identity, orgs: services.orgs, clock });
+  projectRoutes(app, { projects: services.projects });
+  secretRoutes(app, { secrets: services.secrets });
+  keyRotationRoutes(app, { rotation: services.rotation });
+  tokenRoutes(app, { tokens: services.tokens, projects: services.projects });
+  auditRoutes(app, { audit: services.audit });
+
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError } from './errors.js';
+
+/**
+ * Every setting of the server, read once at start from KEYNEST_* environment variables (and an
+ * optional JSON file named by KEYNEST_CONFIG_FILE whose keys are the same variable names; the
+ * environment wins). A wrong value stops the server with one line naming the variable.
+ */
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** postgres://… for PostgreSQL; undefined means embedded SQLite in dataDir. */
+  databaseUrl: string | undefined;
+  /** PostgreSQL schema to use (tests give each run its own). */
+  databaseSchema: string | undefined;
+  /** base64 of 32 bytes; undefined means a key file in dataDir. */
+  rootKey: Buffer | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  sessionTtlS: number;
+  shutdownTimeoutMs: number;
+  bodyLimitBytes: number;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const ROOT_KEY_BYTES = 32;
+
+export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir'>>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
+  const vars = { ...readConfigFile(env.KEYNEST_CONFIG_FILE), ...definedOnly(env) };
+  const dataDir = overrides.dataDir ?? vars.KEYNEST_DATA_DIR ?? './data';
+  return {
+    host: overrides.host ?? vars.KEYNEST_HOST ?? '127.0.0.1',
+    port: overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535),
+    dataDir: path.resolve(dataDir),
+    databaseUrl: databaseUrl(vars.KEYNEST_DATABASE_URL),
+    databaseSchema: schemaName(vars.KEYNEST_DATABASE_SCHEMA),
+    rootKey: rootKey(vars.KEYNEST_ROOT_KEY),
+    logLevel: oneOf(vars, 'KEYNEST_LOG_LEVEL', LOG_LEVELS, 'info'),
+    sessionTtlS: integer(vars, 'KEYNEST_SESSION_TTL_S', 12 * 3600, 60, 30 * 24 * 3600),
+    shutdownTimeoutMs: integer(vars, 'KEYNEST_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    bodyLimitBytes: integer(vars, 'KEYNEST_BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+  };
+}
+
+function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('KEYNEST_') && v !== undefined && v !== '') out[k] = v;
+  return out;
+}
+
+function readConfigFile(file: string | undefined): Record<string, string> {
+  if (!file) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError('KEYNEST_CONFIG_FILE', `cannot read ${file} as JSON (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('KEYNEST_CONFIG_FILE', 'must hold a JSON object of KEYNEST_* settings');
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (!k.startsWith('KEYNEST_')) throw new ConfigError('KEYNEST_CONFIG_FILE', `unknown setting "${k}"`);
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+      throw new ConfigError(k, 'must be a string, number or boolean in the config file');
+    }
+    out[k] = String(v);
+  }
+  return out;
+}
+
+function integer(vars: Record<string, string | undefined>, name: string, dflt: number, min: number, max: number): number {
+  const raw = vars[name];
+  if (raw === undefined) return dflt;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function oneOf<T extends string>(vars: Record<string, string | undefined>, name: string, allowed: readonly T[], dflt: T): T {
+  const raw = vars[name];
+  if (raw === undefined) return dflt;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function databaseUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^postgres(ql)?:\/\//.test(raw)) {
+    // Never echo the URL: it may carry a password.
+    throw new ConfigError('KEYNEST_DATABASE_URL', 'must be a postgres:// or postgresql:// URL');
+  }
+  return raw;
+}
+
+function schemaName(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw)) {
+    throw new ConfigError('KEYNEST_DATABASE_SCHEMA', 'must be a lower-case identifier (a-z, 0-9, _)');
+  }
+  return raw;
+}
+
+function rootKey(raw: string | undefined): Buffer | undefined {
+  if (raw === undefined) return undefined;
+  const key = Buffer.from(raw, 'base64');
+  // Never echo the value: it is the root of every secret.
+  if (key.length !== ROOT_KEY_BYTES || key.toString('base64').replace(/=+$/, '') !== raw.trim().replace(/=+$/, '')) {
+    throw new ConfigError('KEYNEST_ROOT_KEY', `must be ${ROOT_KEY_BYTES} bytes, base64-encoded (e.g. from: openssl rand -base64 32)`);
+  }
+  if (key.every((b) => b === key[0])) throw new ConfigError('KEYNEST_ROOT_KEY', 'is a trivial key (all bytes equal); generate a random one');
+  return key;
+}

@@ -1,0 +1,66 @@
+/**
+ * The one family of errors KeyNest answers with. Each has a stable `code` (documented in
+ * docs/errors.md; a test keeps the two lists equal), an HTTP status, and a message that is safe to
+ * show: it never carries a secret value, a password or a token.
+ */
+export const ERROR_CODES = {
+  bad_request: 400,
+  validation_failed: 400,
+  invalid_secret_key: 400,
+  invalid_name: 400,
+  unauthenticated: 401,
+  invalid_credentials: 401,
+  invalid_setup_token: 401,
+  token_expired: 401,
+  token_revoked: 401,
+  forbidden: 403,
+  reference_forbidden: 403,
+  not_found: 404,
+  project_not_found: 404,
+  environment_not_found: 404,
+  secret_not_found: 404,
+  version_not_found: 404,
+  token_not_found: 404,
+  method_not_allowed: 405,
+  already_set_up: 409,
+  version_conflict: 409,
+  project_exists: 409,
+  environment_exists: 409,
+  secret_not_deleted: 409,
+  value_too_large: 413,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  reference_not_found: 422,
+  reference_cycle: 422,
+  rate_limited: 429,
+  internal_error: 500,
+  service_unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Field paths or other non-secret detail for the client. */
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_CODES[code];
+    this.details = details;
+  }
+}
+
+export const notFound = (what: 'project' | 'environment' | 'secret' | 'version' | 'token'): AppError =>
+  new AppError(`${what}_not_found`, `${what[0]!.toUpperCase()}${what.slice(1)} not found`);
+
+/** Raised at start-up for a bad setting; main prints the one line and exits. */
+export class ConfigError extends Error {
+  constructor(readonly variable: string, reason: string) {
+    super(`${variable}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}

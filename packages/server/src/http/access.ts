@@ -1,0 +1,102 @@
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { Permission } from '../access/permissions.js';
+import { can } from '../access/policy.js';
+import type { Principal } from '../access/principal.js';
+import type { ApiTokenService } from '../access/service.js';
+import type { Clock, RequestContext } from '../context.js';
+import { tokenKind } from '../crypto/random.js';
+import { AppError } from '../errors.js';
+import type { IdentityService } from '../identity/service.js';
+import type { ProjectService, Target } from '../projects/service.js';
+
+/**
+ * Every route states who may call it, in its own options, where a reviewer sees it:
+ * - `{ public: 'why' }` for the few routes open to anyone (health, OpenAPI, setup, login);
+ * - `{ authenticated: 'why' }` for routes about the caller itself (whoami, logout);
+ * - `{ permission }` (or a function of the request) for everything else; `sessionOnly` when an
+ *   API token must not use it.
+ * A route without a rule cannot be registered (deny by default, enforced at start-up).
+ */
+export type RouteAccess =
+  | { public: string }
+  | { authenticated: string; sessionOnly?: boolean }
+  | { permission: Permission | ((req: FastifyRequest) => Permission); sessionOnly?: boolean };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+  interface FastifyRequest {
+    /** Set for every authenticated request; null on public routes. */
+    caller: RequestContext | null;
+    /** The project (and environment) named in the path, resolved and visible to the caller. */
+    target: Target | null;
+  }
+}
+
+export interface AccessDeps {
+  identity: Pick<IdentityService, 'authenticateSession'>;
+  tokens: Pick<ApiTokenService, 'authenticate'>;
+  projects: Pick<ProjectService, 'resolve'>;
+  clock: Clock;
+}
+
+export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): void {
+  app.decorateRequest('caller', null);
+  app.decorateRequest('target', null);
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const access = route.config?.access;
+    if (!access) throw new Error(`route ${String(route.method)} ${route.url} declares no access rule (config.access)`);
+  });
+
+  app.addHook('onRequest', async (req) => {
+    const access = req.routeOptions.config.access;
+    // No access rule means no route matched: the not-found handler answers.
+    if (!access || 'public' in access) return;
+    const principal = await authenticate(req, deps);
+    if (access.sessionOnly && principal.type !== 'user') throw new AppError('forbidden', 'This action needs a signed-in user, not an API token');
+    req.caller = { principal, ip: req.ip, requestId: req.id, now: deps.clock() };
+    if ('authenticated' in access) return;
+    const params = req.params as { project?: string; env?: string };
+    const target = params.project !== undefined ? await deps.projects.resolve(principal, params.project, params.env) : null;
+    const permission = typeof access.permission === 'function' ? access.permission(req) : access.permission;
+    const scope = { ...(target ? { projectId: target.project.id } : {}), ...(target?.environment ? { environmentId: target.environment.id } : {}) };
+    if (!can(principal, permission, scope)) {
+      req.caller = null;
+      throw new AppError('forbidden', `Missing permission ${permission}`);
+    }
+    req.target = target;
+  });
+}
+
+async function authenticate(req: FastifyRequest, deps: AccessDeps): Promise<Principal> {
+  const header = req.headers.authorization;
+  if (!header) throw new AppError('unauthenticated', 'Authentication required: send Authorization: Bearer <token>');
+  const m = /^Bearer ([^\s]+)$/i.exec(header);
+  const token = m?.[1];
+  const kind = token ? tokenKind(token) : null;
+  const now = deps.clock();
+  let principal: Principal | null = null;
+  if (token && kind === 'ses') principal = await deps.identity.authenticateSession(token, now);
+  else if (token && kind === 'api') principal = await deps.tokens.authenticate(token, now, req.ip);
+  if (!principal) throw new AppError('unauthenticated', 'Invalid, expired or revoked credentials');
+  return principal;
+}
+
+/** The caller of an authenticated route (the access hook guarantees it is set). */
+export function callerOf(req: FastifyRequest): RequestContext {
+  if (!req.caller) throw new Error('route used callerOf without an authenticated access rule');
+  return req.caller;
+}
+
+export function targetOf(req: FastifyRequest): Target {
+  if (!req.target) throw new Error('route used targetOf without {project} in its path');
+  return req.target;
+}
+
+export function envTargetOf(req: FastifyRequest): Required<Target> {
+  const t = targetOf(req);
+  if (!t.environment) throw new Error('route used envTargetOf without {env} in its path');
+  return { project: t.project, environment: t.environment };
+}

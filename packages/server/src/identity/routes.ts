@@ -1,0 +1,107 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Clock } from '../context.js';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../crypto/passwords.js';
+import { callerOf } from '../http/access.js';
+import { noContent } from '../http/schemas.js';
+import type { OrgService } from '../orgs/service.js';
+import type { IdentityService } from './service.js';
+
+const email = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' } as const;
+const password = { type: 'string', minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH } as const;
+const userSchema = { type: 'object', additionalProperties: false, required: ['id', 'email'], properties: { id: { type: 'string' }, email: { type: 'string' } } } as const;
+const orgSchema = { type: 'object', additionalProperties: false, required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } } as const;
+const signedIn = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['user', 'org', 'session'],
+  properties: {
+    user: userSchema,
+    org: orgSchema,
+    session: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['token', 'expiresAt'],
+      properties: { token: { type: 'string' }, expiresAt: { type: 'string' } },
+    },
+  },
+} as const;
+
+export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityService; orgs: OrgService; clock: Clock }): void {
+  const { identity, orgs, clock } = deps;
+  const anonymous = (req: FastifyRequest) => ({ ip: req.ip, userAgent: req.headers['user-agent'] ?? null, requestId: req.id, now: clock() });
+
+  app.get('/api/v1/setup', {
+    config: { access: { public: 'a fresh instance must be discoverable before anyone exists' } },
+    schema: {
+      tags: ['identity'],
+      summary: 'Whether this instance still needs its first setup',
+      response: { 200: { type: 'object', additionalProperties: false, required: ['setupRequired'], properties: { setupRequired: { type: 'boolean' } } } },
+    },
+    handler: async () => ({ setupRequired: !(await identity.isSetUp()) }),
+  });
+
+  app.post('/api/v1/setup', {
+    config: { access: { public: 'guarded by the one-time setup token printed at first start' } },
+    schema: {
+      tags: ['identity'],
+      summary: 'Create the first organization and its owner with the one-time setup token',
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['setupToken', 'email', 'password', 'orgName'],
+        properties: { setupToken: { type: 'string', minLength: 1, maxLength: 200 }, email, password, orgName: { type: 'string', minLength: 1, maxLength: 100, pattern: '\\S' } },
+      },
+      response: { 201: signedIn },
+    },
+    handler: async (req, reply) => {
+      const body = req.body as { setupToken: string; email: string; password: string; orgName: string };
+      const result = await identity.setup(body, anonymous(req));
+      return reply.code(201).send(result);
+    },
+  });
+
+  app.post('/api/v1/auth/login', {
+    config: { access: { public: 'signing in is how a caller gets credentials' } },
+    schema: {
+      tags: ['identity'],
+      summary: 'Sign in with email and password; returns a session token',
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['email', 'password'],
+        // Any length is checked (and fails) the same way, so the schema does not hint at policy.
+        properties: { email: { type: 'string', minLength: 1, maxLength: 254 }, password: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH } },
+      },
+      response: { 200: signedIn },
+    },
+    handler: async (req) => identity.login(req.body as { email: string; password: string }, anonymous(req)),
+  });
+
+  app.post('/api/v1/auth/logout', {
+    config: { access: { authenticated: 'a user ends their own session', sessionOnly: true } },
+    schema: { tags: ['identity'], summary: 'End the current session', response: { 204: noContent } },
+    handler: async (req, reply) => {
+      await identity.logout(callerOf(req));
+      return reply.code(204).send();
+    },
+  });
+
+  app.get('/api/v1/me', {
+    config: { access: { authenticated: 'a caller may always ask who it is' } },
+    schema: { tags: ['identity'], summary: 'Who is calling' },
+    handler: async (req) => {
+      const p = callerOf(req).principal;
+      const org = await orgs.getOrg(p.orgId);
+      return p.type === 'user'
+        ? { principal: { type: 'user', user: { id: p.userId, email: p.email }, role: p.role, org } }
+        : {
+            principal: {
+              type: 'token',
+              token: { id: p.tokenId, name: p.name },
+              org,
+              scope: { projectId: p.scope.projectId, environmentId: p.scope.environmentId, access: p.scope.access },
+            },
+          };
+    },
+  });
+}

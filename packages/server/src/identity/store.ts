@@ -1,0 +1,82 @@
+import type { Db } from '../storage/database.js';
+
+export function insertUser(db: Db, row: { id: string; email: string; passwordHash: string; now: number }): Promise<unknown> {
+  return db.insertInto('users').values({ id: row.id, email: row.email, password_hash: row.passwordHash, created_at: row.now }).execute();
+}
+
+export function insertMembership(db: Db, row: { orgId: string; userId: string; role: string; now: number }): Promise<unknown> {
+  return db.insertInto('memberships').values({ org_id: row.orgId, user_id: row.userId, role: row.role, created_at: row.now }).execute();
+}
+
+/** A user with the org they belong to (one org per user until members arrive in a later issue). */
+export function findUserWithMembership(db: Db, email: string) {
+  return db
+    .selectFrom('users')
+    .innerJoin('memberships', 'memberships.user_id', 'users.id')
+    .innerJoin('orgs', 'orgs.id', 'memberships.org_id')
+    .select(['users.id', 'users.email', 'users.password_hash', 'memberships.role', 'orgs.id as org_id', 'orgs.name as org_name'])
+    .where('users.email', '=', email)
+    .orderBy('memberships.created_at')
+    .executeTakeFirst();
+}
+
+export function updatePasswordHash(db: Db, userId: string, passwordHash: string): Promise<unknown> {
+  return db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute();
+}
+
+export function insertSession(
+  db: Db,
+  row: { id: string; orgId: string; userId: string; digest: string; now: number; expiresAt: number; ip: string | null; userAgent: string | null },
+): Promise<unknown> {
+  return db
+    .insertInto('sessions')
+    .values({
+      id: row.id,
+      org_id: row.orgId,
+      user_id: row.userId,
+      token_digest: row.digest,
+      created_at: row.now,
+      expires_at: row.expiresAt,
+      last_active_at: row.now,
+      revoked_at: null,
+      ip: row.ip,
+      user_agent: row.userAgent,
+    })
+    .execute();
+}
+
+/** The live session behind a token digest, with its user's role in the session's org. */
+export function findSessionByDigest(db: Db, digest: string) {
+  return db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .innerJoin('memberships', (j) => j.onRef('memberships.user_id', '=', 'sessions.user_id').onRef('memberships.org_id', '=', 'sessions.org_id'))
+    .select([
+      'sessions.id',
+      'sessions.org_id',
+      'sessions.user_id',
+      'sessions.token_digest',
+      'sessions.expires_at',
+      'sessions.revoked_at',
+      'sessions.last_active_at',
+      'users.email',
+      'memberships.role',
+    ])
+    .where('sessions.token_digest', '=', digest)
+    .executeTakeFirst();
+}
+
+export function touchSession(db: Db, id: string, now: number): Promise<unknown> {
+  return db.updateTable('sessions').set({ last_active_at: now }).where('id', '=', id).execute();
+}
+
+export async function revokeSession(db: Db, orgId: string, id: string, now: number): Promise<boolean> {
+  const res = await db
+    .updateTable('sessions')
+    .set({ revoked_at: now })
+    .where('id', '=', id)
+    .where('org_id', '=', orgId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}

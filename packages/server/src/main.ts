@@ -1,0 +1,80 @@
+import { loadConfig, type ConfigOverrides } from './config.js';
+import { systemClock } from './context.js';
+import { ConfigError } from './errors.js';
+import { createLogger } from './logger.js';
+import { createKeyNest, SETUP_TOKEN_FILE } from './server.js';
+import { RootKeyError } from './crypto/root-key.js';
+import path from 'node:path';
+
+/**
+ * The process entry (`keynest serve`): starts the server and resolves once it has shut down after
+ * SIGTERM/SIGINT (in-flight requests finish, then the database closes). A bad setting ends the
+ * process with one line naming it.
+ */
+export async function runServer(overrides: ConfigOverrides = {}): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env, overrides);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`keynest: invalid setting ${err.message}\n`);
+      process.exitCode = 78;
+      return;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  let keynest;
+  try {
+    keynest = await createKeyNest(config, log, systemClock);
+  } catch (err) {
+    if (err instanceof RootKeyError) {
+      process.stderr.write(`keynest: ${err.message}\n`);
+      process.exitCode = 78;
+      return;
+    }
+    throw err;
+  }
+  const { app, storage, setupToken } = keynest;
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  log.info({ url, storage: storage.describe }, 'KeyNest is listening');
+  if (setupToken) {
+    // Printed to the operator's terminal on purpose, never through the logger.
+    process.stdout.write(
+      [
+        '',
+        'KeyNest is not set up yet. Create the first organization and owner with:',
+        `  keynest setup --server ${url} --setup-token ${setupToken} --email you@example.com --org "Acme"`,
+        `The setup token is also in ${path.join(config.dataDir, SETUP_TOKEN_FILE)} (mode 0600) until it is used.`,
+        '',
+      ].join('\n'),
+    );
+  }
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'shutting down: draining in-flight requests');
+      const force = setTimeout(() => {
+        log.error('shutdown timed out; exiting');
+        process.exit(1);
+      }, config.shutdownTimeoutMs);
+      force.unref();
+      keynest.close().then(
+        () => {
+          log.info('stopped');
+          resolve();
+        },
+        (err: unknown) => {
+          log.error({ err }, 'error while shutting down');
+          process.exitCode = 1;
+          resolve();
+        },
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}

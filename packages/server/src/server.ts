@@ -1,0 +1,66 @@
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { ApiTokenService } from './access/service.js';
+import { buildApp } from './app.js';
+import { AuditService } from './audit/service.js';
+import type { Config } from './config.js';
+import type { Clock } from './context.js';
+import { Keyring } from './crypto/keyring.js';
+import { loadRootKey } from './crypto/root-key.js';
+import { IdentityService } from './identity/service.js';
+import type { Logger } from './logger.js';
+import { OrgService } from './orgs/service.js';
+import { ProjectService } from './projects/service.js';
+import { KeyRotationService } from './secrets/key-rotation.js';
+import { SecretService } from './secrets/service.js';
+import { openStorage, type Storage } from './storage/database.js';
+
+export const SETUP_TOKEN_FILE = 'setup-token';
+
+export interface KeyNest {
+  app: FastifyInstance;
+  storage: Storage;
+  /** The one-time setup token when the instance is not set up yet; null afterwards. */
+  setupToken: string | null;
+  /** Stops accepting, lets in-flight requests finish, then closes the database. */
+  close(): Promise<void>;
+}
+
+/** The composition root: config -> storage -> migrations -> keyring -> services -> app. */
+export async function createKeyNest(config: Config, log: Logger, clock: Clock): Promise<KeyNest> {
+  const storage = await openStorage(config);
+  try {
+    await storage.migrate();
+    const rootKey = loadRootKey(config.rootKey, config.dataDir, log);
+    const { db } = storage;
+    const keyring = new Keyring(rootKey);
+    const audit = new AuditService(db);
+    const orgs = new OrgService({ db, keyring });
+    const projects = new ProjectService({ db, audit });
+    const services = {
+      identity: new IdentityService({ db, orgs, audit, log, sessionTtlS: config.sessionTtlS, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE) }),
+      orgs,
+      projects,
+      secrets: new SecretService({ db, keyring, audit, projects }),
+      rotation: new KeyRotationService({ db, keyring, audit }),
+      tokens: new ApiTokenService({ db, audit }),
+      audit,
+    };
+    const setupToken = await services.identity.prepareSetup(clock());
+    const app = await buildApp(services, { config, log, clock });
+    let closing: Promise<void> | null = null;
+    return {
+      app,
+      storage,
+      setupToken,
+      close: () =>
+        (closing ??= (async () => {
+          await app.close();
+          await storage.close();
+        })()),
+    };
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+}

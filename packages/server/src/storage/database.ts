@@ -1,0 +1,73 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import { POSTGRES, SQLITE, type DialectTraits } from './dialect.js';
+import { migrationProvider } from './migrations/index.js';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+
+export interface Storage {
+  db: Db;
+  traits: DialectTraits;
+  /** Where the data lives, for humans (never includes a password). */
+  describe: string;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const PG_INT8_OID = 20;
+
+export async function openStorage(config: Pick<Config, 'dataDir' | 'databaseUrl' | 'databaseSchema'>): Promise<Storage> {
+  return config.databaseUrl ? openPostgres(config.databaseUrl, config.databaseSchema) : openSqlite(config.dataDir);
+}
+
+function openSqlite(dataDir: string): Storage {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = path.join(dataDir, 'keynest.db');
+  const sqlite = new SQLite(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('foreign_keys = ON');
+  // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return withMigrations(db, SQLITE, `SQLite ${file}`);
+}
+
+async function openPostgres(url: string, schema: string | undefined): Promise<Storage> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    // Times are epoch-ms BIGINTs; they fit a JS number exactly, so read them as numbers.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === PG_INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    },
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  if (schema) await db.schema.createSchema(schema).ifNotExists().execute();
+  const u = new URL(url);
+  return withMigrations(db, POSTGRES, `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}${schema ? ` (schema ${schema})` : ''}`);
+}
+
+function withMigrations(db: Db, traits: DialectTraits, describe: string): Storage {
+  return {
+    db,
+    traits,
+    describe,
+    async migrate() {
+      const migrator = new Migrator({ db, provider: migrationProvider(traits) });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+        throw new Error(`database migration ${failed} failed: ${(error as Error).message}`);
+      }
+    },
+    close: () => db.destroy(),
+  };
+}

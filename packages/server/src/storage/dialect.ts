@@ -1,0 +1,41 @@
+import type { ColumnDataType } from 'kysely';
+
+/**
+ * The few ways SQLite and PostgreSQL differ for us, kept in one place (as Kysely keeps
+ * `supportsReturning` on its adapters) instead of `if (sqlite)` through the code.
+ */
+export interface DialectTraits {
+  name: 'sqlite' | 'postgres';
+  blob: ColumnDataType;
+  epochMs: ColumnDataType;
+  /** Column type of an auto-incrementing 64-bit id. */
+  serialId: ColumnDataType;
+  /** Whether SELECT … FOR UPDATE exists (SQLite serialises writers instead). */
+  supportsForUpdate: boolean;
+  /** SQLite wants AUTOINCREMENT on the key; PostgreSQL's bigserial already is one. */
+  serialNeedsAutoIncrement: boolean;
+}
+
+export const SQLITE: DialectTraits = {
+  name: 'sqlite',
+  blob: 'blob',
+  epochMs: 'integer',
+  serialId: 'integer',
+  supportsForUpdate: false,
+  serialNeedsAutoIncrement: true,
+};
+
+export const POSTGRES: DialectTraits = {
+  name: 'postgres',
+  blob: 'bytea',
+  epochMs: 'bigint',
+  serialId: 'bigserial',
+  supportsForUpdate: true,
+  serialNeedsAutoIncrement: false,
+};
+
+/** True when a write failed on a UNIQUE constraint, in either database. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string } | null;
+  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === '23505';
+}

@@ -1,0 +1,95 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The tables, as Kysely sees them. Times are epoch milliseconds (INTEGER in SQLite, BIGINT in
+ * PostgreSQL) so both databases compare and sort them the same way. Every tenant table carries
+ * `org_id`, and every store query filters on it.
+ */
+export interface Database {
+  instance_settings: { name: string; value: string; updated_at: number };
+  orgs: { id: string; name: string; created_at: number };
+  users: { id: string; email: string; password_hash: string; created_at: number };
+  memberships: { org_id: string; user_id: string; role: string; created_at: number };
+  data_keys: {
+    org_id: string;
+    version: number;
+    /** The org's data key, AES-256-GCM-wrapped by the root key (ciphertext || tag). */
+    wrapped_key: Buffer;
+    nonce: Buffer;
+    state: 'active' | 'retired';
+    created_at: number;
+  };
+  sessions: {
+    id: string;
+    org_id: string;
+    user_id: string;
+    token_digest: string;
+    created_at: number;
+    expires_at: number;
+    last_active_at: number;
+    revoked_at: number | null;
+    ip: string | null;
+    user_agent: string | null;
+  };
+  api_tokens: {
+    id: string;
+    org_id: string;
+    name: string;
+    token_digest: string;
+    /** The first characters of the token, safe to show, so a user can tell tokens apart. */
+    prefix: string;
+    created_by: string;
+    project_id: string;
+    environment_id: string;
+    access: 'read' | 'write';
+    created_at: number;
+    expires_at: number | null;
+    revoked_at: number | null;
+    last_used_at: number | null;
+    last_used_ip: string | null;
+  };
+  projects: { id: string; org_id: string; name: string; created_at: number };
+  environments: { id: string; org_id: string; project_id: string; name: string; created_at: number };
+  secrets: {
+    id: string;
+    org_id: string;
+    project_id: string;
+    environment_id: string;
+    key: string;
+    current_version: number;
+    deleted_at: number | null;
+    created_at: number;
+    updated_at: number;
+    updated_by_type: string;
+    updated_by_id: string;
+  };
+  secret_versions: {
+    org_id: string;
+    secret_id: string;
+    version: number;
+    action: 'set' | 'rollback';
+    /** AES-256-GCM ciphertext || tag, bound by associated data to org/project/env/key/version. */
+    ciphertext: Buffer;
+    nonce: Buffer;
+    key_version: number;
+    created_at: number;
+    created_by_type: string;
+    created_by_id: string;
+  };
+  audit_events: {
+    id: Generated<number>;
+    org_id: string | null;
+    at: number;
+    action: string;
+    outcome: 'success' | 'failure';
+    actor_type: string;
+    actor_id: string | null;
+    target_type: string | null;
+    target_id: string | null;
+    target_name: string | null;
+    ip: string | null;
+    request_id: string | null;
+    /** JSON object; never holds a secret value. */
+    details: string;
+  };
+}

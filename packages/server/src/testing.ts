@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig } from './config.js';
+import { systemClock, type Clock } from './context.js';
+import { createLogger } from './logger.js';
+import { createKeyNest, type KeyNest } from './server.js';
+import type { Db } from './storage/database.js';
+
+/**
+ * A real KeyNest on a free loopback port with its own data directory — and, when
+ * KEYNEST_TEST_DATABASE_URL names a PostgreSQL server, its own schema there — for tests in any
+ * package. Logs are kept in memory at debug level so tests can grep them for leaked values.
+ */
+export interface TestServer {
+  url: string;
+  setupToken: string;
+  dataDir: string;
+  /** 'sqlite' or 'postgres'. */
+  database: 'sqlite' | 'postgres';
+  db: Db;
+  keynest: KeyNest;
+  logText(): string;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  /** Extra KEYNEST_* settings. */
+  env?: Record<string, string>;
+  clock?: Clock;
+  /** Reuse a data directory (and schema) from an earlier server, to test restarts. */
+  dataDir?: string;
+  schema?: string;
+}
+
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer & { schema: string | undefined }> {
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'keynest-test-'));
+  const pgUrl = process.env.KEYNEST_TEST_DATABASE_URL;
+  const schema = pgUrl ? (opts.schema ?? `t_${randomBytes(6).toString('hex')}`) : undefined;
+  const env: Record<string, string> = { KEYNEST_LOG_LEVEL: 'debug', ...(pgUrl && schema ? { KEYNEST_DATABASE_URL: pgUrl, KEYNEST_DATABASE_SCHEMA: schema } : {}), ...opts.env };
+  const config = loadConfig(env, { host: '127.0.0.1', port: 0, dataDir });
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  const log = createLogger(config.logLevel, sink);
+  const keynest = await createKeyNest(config, log, opts.clock ?? systemClock);
+  await keynest.app.listen({ host: '127.0.0.1', port: 0 });
+  const address = keynest.app.server.address();
+  if (typeof address !== 'object' || !address) throw new Error('test server has no address');
+  let closed = false;
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    setupToken: keynest.setupToken ?? '',
+    dataDir,
+    database: pgUrl ? 'postgres' : 'sqlite',
+    db: keynest.storage.db,
+    keynest,
+    schema,
+    logText: () => lines.join(''),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await keynest.app.close();
+      if (schema && !opts.schema) await keynest.storage.db.schema.dropSchema(schema).ifExists().cascade().execute();
+      await keynest.storage.close();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
