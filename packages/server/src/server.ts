@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { ApiTokenService } from './access/service.js';
-import { buildApp } from './app.js';
+import { buildApp, type Services } from './app.js';
 import { AuditService } from './audit/service.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
@@ -20,6 +20,8 @@ export const SETUP_TOKEN_FILE = 'setup-token';
 export interface KeyNest {
   app: FastifyInstance;
   storage: Storage;
+  services: Services;
+  keyring: Keyring;
   /** The one-time setup token when the instance is not set up yet; null afterwards. */
   setupToken: string | null;
   /** Stops accepting, lets in-flight requests finish, then closes the database. */
@@ -37,7 +39,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const audit = new AuditService(db);
     const orgs = new OrgService({ db, keyring });
     const projects = new ProjectService({ db, audit });
-    const services = {
+    const services: Services = {
       identity: new IdentityService({ db, orgs, audit, log, sessionTtlS: config.sessionTtlS, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE) }),
       orgs,
       projects,
@@ -52,6 +54,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     return {
       app,
       storage,
+      services,
+      keyring,
       setupToken,
       close: () =>
         (closing ??= (async () => {

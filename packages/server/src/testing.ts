@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './context.js';
 import { createLogger } from './logger.js';
 import { createKeyNest, type KeyNest } from './server.js';
 import type { Db } from './storage/database.js';
+import { allStoredValues, leakedValues } from './testing-leaks.js';
 
 /**
  * A real KeyNest on a free loopback port with its own data directory — and, when
@@ -23,6 +24,8 @@ export interface TestServer {
   db: Db;
   keynest: KeyNest;
   logText(): string;
+  /** Every value stored so far (all versions), decrypted: for grepping outputs for leaks. */
+  storedValues(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -30,6 +33,11 @@ export interface TestServerOptions {
   /** Extra KEYNEST_* settings. */
   env?: Record<string, string>;
   clock?: Clock;
+  /**
+   * At close, every stored secret value is looked for in this server's logs and the close fails
+   * if one is found. On by default; a test that deliberately logs values may turn it off.
+   */
+  leakCheck?: boolean;
   /** Reuse a data directory (and schema) from an earlier server, to test restarts. */
   dataDir?: string;
   schema?: string;
@@ -63,13 +71,17 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     keynest,
     schema,
     logText: () => lines.join(''),
+    storedValues: () => allStoredValues(keynest.storage.db, keynest.keyring),
     async close() {
       if (closed) return;
       closed = true;
       await keynest.app.close();
+      const leaked = opts.leakCheck === false ? [] : leakedValues(await allStoredValues(keynest.storage.db, keynest.keyring), lines.join(''));
       if (schema && !opts.schema) await keynest.storage.db.schema.dropSchema(schema).ifExists().cascade().execute();
       await keynest.storage.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      // The count only: the message must not itself carry the leaked values into test output.
+      if (leaked.length > 0) throw new Error(`${leaked.length} stored secret value(s) appeared in the server log`);
     },
   };
 }
