@@ -3,7 +3,7 @@
 // PostgreSQL (KEYNEST_TEST_DATABASE_URL, default the local server's `test` database).
 // In CI (CI=true) an unreachable PostgreSQL fails the run; elsewhere it is skipped with a warning
 // unless KEYNEST_TEST_REQUIRE_POSTGRES=1.
-// Usage: npm test [-- --only sqlite|postgres] [-- FILTER...]   (FILTER: substrings of test file paths)
+// Usage: npm test [-- --only sqlite|postgres] [-- --no-build] [-- FILTER...]   (FILTER: substrings of test file paths)
 import { spawnSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const onlyIdx = args.indexOf('--only');
 const only = onlyIdx >= 0 ? args.splice(onlyIdx, 2)[1] : undefined;
-const filters = args;
+const noBuild = args.includes('--no-build');
+const filters = args.filter((a) => a !== '--no-build');
 const pgUrl = process.env.KEYNEST_TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 
@@ -88,7 +89,7 @@ function run(label, files, env) {
   });
 }
 
-build();
+if (!noBuild) build();
 const files = testFiles();
 if (files.length === 0) {
   console.error('test: no test files found');

@@ -35,8 +35,13 @@ export interface Services {
 export const SERVER_VERSION = '0.1.0';
 
 /** Builds the HTTP app from already-built services. The order of the list below is the request path. */
-export async function buildApp(services: Services, deps: { config: Config; log: Logger; clock: Clock }): Promise<FastifyInstance> {
-  const { config, log, clock } = deps;
+export interface Lifecycle {
+  /** Set when shutdown begins: answers then ask clients to close their keep-alive connections. */
+  draining: boolean;
+}
+
+export async function buildApp(services: Services, deps: { config: Config; log: Logger; clock: Clock; lifecycle: Lifecycle }): Promise<FastifyInstance> {
+  const { config, log, clock, lifecycle } = deps;
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
@@ -52,6 +57,12 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   registerValidation(app);
   registerErrorHandling(app);
   registerSecurityHeaders(app);
+  // Without this a keep-alive connection whose request was in flight at SIGTERM stays open until
+  // its idle timeout, and the drain waits for it.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (lifecycle.draining) reply.header('connection', 'close');
+    return payload;
+  });
   registerAccessControl(app, { identity: services.identity, tokens: services.tokens, projects: services.projects, clock });
 
   await app.register(swagger, {

@@ -11,8 +11,6 @@ export const ERROR_CODES = {
   unauthenticated: 401,
   invalid_credentials: 401,
   invalid_setup_token: 401,
-  token_expired: 401,
-  token_revoked: 401,
   forbidden: 403,
   reference_forbidden: 403,
   not_found: 404,
@@ -32,9 +30,7 @@ export const ERROR_CODES = {
   unsupported_media_type: 415,
   reference_not_found: 422,
   reference_cycle: 422,
-  rate_limited: 429,
   internal_error: 500,
-  service_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -49,7 +49,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       audit,
     };
     const setupToken = await services.identity.prepareSetup(clock());
-    const app = await buildApp(services, { config, log, clock });
+    const lifecycle = { draining: false };
+    const app = await buildApp(services, { config, log, clock, lifecycle });
     let closing: Promise<void> | null = null;
     return {
       app,
@@ -59,6 +60,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       setupToken,
       close: () =>
         (closing ??= (async () => {
+          lifecycle.draining = true;
           await app.close();
           await storage.close();
         })()),

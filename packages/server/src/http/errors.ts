@@ -48,7 +48,6 @@ function toAnswer(err: FastifyError | AppError, requestId: string): { status: nu
       return answer('bad_request', 400, 'Request body is not valid JSON');
   }
   if (fe.statusCode === 405) return answer('method_not_allowed', 405, 'Method not allowed');
-  if (fe.statusCode === 429) return answer('rate_limited', 429, 'Too many requests');
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return answer('bad_request', fe.statusCode, 'Bad request');
   return answer('internal_error', 500, `Internal error (request ${requestId})`);
 }

@@ -52,16 +52,18 @@ async function openPostgres(url: string, schema: string | undefined): Promise<St
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (schema) await db.schema.createSchema(schema).ifNotExists().execute();
   const u = new URL(url);
-  return withMigrations(db, POSTGRES, `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}${schema ? ` (schema ${schema})` : ''}`);
+  return withMigrations(db, POSTGRES, `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}${schema ? ` (schema ${schema})` : ''}`, schema);
 }
 
-function withMigrations(db: Db, traits: DialectTraits, describe: string): Storage {
+function withMigrations(db: Db, traits: DialectTraits, describe: string, schema?: string): Storage {
   return {
     db,
     traits,
     describe,
     async migrate() {
-      const migrator = new Migrator({ db, provider: migrationProvider(traits) });
+      // Naming the schema matters: Kysely otherwise looks for its bookkeeping tables in every schema
+      // of the database, finds another instance's, and skips creating its own.
+      const migrator = new Migrator({ db, provider: migrationProvider(traits), ...(schema ? { migrationTableSchema: schema } : {}) });
       const { error, results } = await migrator.migrateToLatest();
       if (error) {
         const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startTestServer, type TestServer } from '../testing.js';
+import { api, assertError, OWNER, request, setupOwner } from '../test-support/api.js';
+import { manualClock } from '../test-support/clock.js';
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+
+describe('first setup', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer();
+  });
+  after(() => srv.close());
+
+  it('is announced and guarded by a 0600 setup-token file that holds the token', async () => {
+    const file = path.join(srv.dataDir, 'setup-token');
+    assert.ok(existsSync(file));
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(readFileSync(file, 'utf8').trim(), srv.setupToken);
+    assert.match(srv.setupToken, /^kn_setup_/);
+    const res = await api(srv)('GET', '/api/v1/setup');
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, { setupRequired: true });
+  });
+
+  it('refuses a wrong setup token (and a token of another kind) with 401 invalid_setup_token', async () => {
+    for (const setupToken of ['kn_setup_wrong', `kn_setup_${'A'.repeat(43)}`, srv.setupToken.slice(0, -1), `${srv.setupToken}x`]) {
+      const res = await api(srv)('POST', '/api/v1/setup', { ...OWNER, setupToken });
+      assertError(res, 401, 'invalid_setup_token');
+    }
+    // Nothing was created by the refused attempts.
+    assert.equal((await srv.db.selectFrom('users').selectAll().execute()).length, 0);
+    assert.equal((await srv.db.selectFrom('orgs').selectAll().execute()).length, 0);
+  });
+
+  it('validates the body before anything (short password, bad email, unknown field)', async () => {
+    const call = api(srv);
+    assertError(await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, password: 'short' }), 400, 'validation_failed');
+    assertError(await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, email: 'not-an-email' }), 400, 'validation_failed');
+    assertError(await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, role: 'owner' }), 400, 'validation_failed');
+    assertError(await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, orgName: '   ' }), 400, 'validation_failed');
+  });
+
+  it('succeeds once with the token, then the token file is gone and setup is no longer required', async () => {
+    const res = await api(srv)('POST', '/api/v1/setup', { setupToken: srv.setupToken, email: ' Owner@Example.COM ', password: OWNER.password, orgName: 'Acme' });
+    assert.equal(res.status, 201, res.text);
+    assert.deepEqual(Object.keys(res.body).sort(), ['org', 'session', 'user']);
+    assert.equal(res.body.user.email, 'owner@example.com', 'email is stored trimmed and lower-cased');
+    assert.equal(res.body.org.name, 'Acme');
+    assert.match(res.body.session.token, /^kn_ses_[A-Za-z0-9_-]{43}$/);
+    assert.ok(!Number.isNaN(Date.parse(res.body.session.expiresAt)));
+    assert.equal(existsSync(path.join(srv.dataDir, 'setup-token')), false);
+    assert.deepEqual((await api(srv)('GET', '/api/v1/setup')).body, { setupRequired: false });
+    const me = await api(srv, res.body.session.token)('GET', '/api/v1/me');
+    assert.equal(me.status, 200);
+    assert.equal(me.body.principal.type, 'user');
+    assert.equal(me.body.principal.user.email, 'owner@example.com');
+  });
+
+  it('cannot be done twice: the used token no longer sets up anything (409 already_set_up), nor does any other', async () => {
+    // The used token's digest is deleted in the setup transaction; the once-only latch answers first.
+    const again = await api(srv)('POST', '/api/v1/setup', { ...OWNER, email: 'attacker@example.com', setupToken: srv.setupToken });
+    assertError(again, 409, 'already_set_up');
+    const wrong = await api(srv)('POST', '/api/v1/setup', { ...OWNER, email: 'attacker@example.com', setupToken: 'kn_setup_guess' });
+    assert.ok(wrong.status === 409 || wrong.status === 401, wrong.text);
+    assert.equal(wrong.status === 409 ? wrong.body.error.code : wrong.body.error.code, wrong.status === 409 ? 'already_set_up' : 'invalid_setup_token');
+    const users = await srv.db.selectFrom('users').select('email').execute();
+    assert.deepEqual(users, [{ email: 'owner@example.com' }]);
+    const digest = await srv.db.selectFrom('instance_settings').selectAll().where('name', '=', 'setup_token_digest').execute();
+    assert.deepEqual(digest, [], 'the setup token digest is gone once used');
+  });
+
+  it('stores the password only as an argon2id hash (OWASP parameters) and never the password', async () => {
+    const row = await srv.db.selectFrom('users').selectAll().executeTakeFirstOrThrow();
+    assert.match(row.password_hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    assert.ok(!JSON.stringify(row).includes(OWNER.password));
+  });
+});
+
+describe('sign-in and sessions', () => {
+  let srv: TestServer;
+  let ownerSession: string;
+  before(async () => {
+    srv = await startTestServer();
+    ownerSession = await setupOwner(srv);
+  });
+  after(() => srv.close());
+
+  it('logs in with the right password and the email in any case', async () => {
+    for (const email of [OWNER.email, 'OWNER@EXAMPLE.COM', '  Owner@example.com ']) {
+      const res = await api(srv)('POST', '/api/v1/auth/login', { email, password: OWNER.password });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.body.user.email, OWNER.email);
+      assert.equal(res.body.org.name, OWNER.orgName);
+      assert.match(res.body.session.token, /^kn_ses_/);
+      assert.notEqual(res.body.session.token, ownerSession);
+      assert.equal((await api(srv, res.body.session.token)('GET', '/api/v1/me')).status, 200);
+    }
+  });
+
+  it('answers a wrong password and an unknown email alike: 401 invalid_credentials, same body shape and message', async () => {
+    const wrongPassword = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: 'not-the-password' });
+    const unknownEmail = await api(srv)('POST', '/api/v1/auth/login', { email: 'nobody@example.com', password: OWNER.password });
+    assertError(wrongPassword, 401, 'invalid_credentials');
+    assertError(unknownEmail, 401, 'invalid_credentials');
+    const shape = (b: { error: object; requestId: string }) => ({ ...b, requestId: typeof b.requestId });
+    assert.deepEqual(shape(wrongPassword.body), shape(unknownEmail.body));
+    assert.notEqual(wrongPassword.body.requestId, unknownEmail.body.requestId);
+    // A password the setup policy would refuse is still just "invalid credentials", not a schema hint.
+    assertError(await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: 'x' }), 401, 'invalid_credentials');
+    // Same headers that matter, too: no extra header reveals which case it was.
+    assert.equal(wrongPassword.headers.get('content-type'), unknownEmail.headers.get('content-type'));
+  });
+
+  it('stores sessions only as the SHA-256 hex digest of their token', async () => {
+    const res = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password });
+    const token: string = res.body.session.token;
+    const rows = await srv.db.selectFrom('sessions').selectAll().execute();
+    const row = rows.find((r) => r.token_digest === sha256(token));
+    assert.ok(row, 'a session row keyed by the digest');
+    assert.match(row.token_digest, /^[0-9a-f]{64}$/);
+    for (const r of rows) {
+      const text = JSON.stringify(r);
+      assert.ok(!text.includes(token), 'raw token stored in sessions');
+      assert.ok(!text.includes(token.slice('kn_ses_'.length)), 'token body stored in sessions');
+    }
+  });
+
+  it('logout revokes the session at once; other sessions keep working', async () => {
+    const login = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password });
+    const token: string = login.body.session.token;
+    const call = api(srv, token);
+    assert.equal((await call('GET', '/api/v1/projects')).status, 200);
+    const out = await call('POST', '/api/v1/auth/logout');
+    assert.equal(out.status, 204);
+    assert.equal(out.text, '');
+    assertError(await call('GET', '/api/v1/projects'), 401, 'unauthenticated');
+    assertError(await call('GET', '/api/v1/me'), 401, 'unauthenticated');
+    assertError(await call('POST', '/api/v1/auth/logout'), 401, 'unauthenticated');
+    assert.equal((await api(srv, ownerSession)('GET', '/api/v1/me')).status, 200);
+    const row = await srv.db.selectFrom('sessions').select('revoked_at').where('token_digest', '=', sha256(token)).executeTakeFirstOrThrow();
+    assert.notEqual(row.revoked_at, null);
+  });
+
+  it('refuses malformed Authorization headers with 401 unauthenticated', async () => {
+    for (const authorization of [ownerSession, `Basic ${ownerSession}`, `Bearer  ${ownerSession}`, `Bearer ${ownerSession} extra`, 'Bearer', `Bearer ${ownerSession.toUpperCase()}`]) {
+      const res = await request(srv, null, 'GET', '/api/v1/me', undefined, { headers: { authorization } });
+      assertError(res, 401, 'unauthenticated');
+    }
+  });
+});
+
+describe('session expiry (injected clock)', () => {
+  const clock = manualClock();
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer({ clock, env: { KEYNEST_SESSION_TTL_S: '600' } });
+  });
+  after(() => srv.close());
+
+  it('a session works until its absolute lifetime and then answers 401 unauthenticated', async () => {
+    const setup = await api(srv)('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken });
+    assert.equal(setup.status, 201);
+    assert.equal(setup.body.session.expiresAt, new Date(clock() + 600_000).toISOString());
+    const call = api(srv, setup.body.session.token);
+    clock.advance(599_999);
+    assert.equal((await call('GET', '/api/v1/me')).status, 200);
+    clock.advance(1);
+    assertError(await call('GET', '/api/v1/me'), 401, 'unauthenticated');
+    // Activity does not extend the absolute lifetime, and a later login gets a fresh session.
+    const login = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password });
+    assert.equal(login.status, 200);
+    assert.equal(login.body.session.expiresAt, new Date(clock() + 600_000).toISOString());
+    assert.equal((await api(srv, login.body.session.token)('GET', '/api/v1/me')).status, 200);
+    assertError(await call('GET', '/api/v1/me'), 401, 'unauthenticated');
+  });
+});
