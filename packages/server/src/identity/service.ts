@@ -77,15 +77,14 @@ export class IdentityService {
     ctx: AnonymousContext,
   ): Promise<SignedIn> {
     const email = normalizeEmail(input.email);
+    // Checked before the (deliberately expensive) hash so that nobody can make an instance that is
+    // already set up, or a caller without the token, burn CPU; checked again inside the transaction.
+    await this.#assertSetupAllowed(this.deps.db, input.setupToken);
     const passwordHash = await hashPassword(input.password);
     let result: SignedIn;
     try {
       result = await this.deps.db.transaction().execute(async (trx) => {
-        if (await getSetting(trx, SETUP_DONE)) throw new AppError('already_set_up', 'This KeyNest instance is already set up');
-        const stored = await getSetting(trx, SETUP_TOKEN_DIGEST);
-        if (!stored || !constantTimeEqual(stored.value, tokenDigest(input.setupToken))) {
-          throw new AppError('invalid_setup_token', 'Invalid setup token');
-        }
+        await this.#assertSetupAllowed(trx, input.setupToken);
         await insertSetting(trx, SETUP_DONE, String(ctx.now), ctx.now);
         await deleteSetting(trx, SETUP_TOKEN_DIGEST);
         const org = await this.deps.orgs.createOrg(trx, input.orgName.trim(), ctx.now);
@@ -152,6 +151,12 @@ export class IdentityService {
     if (row.revoked_at !== null || row.expires_at <= now || !isRole(row.role)) return null;
     if (now - row.last_active_at > SESSION_TOUCH_INTERVAL_MS) await store.touchSession(this.deps.db, row.id, now);
     return { type: 'user', orgId: row.org_id, userId: row.user_id, email: row.email, role: row.role, sessionId: row.id };
+  }
+
+  async #assertSetupAllowed(db: Db, setupToken: string): Promise<void> {
+    if (await getSetting(db, SETUP_DONE)) throw new AppError('already_set_up', 'This KeyNest instance is already set up');
+    const stored = await getSetting(db, SETUP_TOKEN_DIGEST);
+    if (!stored || !constantTimeEqual(stored.value, tokenDigest(setupToken))) throw new AppError('invalid_setup_token', 'Invalid setup token');
   }
 
   async #createSession(trx: Db, who: { orgId: string; userId: string }, ctx: AnonymousContext) {
