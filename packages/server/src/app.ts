@@ -49,10 +49,13 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     // Typed as the plain instance: our pino Logger is a FastifyBaseLogger, but the generic would
     // otherwise leak into every route module's signature.
   }) as unknown as FastifyInstance;
+  // The API takes only JSON (415 otherwise). Fastify's built-in text/plain parser would accept
+  // bodies that a browser may send cross-site without a preflight.
+  app.removeContentTypeParser('text/plain');
 
   registerValidation(app);
   registerErrorHandling(app);

@@ -29,7 +29,9 @@ export const secretParams = {
   properties: {
     project: { type: 'string', minLength: 1, maxLength: REF_MAX },
     env: { type: 'string', minLength: 1, maxLength: REF_MAX },
-    key: { type: 'string', minLength: 1, maxLength: 256 },
+    // Longer than any valid key on purpose: the service then answers invalid_secret_key, the same
+    // code a too-long key gets in a body. The router caps parameters at 2048 characters.
+    key: { type: 'string', minLength: 1, maxLength: 2048 },
   },
 } as const;
 

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startTestServer, type TestServer } from '../testing.js';
+import type { TestServer } from '../testing.js';
+import { startServer } from '../test-support/server.js';
 import { api, assertError, OWNER, request, setupOwner } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 
@@ -12,7 +13,7 @@ const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex
 describe('first setup', () => {
   let srv: TestServer;
   before(async () => {
-    srv = await startTestServer();
+    srv = await startServer();
   });
   after(() => srv.close());
 
@@ -46,10 +47,10 @@ describe('first setup', () => {
   });
 
   it('succeeds once with the token, then the token file is gone and setup is no longer required', async () => {
-    const res = await api(srv)('POST', '/api/v1/setup', { setupToken: srv.setupToken, email: ' Owner@Example.COM ', password: OWNER.password, orgName: 'Acme' });
+    const res = await api(srv)('POST', '/api/v1/setup', { setupToken: srv.setupToken, email: 'Owner@Example.COM', password: OWNER.password, orgName: 'Acme' });
     assert.equal(res.status, 201, res.text);
     assert.deepEqual(Object.keys(res.body).sort(), ['org', 'session', 'user']);
-    assert.equal(res.body.user.email, 'owner@example.com', 'email is stored trimmed and lower-cased');
+    assert.equal(res.body.user.email, 'owner@example.com', 'email is stored lower-cased');
     assert.equal(res.body.org.name, 'Acme');
     assert.match(res.body.session.token, /^kn_ses_[A-Za-z0-9_-]{43}$/);
     assert.ok(!Number.isNaN(Date.parse(res.body.session.expiresAt)));
@@ -65,9 +66,7 @@ describe('first setup', () => {
     // The used token's digest is deleted in the setup transaction; the once-only latch answers first.
     const again = await api(srv)('POST', '/api/v1/setup', { ...OWNER, email: 'attacker@example.com', setupToken: srv.setupToken });
     assertError(again, 409, 'already_set_up');
-    const wrong = await api(srv)('POST', '/api/v1/setup', { ...OWNER, email: 'attacker@example.com', setupToken: 'kn_setup_guess' });
-    assert.ok(wrong.status === 409 || wrong.status === 401, wrong.text);
-    assert.equal(wrong.status === 409 ? wrong.body.error.code : wrong.body.error.code, wrong.status === 409 ? 'already_set_up' : 'invalid_setup_token');
+    assertError(await api(srv)('POST', '/api/v1/setup', { ...OWNER, email: 'attacker@example.com', setupToken: 'kn_setup_guess' }), 409, 'already_set_up');
     const users = await srv.db.selectFrom('users').select('email').execute();
     assert.deepEqual(users, [{ email: 'owner@example.com' }]);
     const digest = await srv.db.selectFrom('instance_settings').selectAll().where('name', '=', 'setup_token_digest').execute();
@@ -85,7 +84,7 @@ describe('sign-in and sessions', () => {
   let srv: TestServer;
   let ownerSession: string;
   before(async () => {
-    srv = await startTestServer();
+    srv = await startServer();
     ownerSession = await setupOwner(srv);
   });
   after(() => srv.close());
@@ -158,7 +157,7 @@ describe('session expiry (injected clock)', () => {
   const clock = manualClock();
   let srv: TestServer;
   before(async () => {
-    srv = await startTestServer({ clock, env: { KEYNEST_SESSION_TTL_S: '600' } });
+    srv = await startServer({ clock, env: { KEYNEST_SESSION_TTL_S: '600' } });
   });
   after(() => srv.close());
 
@@ -177,5 +176,28 @@ describe('session expiry (injected clock)', () => {
     assert.equal(login.body.session.expiresAt, new Date(clock() + 600_000).toISOString());
     assert.equal((await api(srv, login.body.session.token)('GET', '/api/v1/me')).status, 200);
     assertError(await call('GET', '/api/v1/me'), 401, 'unauthenticated');
+  });
+});
+
+describe('setup race', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startServer();
+  });
+  after(() => srv.close());
+
+  it('two simultaneous setups with the right token: exactly one org and one owner are created', async () => {
+    const attempts = await Promise.all(
+      ['first@example.com', 'second@example.com', 'third@example.com'].map((email) => api(srv)('POST', '/api/v1/setup', { ...OWNER, email, setupToken: srv.setupToken })),
+    );
+    const ok = attempts.filter((r) => r.status === 201);
+    assert.equal(ok.length, 1, attempts.map((r) => r.text).join('\n'));
+    for (const r of attempts.filter((x) => x.status !== 201)) {
+      assert.ok(r.status === 409 || r.status === 401, r.text);
+      assert.ok(['already_set_up', 'invalid_setup_token'].includes(r.body.error.code));
+    }
+    assert.equal((await srv.db.selectFrom('users').select('id').execute()).length, 1);
+    assert.equal((await srv.db.selectFrom('orgs').select('id').execute()).length, 1);
+    assert.equal((await srv.db.selectFrom('data_keys').select('org_id').execute()).length, 1);
   });
 });

@@ -54,30 +54,40 @@ export const MAX_RESOLVED_BYTES = 1024 * 1024;
  * returns the fully expanded value of env/key; the raw value of the root is passed in.
  */
 export class ReferenceResolver {
-  readonly #done = new Map<string, string>();
+  /** Fully expanded values, with their UTF-8 size so the limit is checked without re-measuring. */
+  readonly #done = new Map<string, { value: string; bytes: number }>();
   constructor(private readonly source: ReferenceSource) {}
 
-  async resolve(env: string, key: string, raw: string, stack: string[] = []): Promise<string> {
+  async resolve(env: string, key: string, raw: string): Promise<string> {
+    return (await this.#expand(env, key, raw, [])).value;
+  }
+
+  async #expand(env: string, key: string, raw: string, stack: string[]): Promise<{ value: string; bytes: number }> {
     const id = `${env}.${key}`;
     const memo = this.#done.get(id);
     if (memo !== undefined) return memo;
     if (stack.includes(id)) throw new ReferenceError({ kind: 'cycle', path: [...stack.slice(stack.indexOf(id)), id] });
     if (stack.length >= MAX_REFERENCE_DEPTH) throw new ReferenceError({ kind: 'too_deep', reference: id });
     const path = [...stack, id];
-    let out = '';
+    let value = '';
+    let bytes = 0;
     for (const seg of parseValue(raw)) {
+      let part: { value: string; bytes: number };
       if ('text' in seg) {
-        out += seg.text;
-        continue;
+        part = { value: seg.text, bytes: Buffer.byteLength(seg.text, 'utf8') };
+      } else {
+        const refEnv = seg.ref.env ?? env;
+        const refId = `${refEnv}.${seg.ref.key}`;
+        const refRaw = this.#done.has(refId) ? '' : await this.source.get(refEnv, seg.ref.key);
+        if (refRaw === undefined) throw new ReferenceError({ kind: 'not_found', reference: seg.ref.env ? refId : seg.ref.key });
+        part = await this.#expand(refEnv, seg.ref.key, refRaw, path);
       }
-      const refEnv = seg.ref.env ?? env;
-      const refId = `${refEnv}.${seg.ref.key}`;
-      const refRaw = this.#done.has(refId) ? null : await this.source.get(refEnv, seg.ref.key);
-      if (refRaw === undefined) throw new ReferenceError({ kind: 'not_found', reference: seg.ref.env ? refId : seg.ref.key });
-      out += await this.resolve(refEnv, seg.ref.key, refRaw ?? '', path);
-      if (out.length > MAX_RESOLVED_BYTES) throw new ReferenceError({ kind: 'too_large', reference: id });
+      bytes += part.bytes;
+      if (bytes > MAX_RESOLVED_BYTES) throw new ReferenceError({ kind: 'too_large', reference: id });
+      value += part.value;
     }
-    this.#done.set(id, out);
-    return out;
+    const done = { value, bytes };
+    this.#done.set(id, done);
+    return done;
   }
 }

@@ -20,6 +20,11 @@ export interface Storage {
 }
 
 const PG_INT8_OID = 20;
+const MIGRATE_ATTEMPTS = 5;
+
+function isSchemaVanished(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === '3F000';
+}
 
 export async function openStorage(config: Pick<Config, 'dataDir' | 'databaseUrl' | 'databaseSchema'>): Promise<Storage> {
   return config.databaseUrl ? openPostgres(config.databaseUrl, config.databaseSchema) : openSqlite(config.dataDir);
@@ -87,7 +92,13 @@ function withMigrations(db: Db, traits: DialectTraits, describe: string, schema?
       // Naming the schema matters: Kysely otherwise looks for its bookkeeping tables in every schema
       // of the database, finds another instance's, and skips creating its own.
       const migrator = new Migrator({ db, provider: migrationProvider(traits), ...(schema ? { migrationTableSchema: schema } : {}) });
-      const { error, results } = await migrator.migrateToLatest();
+      let { error, results } = await migrator.migrateToLatest();
+      // Kysely introspects every schema of the database before migrating; a schema dropped by
+      // someone else at that moment fails the introspection (PostgreSQL 3F000). Nothing was
+      // migrated then, so trying again is safe.
+      for (let attempt = 1; error && isSchemaVanished(error) && attempt < MIGRATE_ATTEMPTS; attempt++) {
+        ({ error, results } = await migrator.migrateToLatest());
+      }
       if (error) {
         const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
         throw new Error(`database migration ${failed} failed: ${(error as Error).message}`);

@@ -7,7 +7,7 @@ import type { TestServer } from '../testing.js';
  */
 export interface ApiAnswer {
   status: number;
-  // Answers are JSON of many shapes; tests assert on them field by field.
+  /** Parsed JSON (of many shapes: tests assert on it field by field), or the text when not JSON. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
   headers: Headers;

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { loadConfig } from './config.js';
+import { ConfigError } from './errors.js';
+
+const GOOD_KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => i + 1)).toString('base64');
+
+/** Expects loadConfig to fail naming `variable`; returns the message for further checks. */
+function failure(env: Record<string, string>, variable: string): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.variable, variable);
+    assert.ok(err.message.startsWith(`${variable}: `), err.message);
+    return err.message;
+  }
+  assert.fail(`expected ${variable} to be refused`);
+}
+
+describe('loadConfig', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'keynest-config-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('has safe defaults', () => {
+    const c = loadConfig({});
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.port, 8200);
+    assert.equal(c.dataDir, path.resolve('./data'));
+    assert.equal(c.databaseUrl, undefined);
+    assert.equal(c.databaseSchema, undefined);
+    assert.equal(c.rootKey, undefined);
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.sessionTtlS, 12 * 3600);
+    assert.equal(c.shutdownTimeoutMs, 10_000);
+    assert.equal(c.bodyLimitBytes, 8 * 1024 * 1024);
+  });
+
+  it('reads every KEYNEST_* variable; empty ones count as unset; overrides win', () => {
+    const c = loadConfig({
+      KEYNEST_HOST: '0.0.0.0',
+      KEYNEST_PORT: '9000',
+      KEYNEST_DATA_DIR: dir,
+      KEYNEST_DATABASE_URL: 'postgresql://u:p@db:5432/keynest',
+      KEYNEST_DATABASE_SCHEMA: 'tenant_1',
+      KEYNEST_ROOT_KEY: GOOD_KEY,
+      KEYNEST_LOG_LEVEL: 'warn',
+      KEYNEST_SESSION_TTL_S: '60',
+      KEYNEST_SHUTDOWN_TIMEOUT_MS: '0',
+      KEYNEST_BODY_LIMIT_BYTES: '1024',
+      KEYNEST_PORT_UNUSED: '',
+    });
+    assert.equal(c.host, '0.0.0.0');
+    assert.equal(c.port, 9000);
+    assert.equal(c.dataDir, dir);
+    assert.equal(c.databaseUrl, 'postgresql://u:p@db:5432/keynest');
+    assert.equal(c.databaseSchema, 'tenant_1');
+    assert.ok(c.rootKey?.equals(Buffer.from(GOOD_KEY, 'base64')));
+    assert.equal(c.logLevel, 'warn');
+    assert.equal(c.sessionTtlS, 60);
+    assert.equal(c.shutdownTimeoutMs, 0);
+    assert.equal(c.bodyLimitBytes, 1024);
+    assert.equal(loadConfig({ KEYNEST_PORT: '' }).port, 8200);
+    const o = loadConfig({ KEYNEST_PORT: '9000', KEYNEST_HOST: '0.0.0.0', KEYNEST_DATA_DIR: '/elsewhere' }, { port: 0, host: '::1', dataDir: dir });
+    assert.deepEqual([o.port, o.host, o.dataDir], [0, '::1', dir]);
+  });
+
+  it('refuses bad numbers, naming the variable', () => {
+    for (const port of ['abc', '-1', '1.5', '65536', '0x50', ' 80', '8e3']) assert.match(failure({ KEYNEST_PORT: port }, 'KEYNEST_PORT'), /KEYNEST_PORT/);
+    failure({ KEYNEST_SESSION_TTL_S: '59' }, 'KEYNEST_SESSION_TTL_S');
+    failure({ KEYNEST_SESSION_TTL_S: String(30 * 24 * 3600 + 1) }, 'KEYNEST_SESSION_TTL_S');
+    failure({ KEYNEST_BODY_LIMIT_BYTES: '1023' }, 'KEYNEST_BODY_LIMIT_BYTES');
+    failure({ KEYNEST_SHUTDOWN_TIMEOUT_MS: '600001' }, 'KEYNEST_SHUTDOWN_TIMEOUT_MS');
+    failure({ KEYNEST_LOG_LEVEL: 'verbose' }, 'KEYNEST_LOG_LEVEL');
+    failure({ KEYNEST_DATABASE_SCHEMA: 'Bad-Schema' }, 'KEYNEST_DATABASE_SCHEMA');
+    failure({ KEYNEST_DATABASE_SCHEMA: 'x; drop table users' }, 'KEYNEST_DATABASE_SCHEMA');
+  });
+
+  it('refuses a non-PostgreSQL database URL without echoing it (it may hold a password)', () => {
+    for (const url of ['mysql://admin:hunter2-secret@db/keynest', 'sqlite:///tmp/x.db', 'hunter2-secret', 'http://u:hunter2-secret@h/']) {
+      const msg = failure({ KEYNEST_DATABASE_URL: url }, 'KEYNEST_DATABASE_URL');
+      assert.ok(!msg.includes('hunter2-secret'), msg);
+      assert.ok(!msg.includes(url), msg);
+    }
+  });
+
+  it('refuses a bad root key without echoing it: wrong length, not base64, trivial', () => {
+    const cases = [
+      Buffer.alloc(16, 7).toString('base64'),
+      Buffer.alloc(33, 7).toString('base64'),
+      `${GOOD_KEY.slice(0, -4)}!!!!`,
+      'not base64 at all but long enough to be 32 bytes maybe',
+      Buffer.alloc(32, 0).toString('base64'),
+      Buffer.alloc(32, 0xab).toString('base64'),
+    ];
+    for (const key of cases) {
+      const msg = failure({ KEYNEST_ROOT_KEY: key }, 'KEYNEST_ROOT_KEY');
+      assert.ok(!msg.includes(key), msg);
+    }
+    assert.ok(loadConfig({ KEYNEST_ROOT_KEY: GOOD_KEY.replace(/=+$/, '') }).rootKey?.equals(Buffer.from(GOOD_KEY, 'base64')));
+  });
+
+  it('reads a JSON config file; the environment wins over it', () => {
+    const file = path.join(dir, 'keynest.json');
+    writeFileSync(file, JSON.stringify({ KEYNEST_PORT: 9100, KEYNEST_LOG_LEVEL: 'debug', KEYNEST_HOST: '0.0.0.0' }));
+    const c = loadConfig({ KEYNEST_CONFIG_FILE: file, KEYNEST_LOG_LEVEL: 'error' });
+    assert.equal(c.port, 9100);
+    assert.equal(c.host, '0.0.0.0');
+    assert.equal(c.logLevel, 'error');
+  });
+
+  it('refuses a bad config file, naming the file setting (or the bad setting inside it)', () => {
+    const write = (name: string, text: string) => {
+      const f = path.join(dir, name);
+      writeFileSync(f, text);
+      return f;
+    };
+    failure({ KEYNEST_CONFIG_FILE: path.join(dir, 'missing.json') }, 'KEYNEST_CONFIG_FILE');
+    failure({ KEYNEST_CONFIG_FILE: write('bad.json', '{"KEYNEST_PORT": ') }, 'KEYNEST_CONFIG_FILE');
+    failure({ KEYNEST_CONFIG_FILE: write('array.json', '[]') }, 'KEYNEST_CONFIG_FILE');
+    failure({ KEYNEST_CONFIG_FILE: write('null.json', 'null') }, 'KEYNEST_CONFIG_FILE');
+    assert.match(failure({ KEYNEST_CONFIG_FILE: write('unknown.json', '{"PORT": 1}') }, 'KEYNEST_CONFIG_FILE'), /PORT/);
+    failure({ KEYNEST_CONFIG_FILE: write('nested.json', '{"KEYNEST_PORT": {"x": 1}}') }, 'KEYNEST_PORT');
+    failure({ KEYNEST_CONFIG_FILE: write('badport.json', '{"KEYNEST_PORT": "eighty"}') }, 'KEYNEST_PORT');
+    // A bad value in the file is refused without echoing a secret-bearing setting.
+    const msg = failure({ KEYNEST_CONFIG_FILE: write('dburl.json', '{"KEYNEST_DATABASE_URL": "mysql://u:file-secret@h/db"}') }, 'KEYNEST_DATABASE_URL');
+    assert.ok(!msg.includes('file-secret'));
+  });
+});

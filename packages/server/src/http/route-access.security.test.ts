@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import Fastify from 'fastify';
+import { after, before, describe, it } from 'node:test';
+import type { Principal } from '../access/principal.js';
+import { registerErrorHandling } from './errors.js';
+import { registerAccessControl } from './access.js';
+import type { TestServer } from '../testing.js';
+import { startServer } from '../test-support/server.js';
+import { api, assertError, OWNER, request, setupOwner, type ApiAnswer } from '../test-support/api.js';
+import { manualClock } from '../test-support/clock.js';
+import { createProject, createToken, putSecret } from '../test-support/fixtures.js';
+import { documentedRoutes, liveRoutes, routeId, type LiveRoute } from '../test-support/routes.js';
+
+/**
+ * The routes open to anyone. HEAD twins of public GETs are Fastify's automatic HEAD routes: the
+ * same handler and the same access rule, answering without a body.
+ */
+const PUBLIC = new Set([
+  'GET /healthz',
+  'GET /api/v1/openapi.json',
+  'GET /api/v1/setup',
+  'POST /api/v1/setup',
+  'POST /api/v1/auth/login',
+  'HEAD /healthz',
+  'HEAD /api/v1/openapi.json',
+  'HEAD /api/v1/setup',
+]);
+
+describe('every non-public route refuses callers without valid credentials', () => {
+  const clock = manualClock();
+  let srv: TestServer;
+  let routes: LiveRoute[];
+  const creds: Record<string, string | null> = {};
+  let params: Record<string, string>;
+
+  before(async () => {
+    srv = await startServer({ clock, env: { KEYNEST_SESSION_TTL_S: '3600' } });
+    const owner = api(srv, await setupOwner(srv));
+    await createProject(owner, 'app');
+    await putSecret(owner, 'app', 'development', 'KEY', 'route-access-value');
+    const write = await createToken(owner, { project: 'app', environment: 'development', access: 'write' });
+    assert.equal((await owner('DELETE', `/api/v1/tokens/${write.info.id}`)).status, 204);
+    const loggedOut = (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.session.token;
+    assert.equal((await api(srv, loggedOut)('POST', '/api/v1/auth/logout')).status, 204);
+    const expiring = await createToken(owner, { project: 'app', environment: 'development', access: 'write', expiresInSeconds: 60 });
+    const live = await createToken(owner, { project: 'app', environment: 'development', access: 'read' });
+    const expiredSession = (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.session.token;
+    clock.advance(3_600_000);
+    // Real names and ids, so that a route missing its check would answer 2xx, not 404.
+    params = { project: 'app', env: 'development', key: 'KEY', id: live.info.id };
+    creds['no token'] = null;
+    creds['garbage token'] = 'garbage';
+    creds['well-formed unknown session'] = `kn_ses_${'A'.repeat(43)}`;
+    creds['well-formed unknown API token'] = `kn_api_${'A'.repeat(43)}`;
+    creds['setup token'] = srv.setupToken;
+    creds['revoked API token'] = write.token;
+    creds['logged-out session'] = loggedOut;
+    creds['expired session'] = expiredSession;
+    creds['expired API token'] = expiring.token;
+    routes = liveRoutes(srv.keynest.app);
+  });
+  after(() => srv.close());
+
+  it('reads the live route table completely (cross-checked against the OpenAPI document)', () => {
+    const live = new Set(routes.map(routeId));
+    assert.ok(routes.length >= 30, `only ${routes.length} routes parsed`);
+    for (const r of documentedRoutes(srv.keynest.app)) assert.ok(live.has(routeId(r)), `${routeId(r)} documented but not parsed`);
+    for (const p of PUBLIC) assert.ok(live.has(p), `public route ${p} not found`);
+    // Every GET has its HEAD twin, so HEAD must be covered as well.
+    for (const r of routes.filter((x) => x.method === 'GET')) assert.ok(live.has(`HEAD ${r.url}`), `no HEAD for ${r.url}`);
+  });
+
+  const send = (r: LiveRoute, token: string | null): Promise<ApiAnswer> => {
+    const url = r.url.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(params[name] ?? 'x'));
+    return request(srv, token, r.method, url);
+  };
+
+  it('answers 401 unauthenticated on every non-public route, for every kind of bad credential', async () => {
+    const checked: string[] = [];
+    for (const r of routes) {
+      if (PUBLIC.has(routeId(r))) continue;
+      for (const [label, token] of Object.entries(creds)) {
+        const res = await send(r, token);
+        if (r.method === 'HEAD') assert.equal(res.status, 401, `${routeId(r)} with ${label}: ${res.status}`);
+        else assertError(res, 401, 'unauthenticated');
+        assert.ok(!res.text.includes('route-access-value'), `${routeId(r)} leaked a value`);
+      }
+      checked.push(routeId(r));
+    }
+    assert.ok(checked.length >= 22, `only ${checked.length} protected routes`);
+  });
+
+  it('the public set is exactly the documented one: no other route answers a caller without credentials', async () => {
+    const open: string[] = [];
+    for (const r of routes) {
+      const res = await send(r, null);
+      if (res.status !== 401) open.push(routeId(r));
+    }
+    assert.deepEqual(open.sort(), [...PUBLIC].sort());
+  });
+
+  it('public routes answer as documented without credentials', async () => {
+    const call = api(srv);
+    assert.deepEqual((await call('GET', '/healthz')).body, { status: 'ok' });
+    const doc = await call('GET', '/api/v1/openapi.json');
+    assert.equal(doc.status, 200);
+    assert.equal(doc.body.openapi, '3.0.3');
+    assert.deepEqual((await call('GET', '/api/v1/setup')).body, { setupRequired: false });
+    assertError(await call('POST', '/api/v1/auth/login', { email: OWNER.email, password: 'wrong-password' }), 401, 'invalid_credentials');
+    assertError(await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken }), 409, 'already_set_up');
+  });
+});
+
+describe('registerAccessControl: deny by default at start-up', () => {
+  const principal: Principal = { type: 'user', orgId: 'org_1', userId: 'usr_1', email: 'a@b.c', role: 'owner', sessionId: 'ses_1' };
+  const goodToken = `kn_ses_${'B'.repeat(43)}`;
+  const deps = {
+    identity: { authenticateSession: async (t: string) => (t === goodToken ? principal : null) },
+    tokens: { authenticate: async () => null },
+    projects: {
+      resolve: async () => {
+        throw new Error('not used');
+      },
+    },
+    clock: () => Date.now(),
+  };
+  const build = () => {
+    const app = Fastify();
+    registerErrorHandling(app);
+    registerAccessControl(app, deps);
+    return app;
+  };
+
+  it('refuses to register a route without config.access, at the root and inside plugins', async () => {
+    for (const config of [undefined, {}, { access: undefined }]) {
+      const app = build();
+      await assert.rejects(async () => {
+        app.get('/x', { ...(config ? { config } : {}) }, async () => 'x');
+        await app.ready();
+      }, /GET \/x declares no access rule/);
+      await app.close().catch(() => {});
+    }
+    const app = build();
+    await assert.rejects(async () => {
+      await app.register(async (child) => {
+        child.post('/inner', async () => 'x');
+      });
+      await app.ready();
+    }, /POST \/inner declares no access rule/);
+    await app.close().catch(() => {});
+  });
+
+  it('accepts routes that declare a rule, and enforces it', async () => {
+    const app = build();
+    app.get('/open', { config: { access: { public: 'test' } } }, async () => ({ ok: true }));
+    app.get('/me', { config: { access: { authenticated: 'test' } } }, async (req) => ({ user: req.caller?.principal.type }));
+    app.get('/perm', { config: { access: { permission: 'project:read' } } }, async () => ({ ok: true }));
+    await app.ready();
+    assert.equal((await app.inject({ method: 'GET', url: '/open' })).statusCode, 200);
+    for (const url of ['/me', '/perm']) {
+      const none = await app.inject({ method: 'GET', url });
+      assert.equal(none.statusCode, 401);
+      assert.equal(none.json().error.code, 'unauthenticated');
+      const bad = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer kn_ses_${'C'.repeat(43)}` } });
+      assert.equal(bad.statusCode, 401);
+      const good = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${goodToken}` } });
+      assert.equal(good.statusCode, 200, good.body);
+    }
+    await app.close();
+  });
+});

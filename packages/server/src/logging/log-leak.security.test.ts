@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestServer } from '../testing.js';
+import { startServer } from '../test-support/server.js';
+import { request, type ApiAnswer, type RequestOptions } from '../test-support/api.js';
+import { renameTable } from '../test-support/db.js';
+import { marker, secretsPath } from '../test-support/fixtures.js';
+import { liveRoutes } from '../test-support/routes.js';
+
+/**
+ * At the most verbose log level, a full tour of the API — successes and every kind of refusal,
+ * including bodies that carry a value and are refused — must leave no value, password or token in
+ * the log. Every secret used is collected as it is created and grepped for at the end.
+ */
+describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
+  let srv: TestServer;
+  const sensitive = new Map<string, string>();
+  const keep = (label: string, s: string) => {
+    sensitive.set(label, s);
+    return s;
+  };
+  const sent: { method: string; path: string }[] = [];
+  const call = async (token: string | null, method: string, path: string, body?: unknown, opts?: RequestOptions): Promise<ApiAnswer> => {
+    sent.push({ method, path: path.split('?')[0]! });
+    const res = await request(srv, token, method, path, body, opts);
+    assert.ok(res.status < 500, `${method} ${path}: ${res.status} ${res.text}`);
+    return res;
+  };
+  const call500 = async (token: string, method: string, path: string, body?: unknown): Promise<ApiAnswer> => {
+    sent.push({ method, path: path.split('?')[0]! });
+    const res = await request(srv, token, method, path, body);
+    assert.equal(res.status, 500, res.text);
+    return res;
+  };
+  const expect = (res: ApiAnswer, status: number) => assert.equal(res.status, status, res.text);
+
+  before(async () => {
+    srv = await startServer({ env: { KEYNEST_LOG_LEVEL: 'trace', KEYNEST_BODY_LIMIT_BYTES: '200000' } });
+  });
+  after(() => srv.close());
+
+  it('tours every route, with errors', async () => {
+    const password = keep('owner password', `pw-${marker('PASSWORD')}`);
+    const setupToken = keep('setup token', srv.setupToken);
+    const email = 'owner@example.com';
+    expect(await call(null, 'GET', '/healthz'), 200);
+    expect(await call(null, 'GET', '/api/v1/openapi.json'), 200);
+    expect(await call(null, 'GET', '/api/v1/setup'), 200);
+    expect(await call(null, 'POST', '/api/v1/setup', { setupToken: `kn_setup_${marker('WRONGSETUP')}`, email, password, orgName: 'Acme' }), 401);
+    expect(await call(null, 'POST', '/api/v1/setup', { setupToken, email, password: 'short', orgName: 'Acme' }), 400);
+    expect(await call(null, 'POST', '/api/v1/setup', { setupToken, email, password, orgName: 'Acme', extra: keep('setup extra', marker('SETUPEXTRA')) }), 400);
+    const setup = await call(null, 'POST', '/api/v1/setup', { setupToken, email, password, orgName: 'Acme' });
+    expect(setup, 201);
+    const session = keep('setup session', setup.body.session.token);
+    expect(await call(null, 'POST', '/api/v1/setup', { setupToken, email, password, orgName: 'Acme' }), 409);
+
+    const wrongPassword = keep('wrong password', `wrong-${marker('WRONGPW')}`);
+    expect(await call(null, 'POST', '/api/v1/auth/login', { email, password: wrongPassword }), 401);
+    expect(await call(null, 'POST', '/api/v1/auth/login', { email: 'ghost@example.com', password: wrongPassword }), 401);
+    expect(await call(null, 'POST', '/api/v1/auth/login', { email, password: wrongPassword, remember: true }), 400);
+    expect(await call(null, 'POST', '/api/v1/auth/login', undefined, { rawBody: `{"email":"${email}","password":"${wrongPassword}"` }), 400);
+    const login = await call(null, 'POST', '/api/v1/auth/login', { email, password });
+    expect(login, 200);
+    const second = keep('login session', login.body.session.token);
+    expect(await call(second, 'GET', '/api/v1/me'), 200);
+    expect(await call(second, 'POST', '/api/v1/auth/logout'), 204);
+    expect(await call(second, 'GET', '/api/v1/me'), 401);
+    expect(await call(`kn_ses_${'Z'.repeat(43)}`, 'GET', '/api/v1/me'), 401);
+
+    expect(await call(session, 'GET', '/api/v1/projects'), 200);
+    expect(await call(session, 'POST', '/api/v1/projects', { name: 'app' }), 201);
+    expect(await call(session, 'POST', '/api/v1/projects', { name: 'app' }), 409);
+    expect(await call(session, 'POST', '/api/v1/projects', { name: 'Bad_Name' }), 400);
+    expect(await call(session, 'GET', '/api/v1/projects/app'), 200);
+    expect(await call(session, 'GET', '/api/v1/projects/nope'), 404);
+    expect(await call(session, 'GET', '/api/v1/projects/app/environments'), 200);
+    expect(await call(session, 'POST', '/api/v1/projects/app/environments', { name: 'qa' }), 201);
+    expect(await call(session, 'POST', '/api/v1/projects/app/environments', { name: 'qa' }), 409);
+
+    const base = secretsPath('app', 'development');
+    const v1 = keep('value 1', marker('VALUE1'));
+    const v2 = keep('value 2 (multi-line)', `${marker('VALUE2')}\n${marker('VALUE2B')}\n`);
+    const v3 = keep('value 3 (unicode)', `☃ ${marker('VALUE3')} 日本`);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'V1'), { value: v1 }), 200);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'V1'), { value: v1 }), 200);
+    expect(await call(session, 'PATCH', base, { secrets: [{ key: 'V2', value: v2 }, { key: 'V3', value: v3 }] }), 200);
+    expect(await call(session, 'GET', secretsPath('app', 'development', 'V1')), 200);
+    expect(await call(session, 'GET', base), 200);
+    expect(await call(session, 'GET', `${base}?values=false&includeDeleted=true`), 200);
+    expect(await call(session, 'GET', `${base}?raw=true`), 200);
+    // Refusals whose request body carries a value.
+    const refused = (label: string) => keep(label, marker(label.toUpperCase().replace(/\W/g, '')));
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'BIG'), { value: `${refused('oversized')}${'x'.repeat(65_537)}` }), 413);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'bad-key'), { value: refused('bad key') }), 400);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'V1'), { value: refused('conflict'), ifVersion: 9 }), 409);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'V1'), { value: refused('unknown field'), note: 'x' }), 400);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'V1'), { value: [refused('wrong type')] }), 400);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'V1'), { [refused('value as field name')]: 'x' }), 400);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'V1'), undefined, { rawBody: `{"value": "${refused('bad json')}"` }), 400);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'V1'), undefined, { rawBody: `value=${refused('form body')}`, contentType: 'application/x-www-form-urlencoded' }), 415);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'V1'), undefined, { rawBody: JSON.stringify({ value: `${refused('body too large')}${'y'.repeat(250_000)}` }) }), 413);
+    expect(await call(session, 'PATCH', base, { secrets: [{ key: 'OK_KEY', value: refused('batch bad key') }, { key: 'bad', value: 'x' }] }), 400);
+    expect(await call(session, 'PATCH', base, { secrets: [{ key: 'DUP', value: refused('batch dup') }, { key: 'DUP', value: 'x' }] }), 400);
+    expect(await call(session, 'PUT', secretsPath('app', 'nope', 'V1'), { value: refused('unknown env') }), 404);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'REF'), { value: '${MISSING}' }), 200);
+    expect(await call(session, 'GET', secretsPath('app', 'development', 'REF')), 422);
+    expect(await call(session, 'DELETE', secretsPath('app', 'development', 'REF')), 204);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'CYC'), { value: `${keep('cycle text', marker('CYCLE'))}\${CYC}` }), 200);
+    expect(await call(session, 'GET', secretsPath('app', 'development', 'CYC')), 422);
+    expect(await call(session, 'DELETE', secretsPath('app', 'development', 'CYC')), 204);
+
+    expect(await call(session, 'GET', `${secretsPath('app', 'development', 'V1')}/versions`), 200);
+    expect(await call(session, 'PUT', secretsPath('app', 'development', 'V1'), { value: keep('value 1b', marker('VALUE1B')) }), 200);
+    expect(await call(session, 'POST', `${secretsPath('app', 'development', 'V1')}/rollback`, { version: 1 }), 200);
+    expect(await call(session, 'POST', `${secretsPath('app', 'development', 'V1')}/rollback`, { version: 99 }), 404);
+    expect(await call(session, 'DELETE', secretsPath('app', 'development', 'V2')), 204);
+    expect(await call(session, 'POST', `${secretsPath('app', 'development', 'V2')}/restore`), 200);
+    expect(await call(session, 'POST', `${secretsPath('app', 'development', 'V2')}/restore`), 409);
+
+    const created = await call(session, 'POST', '/api/v1/tokens', { name: 'ci', project: 'app', environment: 'development', access: 'write' });
+    expect(created, 201);
+    const apiToken = keep('API token', created.body.token);
+    expect(await call(session, 'GET', '/api/v1/tokens'), 200);
+    expect(await call(apiToken, 'GET', secretsPath('app', 'development', 'V3')), 200);
+    expect(await call(apiToken, 'PUT', secretsPath('app', 'development', 'T1'), { value: keep('token value', marker('TOKENVALUE')) }), 200);
+    expect(await call(apiToken, 'GET', secretsPath('app', 'production', 'V3')), 404);
+    expect(await call(apiToken, 'POST', '/api/v1/projects', { name: 'nope' }), 403);
+    expect(await call(session, 'DELETE', `/api/v1/tokens/${created.body.info.id}`), 204);
+    expect(await call(apiToken, 'GET', secretsPath('app', 'development', 'V3')), 401);
+
+    expect(await call(session, 'POST', '/api/v1/admin/rotate-keys'), 200);
+    expect(await call(session, 'POST', '/api/v1/admin/reencrypt', { batchSize: 2 }), 200);
+    expect(await call(session, 'POST', '/api/v1/admin/reencrypt', { batchSize: 0 }), 400);
+    expect(await call(session, 'GET', '/api/v1/audit?limit=500'), 200);
+    expect(await call(session, 'GET', '/api/v1/no-such-route'), 404);
+
+    // Faults: a 500 is logged with its error and stack; neither may carry a value.
+    const row = await srv.db.selectFrom('secrets').select(['id', 'current_version']).where('key', '=', 'V3').executeTakeFirstOrThrow();
+    const original = await srv.db.selectFrom('secret_versions').select(['ciphertext']).where('secret_id', '=', row.id).where('version', '=', row.current_version).executeTakeFirstOrThrow();
+    const flipped = Buffer.from(original.ciphertext);
+    flipped[0]! ^= 1;
+    await srv.db.updateTable('secret_versions').set({ ciphertext: flipped }).where('secret_id', '=', row.id).where('version', '=', row.current_version).execute();
+    await call500(session, 'GET', secretsPath('app', 'development', 'V3'));
+    await srv.db.updateTable('secret_versions').set({ ciphertext: Buffer.from(original.ciphertext) }).where('secret_id', '=', row.id).where('version', '=', row.current_version).execute();
+    await renameTable(srv, 'audit_events', 'audit_events_off');
+    try {
+      await call500(session, 'PUT', secretsPath('app', 'development', 'UNAUDITED'), { value: refused('unaudited write') });
+      await call500(session, 'GET', secretsPath('app', 'development', 'V1'));
+    } finally {
+      await renameTable(srv, 'audit_events_off', 'audit_events');
+    }
+
+    expect(await call(session, 'DELETE', '/api/v1/projects/app/environments/qa'), 204);
+    expect(await call(session, 'POST', '/api/v1/projects', { name: 'temp' }), 201);
+    expect(await call(session, 'DELETE', '/api/v1/projects/temp'), 204);
+  });
+
+  it('the tour reached every route the server has', () => {
+    const toRegex = (url: string) => new RegExp(`^${url.replace(/:[A-Za-z]+/g, '[^/]+')}$`);
+    const missed = liveRoutes(srv.keynest.app)
+      .filter((r) => r.method !== 'HEAD')
+      .filter((r) => !sent.some((s) => s.method === r.method && toRegex(r.url).test(s.path)))
+      .map((r) => `${r.method} ${r.url}`);
+    assert.deepEqual(missed, []);
+  });
+
+  it('the log is verbose (trace) and holds none of the values, passwords or tokens used', () => {
+    const text = srv.logText();
+    const lines = text.split('\n').filter(Boolean);
+    assert.ok(lines.length > 100, `only ${lines.length} log lines`);
+    for (const l of lines) JSON.parse(l);
+    assert.equal(srv.keynest.app.log.level, 'trace');
+    assert.ok(lines.some((l) => l.includes('"msg":"incoming request"')), 'requests are logged');
+    assert.ok(lines.some((l) => l.includes('"msg":"request refused"')), 'refusals are logged');
+    assert.ok(lines.some((l) => l.includes('"level":50') && l.includes('request failed')), 'the faults were logged');
+    assert.ok(text.includes('/environments/development/secrets/V1'), 'request URLs are in the log, so the grep sees request data');
+    assert.ok(sensitive.size >= 20);
+    const found = [...sensitive].filter(([, s]) => text.includes(s)).map(([label]) => label);
+    assert.deepEqual(found, [], 'found in the log');
+    // Nor a recognisable part of a token (its random body).
+    for (const [label, s] of sensitive) {
+      const body = /^kn_[a-z]+_(.+)$/.exec(s)?.[1];
+      if (body) assert.ok(!text.includes(body), `${label} body in the log`);
+    }
+  });
+});
