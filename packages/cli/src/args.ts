@@ -3,10 +3,29 @@
  * --json, --help), wherever they stand on the line, so `keynest --json secrets list` and
  * `keynest secrets list --json` mean the same.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { HelpRequest, UsageError } from './errors.js';
 
-type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+/** The subset of parseArgs option settings the CLI uses (node:util does not export its own type). */
+export interface OptionConfig {
+  type: 'string' | 'boolean';
+  short?: string;
+}
+export type OptionsConfig = Record<string, OptionConfig>;
+
+type OptionValue<C extends OptionConfig> = C['type'] extends 'boolean' ? boolean : string;
+
+export type ParsedValues<O extends OptionsConfig> = { [K in keyof O]?: OptionValue<O[K]> } & {
+  server?: string;
+  json?: boolean;
+  help?: boolean;
+};
+
+export interface ParsedCommand<O extends OptionsConfig> {
+  values: ParsedValues<O>;
+  positionals: string[];
+  globals: Globals;
+}
 
 export const GLOBAL_OPTIONS = {
   server: { type: 'string' },
@@ -22,7 +41,8 @@ export interface Globals {
 /** Options that take a value, which a scan for the (sub)command name must step over. */
 export function valueOptionNames(options: OptionsConfig): Set<string> {
   const names = new Set<string>();
-  for (const [name, config] of Object.entries({ ...GLOBAL_OPTIONS, ...options })) {
+  const all: OptionsConfig = { ...GLOBAL_OPTIONS, ...options };
+  for (const [name, config] of Object.entries(all)) {
     if (config.type !== 'string') continue;
     names.add(`--${name}`);
     if (config.short) names.add(`-${config.short}`);
@@ -56,18 +76,22 @@ export function wantsHelp(argv: readonly string[]): boolean {
   return false;
 }
 
-export function parseCommand<const O extends OptionsConfig>(argv: readonly string[], options: O, usage: string) {
+export function parseCommand<const O extends OptionsConfig>(
+  argv: readonly string[],
+  options: O,
+  usage: string,
+): ParsedCommand<O> {
   if (wantsHelp(argv)) throw new HelpRequest(usage);
   try {
     const parsed = parseArgs({
       args: argv,
-      options: { ...GLOBAL_OPTIONS, ...options } as typeof GLOBAL_OPTIONS & O,
+      options: { ...GLOBAL_OPTIONS, ...options },
       allowPositionals: true,
       strict: true,
     });
-    const { server, json } = parsed.values as { server?: string; json?: boolean };
-    const globals: Globals = { server, json: json === true };
-    return { values: parsed.values, positionals: parsed.positionals, globals };
+    const values = parsed.values as ParsedValues<O>;
+    const globals: Globals = { server: values.server, json: values.json === true };
+    return { values, positionals: parsed.positionals, globals };
   } catch (error) {
     if (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
       throw new UsageError(error.message);

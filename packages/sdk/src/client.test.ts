@@ -16,9 +16,9 @@ function recordingFetch(status: number, answer: unknown, seen: Seen[]): FetchLik
   return async (input, init) => {
     seen.push({
       url: input,
-      method: init?.method ?? 'GET',
-      headers: { ...(init?.headers as Record<string, string>) },
-      body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined,
+      method: init.method,
+      headers: { ...init.headers },
+      body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
     });
     const text = answer === undefined ? null : JSON.stringify(answer);
     return new Response(text, { status, headers: { 'content-type': 'application/json' } });

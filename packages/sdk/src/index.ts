@@ -10,5 +10,5 @@ export {
   UNEXPECTED_RESPONSE,
   type KeyNestApiErrorInit,
 } from './errors.js';
-export type { FetchLike } from './transport.js';
+export type { FetchInit, FetchLike, FetchResponse } from './transport.js';
 export type * from './types.js';

@@ -5,7 +5,27 @@
 import { KeyNestApiError, SERVER_UNREACHABLE, UNEXPECTED_RESPONSE } from './errors.js';
 import type { ApiErrorBody } from './types.js';
 
-export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+/** What the SDK sends: the global fetch accepts it, and so can a lighter transport. */
+export interface FetchInit {
+  method: string;
+  headers: Record<string, string>;
+  body?: string | undefined;
+}
+
+/** What the SDK reads of an answer: a subset of the standard Response. */
+export interface FetchResponse {
+  ok: boolean;
+  status: number;
+  statusText: string;
+  headers: { get(name: string): string | null };
+  text(): Promise<string>;
+}
+
+/**
+ * The global fetch fits this type. Callers may pass another implementation: the CLI passes one on
+ * node:http, because loading fetch's HTTP stack costs a short-lived command more than its request.
+ */
+export type FetchLike = (input: string, init: FetchInit) => Promise<FetchResponse>;
 
 export type QueryValue = string | number | boolean | undefined;
 
@@ -48,7 +68,7 @@ export async function send<T>(options: TransportOptions, spec: RequestSpec): Pro
     body = JSON.stringify(spec.body);
   }
 
-  let response: Response;
+  let response: FetchResponse;
   try {
     response = await options.fetch(url, { method: spec.method, headers, body });
   } catch (cause) {
@@ -73,7 +93,7 @@ export async function send<T>(options: TransportOptions, spec: RequestSpec): Pro
   }
 }
 
-async function readBody(response: Response, server: string): Promise<string> {
+async function readBody(response: FetchResponse, server: string): Promise<string> {
   try {
     return await response.text();
   } catch (cause) {
@@ -85,7 +105,7 @@ async function readBody(response: Response, server: string): Promise<string> {
   }
 }
 
-function errorFromAnswer(response: Response, text: string): KeyNestApiError {
+function errorFromAnswer(response: FetchResponse, text: string): KeyNestApiError {
   const headerRequestId = response.headers.get('x-request-id') ?? undefined;
   const parsed = parseErrorBody(text);
   if (parsed) {

@@ -94,7 +94,8 @@ export interface SecretVersions {
   versions: Version[];
 }
 
-export type WriteStatus = 'added' | 'changed' | 'unchanged';
+/** `restored` is what `restoreSecret` answers; batch writes answer only the other three. */
+export type WriteStatus = 'added' | 'changed' | 'unchanged' | 'restored';
 
 /** The answer to every single-secret write (set, restore, rollback). */
 export interface WriteResult {
@@ -171,13 +172,14 @@ export interface ReencryptResult {
 }
 
 export interface AuditEvent {
-  id: string;
+  /** Opaque; pass it back as `before` to page. */
+  id: string | number;
   at: string;
   action: string;
   actor: { type: string; id: string };
-  target: { type: string; id: string; name: string };
-  ip: string;
-  requestId: string;
+  target: { type: string; id: string; name: string | null };
+  ip: string | null;
+  requestId: string | null;
   outcome: string;
   details: unknown;
 }
@@ -186,7 +188,7 @@ export interface ListAuditOptions {
   /** 1..500 */
   limit?: number;
   /** An event id: answer only events older than it (for paging). */
-  before?: string;
+  before?: string | number;
 }
 
 /** The body of every error answer (docs/api.md, "Errors"). */

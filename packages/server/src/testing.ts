@@ -57,8 +57,15 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     },
   });
   const log = createLogger(config.logLevel, sink);
-  const keynest = await createKeyNest(config, log, opts.clock ?? systemClock);
-  await keynest.app.listen({ host: '127.0.0.1', port: 0 });
+  let keynest: KeyNest;
+  try {
+    keynest = await createKeyNest(config, log, opts.clock ?? systemClock);
+    await keynest.app.listen({ host: '127.0.0.1', port: 0 });
+  } catch (err) {
+    // Leave nothing behind when start-up fails (the schema, if any, is dropped by the caller's retry or by hand).
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const address = keynest.app.server.address();
   if (typeof address !== 'object' || !address) throw new Error('test server has no address');
   let closed = false;

@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { POSTGRES, SQLITE, type DialectTraits } from './dialect.js';
-import { migrationProvider } from './migrations/index.js';
+import { migrate } from './migrate.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -20,11 +20,6 @@ export interface Storage {
 }
 
 const PG_INT8_OID = 20;
-const MIGRATE_ATTEMPTS = 5;
-
-function isSchemaVanished(err: unknown): boolean {
-  return (err as { code?: string } | null)?.code === '3F000';
-}
 
 export async function openStorage(config: Pick<Config, 'dataDir' | 'databaseUrl' | 'databaseSchema'>): Promise<Storage> {
   return config.databaseUrl ? openPostgres(config.databaseUrl, config.databaseSchema) : openSqlite(config.dataDir);
@@ -80,29 +75,16 @@ async function openPostgres(url: string, schema: string | undefined): Promise<St
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (schema) await db.schema.createSchema(schema).ifNotExists().execute();
   const u = new URL(url);
-  return withMigrations(db, POSTGRES, `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}${schema ? ` (schema ${schema})` : ''}`, schema);
+  return withMigrations(db, POSTGRES, `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}${schema ? ` (schema ${schema})` : ''}`);
 }
 
-function withMigrations(db: Db, traits: DialectTraits, describe: string, schema?: string): Storage {
+function withMigrations(db: Db, traits: DialectTraits, describe: string): Storage {
   return {
     db,
     traits,
     describe,
     async migrate() {
-      // Naming the schema matters: Kysely otherwise looks for its bookkeeping tables in every schema
-      // of the database, finds another instance's, and skips creating its own.
-      const migrator = new Migrator({ db, provider: migrationProvider(traits), ...(schema ? { migrationTableSchema: schema } : {}) });
-      let { error, results } = await migrator.migrateToLatest();
-      // Kysely introspects every schema of the database before migrating; a schema dropped by
-      // someone else at that moment fails the introspection (PostgreSQL 3F000). Nothing was
-      // migrated then, so trying again is safe.
-      for (let attempt = 1; error && isSchemaVanished(error) && attempt < MIGRATE_ATTEMPTS; attempt++) {
-        ({ error, results } = await migrator.migrateToLatest());
-      }
-      if (error) {
-        const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-        throw new Error(`database migration ${failed} failed: ${(error as Error).message}`);
-      }
+      await migrate(db, traits, Date.now());
     },
     close: () => db.destroy(),
   };

@@ -14,6 +14,8 @@ export interface DialectTraits {
   supportsForUpdate: boolean;
   /** SQLite wants AUTOINCREMENT on the key; PostgreSQL's bigserial already is one. */
   serialNeedsAutoIncrement: boolean;
+  /** pg_advisory_xact_lock, to serialise instances that migrate at the same time. */
+  supportsAdvisoryLocks: boolean;
 }
 
 export const SQLITE: DialectTraits = {
@@ -23,6 +25,7 @@ export const SQLITE: DialectTraits = {
   serialId: 'integer',
   supportsForUpdate: false,
   serialNeedsAutoIncrement: true,
+  supportsAdvisoryLocks: false,
 };
 
 export const POSTGRES: DialectTraits = {
@@ -32,6 +35,7 @@ export const POSTGRES: DialectTraits = {
   serialId: 'bigserial',
   supportsForUpdate: true,
   serialNeedsAutoIncrement: false,
+  supportsAdvisoryLocks: true,
 };
 
 /** True when a write failed on a UNIQUE constraint, in either database. */

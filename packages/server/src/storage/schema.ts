@@ -6,6 +6,8 @@ import type { Generated } from 'kysely';
  * `org_id`, and every store query filters on it.
  */
 export interface Database {
+  /** Which migrations have run (storage/migrate.ts). */
+  keynest_migrations: { name: string; applied_at: number };
   instance_settings: { name: string; value: string; updated_at: number };
   orgs: { id: string; name: string; created_at: number };
   users: { id: string; email: string; password_hash: string; created_at: number };

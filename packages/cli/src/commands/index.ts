@@ -1,0 +1,71 @@
+/**
+ * The command table. Modules are imported only when their command runs, so `keynest run` does not
+ * pay for parsing the export formats, and `keynest serve` alone loads the server.
+ */
+import type { Io } from '../io.js';
+
+export interface Command {
+  run(argv: string[], io: Io): Promise<number>;
+}
+
+const LOADERS: Record<string, () => Promise<Command>> = {
+  serve: () => import('./serve.js'),
+  setup: () => import('./setup.js'),
+  login: () => import('./login.js'),
+  logout: () => import('./logout.js'),
+  whoami: () => import('./whoami.js'),
+  projects: () => import('./projects.js'),
+  envs: () => import('./envs.js'),
+  secrets: () => import('./secrets.js'),
+  run: () => import('./run.js'),
+  export: () => import('./export.js'),
+  import: () => import('./import.js'),
+  link: () => import('./link.js'),
+  tokens: () => import('./tokens.js'),
+  admin: () => import('./admin.js'),
+  audit: () => import('./audit.js'),
+};
+
+export const COMMAND_NAMES: readonly string[] = Object.keys(LOADERS);
+
+export function loadCommand(name: string): Promise<Command> {
+  return LOADERS[name]!();
+}
+
+export function topLevelUsage(): string {
+  return `Usage: keynest <command> [options]
+
+Server
+  serve                    run a KeyNest server
+  setup                    create the first user and organization on a new server
+
+Session
+  login                    sign in and store the session
+  logout                   end the session on the server and forget it here
+  whoami                   show who the current credential is
+
+Data
+  projects create|list|delete
+  envs create|list|delete
+  secrets set|get|list|delete|restore|history|rollback
+  run -- CMD [ARGS...]     run a command with the secrets in its environment
+  export                   print secrets as dotenv, json, yaml, shell, docker or k8s
+  import FILE              store secrets from a dotenv or JSON file
+  link                     remember the project and environment for this directory
+
+Access
+  tokens create|list|revoke
+  admin rotate-keys
+  audit list
+
+Global options
+  --server URL             server (else KEYNEST_SERVER, else the one you logged in to,
+                           else http://127.0.0.1:8200)
+  --json                   machine-readable JSON on stdout
+  -h, --help               help for any command or subcommand
+  --version                print the version
+
+Credentials: KEYNEST_TOKEN (an API token) wins over the session stored by keynest login.
+Project and environment: --project/--env, else KEYNEST_PROJECT/KEYNEST_ENV, else .keynest.json.
+`;
+}

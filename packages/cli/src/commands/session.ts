@@ -1,0 +1,17 @@
+/** What setup and login share: keeping the new session, and what they print about it. */
+import type { AuthResult } from '@keynest/sdk';
+import type { Globals } from '../args.js';
+import { writeCredentials } from '../config/credentials.js';
+import { emit, type Io } from '../io.js';
+
+export function storeSession(io: Io, globals: Globals, server: string, result: AuthResult, verb: string): void {
+  writeCredentials(io.env, {
+    server,
+    token: result.session.token,
+    email: result.user.email,
+    org: result.org.name,
+  });
+  // The session token lives in the credentials file only; --json output is often logged.
+  const shown = { server, user: result.user, org: result.org, session: { expiresAt: result.session.expiresAt } };
+  emit(io, globals, shown, () => `${verb} ${server} as ${result.user.email} (organization ${result.org.name})`);
+}

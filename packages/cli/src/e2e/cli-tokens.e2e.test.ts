@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertOneLineError, startHarness } from './harness.test-util.js';
+
+test('an API token runs `keynest run` without a login, until it is revoked', async (t) => {
+  const h = await startHarness(t);
+  await h.setupProject();
+  await h.ok(['secrets', 'set', 'DEPLOY_KEY=s3cr3t-value']);
+  const out = await h.ok(['tokens', 'create', '--name', 'ci', '--access', 'read', '--expires', '30d']);
+  const lines = out.trimEnd().split('\n');
+  const token = lines.at(-1)!;
+  assert.match(token, /^kn_api_/);
+  assert.match(lines[0]!, /^Created read token ci \(\S+\) for app\/development, expires \d{4}-/);
+
+  // A machine with no stored login: only KEYNEST_SERVER and KEYNEST_TOKEN.
+  const ciHome = h.dir('ci-home');
+  const ci = { env: { KEYNEST_SERVER: h.server.url, KEYNEST_TOKEN: token, XDG_CONFIG_HOME: ciHome, HOME: ciHome }, cwd: h.cwd };
+  const script = 'process.stdout.write(process.env.DEPLOY_KEY)';
+  assert.equal(await h.ok(['run', '--', process.execPath, '-e', script], ci), 's3cr3t-value');
+  const me = JSON.parse(await h.ok(['whoami', '--json'], ci));
+  assert.equal(me.principal.type, 'token');
+  assert.equal(me.principal.token.name, 'ci');
+
+  // Read access cannot write, and the token is limited to its environment.
+  await h.fails(['secrets', 'set', 'X=1'], 1, 'forbidden', ci);
+  await h.fails(['secrets', 'list', '--env', 'production'], 1, /^(forbidden|environment_not_found)$/, ci);
+
+  const listed = JSON.parse(await h.ok(['tokens', 'list', '--json']));
+  const info = listed.tokens.find((x: { name: string }) => x.name === 'ci');
+  assert.equal(info.access, 'read');
+  assert.equal(info.revokedAt, null);
+  assert.match(await h.ok(['tokens', 'list']), new RegExp(`^${info.id}\\s+ci\\s+app/development\\s+read\\s+active\\s`, 'm'));
+
+  assert.match(await h.ok(['tokens', 'revoke', info.id]), /^Revoked token/);
+  const refused = await h.cli(['run', '--', process.execPath, '-e', script], ci);
+  assertOneLineError(refused, 1, /^(token_revoked|unauthenticated)$/);
+  assert.match(await h.ok(['tokens', 'list']), new RegExp(`^${info.id}\\s.*\\srevoked\\s`, 'm'));
+});
+
+test('tokens create --json prints the whole answer; a write token can write', async (t) => {
+  const h = await startHarness(t);
+  await h.setupProject();
+  const created = JSON.parse(
+    await h.ok(['tokens', 'create', '--name', 'deploy', '--access', 'write', '--expires', 'never', '--env', 'staging', '--json']),
+  );
+  assert.match(created.token, /^kn_api_/);
+  assert.equal(created.info.name, 'deploy');
+  assert.equal(created.info.access, 'write');
+  assert.equal(created.info.environment.name, 'staging');
+  assert.equal(created.info.expiresAt, null);
+  const ci = { env: { KEYNEST_TOKEN: created.token, KEYNEST_SERVER: h.server.url, KEYNEST_ENV: 'staging' } };
+  assert.equal(await h.ok(['secrets', 'set', 'FROM_CI=yes'], ci), 'added FROM_CI (version 1)\n');
+});
+
+test('tokens create checks its arguments before calling the server', async (t) => {
+  const h = await startHarness(t);
+  await h.setupProject();
+  await h.fails(['tokens', 'create', '--access', 'read'], 2, 'usage');
+  await h.fails(['tokens', 'create', '--name', 'x', '--access', 'admin'], 2, 'usage');
+  await h.fails(['tokens', 'create', '--name', 'x', '--access', 'read', '--expires', '30'], 2, 'usage');
+  await h.fails(['tokens', 'create', '--name', 'x', '--access', 'read', '--expires', 'soon'], 2, 'usage');
+  await h.fails(['tokens', 'revoke'], 2, 'usage');
+  await h.fails(['tokens', 'revoke', 'tok_does_not_exist'], 1, 'token_not_found');
+});
+
+test('admin rotate-keys re-encrypts until nothing remains, and the values still read', async (t) => {
+  const h = await startHarness(t);
+  await h.setupProject();
+  await h.ok(['secrets', 'set', 'A=1', 'B=2', 'C=3']);
+  const out = await h.ok(['admin', 'rotate-keys', '--batch-size', '2']);
+  assert.match(out, /^Rotated the data key: new writes use key version \d+\.$/m);
+  assert.match(out, /\(0 remaining\)\.\nDone: \d+ values re-encrypted\.\n$/);
+  assert.equal(await h.ok(['secrets', 'get', 'B', '--plain']), '2');
+  const json = JSON.parse(await h.ok(['admin', 'rotate-keys', '--json']));
+  assert.equal(json.remaining, 0);
+  assert.equal(typeof json.keyVersion, 'number');
+});
+
+test('audit list shows recent events, newest first', async (t) => {
+  const h = await startHarness(t);
+  await h.setupProject();
+  await h.ok(['secrets', 'set', 'A=1']);
+  const { events } = JSON.parse(await h.ok(['audit', 'list', '--limit', '5', '--json']));
+  assert.ok(events.length > 0 && events.length <= 5);
+  const times = events.map((e: { at: string }) => Date.parse(e.at));
+  assert.deepEqual(times, [...times].sort((a, b) => b - a));
+  assert.match(await h.ok(['audit', 'list', '--limit', '3']), /^ID\s+AT\s+ACTION\s+ACTOR\s+TARGET\s+OUTCOME\s+IP\n/);
+  await h.fails(['audit', 'list', '--limit', 'many'], 2, 'usage');
+});
