@@ -1,0 +1,114 @@
+// The issue's targets, the readable table, and the shape of bench/results/latest.json.
+
+export const TARGETS = {
+  GET_ONE_RATIO_MIN: 0.6,
+  LIST_ALL_RATIO_MIN: 0.3,
+  WRITES_PER_SEC_MIN: 2000,
+  WRITE_P99_MS_MAX: 20,
+  CLI_RUN_OVERHEAD_MS_MAX: 150,
+};
+
+/** Beyond these the run is flagged as taken on a noisy machine (not invalid: the figures are still real). */
+export const NOISE_DRIFT_PCT = 15;
+export const NOISE_BUSY_PCT = 15;
+
+const ratio = (x, base) => (x && base ? Math.round((x.requestsPerSec / base.requestsPerSec) * 1000) / 1000 : null);
+
+export function ratiosOf(baseline, section) {
+  if (!section) return null;
+  return { getOneVsBaseline: ratio(section.getOne, baseline), listAllVsBaseline: ratio(section.listAll, baseline) };
+}
+
+function target(id, description, measured, pass, extra = {}) {
+  return { id, description, measured, pass: measured === null || measured === undefined ? null : pass, ...extra };
+}
+
+/**
+ * The issue's targets hold on SQLite (the default database). PostgreSQL ratios, when measured,
+ * are listed as informational: the same bar, not a gate.
+ */
+export function evaluateTargets({ ratios, load, cli }) {
+  const s = ratios.sqlite ?? {};
+  const put = load.sqlite?.putOne;
+  const out = [
+    target('get_one_ratio', `(b)/(a) requests/s >= ${TARGETS.GET_ONE_RATIO_MIN} (SQLite)`, s.getOneVsBaseline, s.getOneVsBaseline >= TARGETS.GET_ONE_RATIO_MIN),
+    target('list_all_ratio', `(c)/(a) requests/s >= ${TARGETS.LIST_ALL_RATIO_MIN} (SQLite)`, s.listAllVsBaseline, s.listAllVsBaseline >= TARGETS.LIST_ALL_RATIO_MIN),
+    target('writes_per_sec', `(d) writes >= ${TARGETS.WRITES_PER_SEC_MIN}/s (SQLite)`, put?.requestsPerSec, put?.requestsPerSec >= TARGETS.WRITES_PER_SEC_MIN),
+    target('write_p99', `(d) write latency p99 <= ${TARGETS.WRITE_P99_MS_MAX} ms (SQLite)`, put?.latencyMs.p99, put?.latencyMs.p99 <= TARGETS.WRITE_P99_MS_MAX),
+    cli?.skipped
+      ? { id: 'cli_run_overhead', description: `(e) keynest run overhead <= ${TARGETS.CLI_RUN_OVERHEAD_MS_MAX} ms (median)`, measured: null, pass: null, skipped: cli.skipped }
+      : target('cli_run_overhead', `(e) keynest run overhead <= ${TARGETS.CLI_RUN_OVERHEAD_MS_MAX} ms (median)`, cli?.overheadMs?.median, cli?.overheadMs?.median <= TARGETS.CLI_RUN_OVERHEAD_MS_MAX),
+  ];
+  const p = ratios.postgres;
+  if (p) {
+    out.push(
+      target('get_one_ratio_postgres', `(b)/(a) >= ${TARGETS.GET_ONE_RATIO_MIN} on PostgreSQL`, p.getOneVsBaseline, p.getOneVsBaseline >= TARGETS.GET_ONE_RATIO_MIN, { informational: true }),
+      target('list_all_ratio_postgres', `(c)/(a) >= ${TARGETS.LIST_ALL_RATIO_MIN} on PostgreSQL`, p.listAllVsBaseline, p.listAllVsBaseline >= TARGETS.LIST_ALL_RATIO_MIN, { informational: true }),
+    );
+  }
+  return out;
+}
+
+const num = (x, digits = 0) => (x === null || x === undefined ? '-' : x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+
+export function formatReport(results) {
+  const { machine, settings, load, cli, targets } = results;
+  const lines = [];
+  lines.push(`KeyNest benchmark  ${results.date}${results.quick ? '  (QUICK smoke run: not for comparison)' : ''}${results.profiled ? '  (PROFILED: slower than normal)' : ''}`);
+  if (results.experiment) lines.push(`EXPERIMENT: the KeyNest server was patched by ${results.experiment.join(', ')}`);
+  lines.push(
+    `node ${machine.node}, ${machine.cpus} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.platform} ${machine.release}; before start: load avg ${machine.loadAvgAtStart.join(' ')}, CPUs ${machine.cpuBusyBeforeStartPct ?? '?'}% busy`,
+  );
+  lines.push(`${settings.connections} connections, ${settings.warmupS} s warm-up + ${settings.durationS} s measured per line; latency of 2xx answers in ms; cpu = server process CPU per request`);
+  lines.push('');
+  lines.push(`${pad('', 3)}${pad('what', 46)}${pad('db', 10)}${lpad('req/s', 9)}${lpad('p50', 8)}${lpad('p99', 8)}${lpad('/(a)', 7)}${lpad('cpu µs/req', 12)}${lpad('non-2xx', 9)}`);
+  const row = (id, what, db, m, base) => {
+    if (!m) return;
+    const r = base ? num(m.requestsPerSec / base.requestsPerSec, 2) : '';
+    const bad = m.non2xx + m.errors + m.timeouts;
+    lines.push(
+      `${pad(id, 3)}${pad(what, 46)}${pad(db, 10)}${lpad(num(m.requestsPerSec), 9)}${lpad(num(m.latencyMs.p50, 2), 8)}${lpad(num(m.latencyMs.p99, 2), 8)}${lpad(r, 7)}${lpad(num(m.serverCpuUsPerRequest?.total), 12)}${lpad(num(bad), 9)}`,
+    );
+  };
+  const base = load.baseline;
+  row('a', 'GET /  bare Fastify hello-world (first)', '-', base?.first, null);
+  row('a', 'GET /  bare Fastify hello-world (last)', '-', base?.last, null);
+  if (base) lines.push(`${pad('', 3)}(a) for the ratios: ${num(base.requestsPerSec)} req/s, the mean of both${base.driftPct === null ? '' : `; drift ${base.driftPct > 0 ? '+' : ''}${base.driftPct}%`}`);
+  for (const db of ['sqlite', 'postgres']) {
+    const s = load[db];
+    if (!s) continue;
+    row('b', 'GET .../secrets/{key}  one value, API token', db, s.getOne, load.baseline);
+    row('c', 'GET .../secrets  all 50 values, API token', db, s.listAll, load.baseline);
+    row('d', 'PUT .../secrets/{key}  a new version', db, s.putOne, load.baseline);
+  }
+  const notes = [];
+  if (base?.driftPct !== null && Math.abs(base?.driftPct ?? 0) > NOISE_DRIFT_PCT) notes.push(`the baseline moved ${base.driftPct}% between the first and last runs: other load on the machine changed, so ratios are unreliable; run again`);
+  if (machine.cpuBusyBeforeStartPct > NOISE_BUSY_PCT) notes.push(`the machine was ${machine.cpuBusyBeforeStartPct}% busy before the bench started: figures are low`);
+  for (const n of notes) lines.push(`   NOTE: ${n}`);
+  lines.push('');
+  if (cli?.skipped) lines.push(`e  keynest run -- node -e 0: SKIPPED (${cli.skipped})`);
+  else if (cli?.keynestRunMs) {
+    lines.push(`e  keynest run -- node -e 0   median ${num(cli.keynestRunMs.median, 1)} ms  p90 ${num(cli.keynestRunMs.p90, 1)} ms   (${cli.runs} runs, SQLite server)`);
+    lines.push(`   node -e 0                  median ${num(cli.bareNodeMs.median, 1)} ms  p90 ${num(cli.bareNodeMs.p90, 1)} ms`);
+    lines.push(`   overhead                   median ${num(cli.overheadMs.median, 1)} ms  p90 ${num(cli.overheadMs.p90, 1)} ms`);
+  } else if (cli) lines.push('e  keynest run: FAILED (see problems below)');
+  lines.push('');
+  lines.push('Targets (issue)');
+  for (const t of targets) {
+    const verdict = t.skipped ? 'SKIP' : t.pass === null ? 'n/a ' : t.pass ? 'PASS' : 'FAIL';
+    lines.push(`  ${verdict}  ${pad(t.description, 48)} measured ${t.measured ?? '-'}${t.informational ? '  (informational)' : ''}${t.skipped ? `  (${t.skipped})` : ''}`);
+  }
+  if (results.warnings?.length) {
+    lines.push('');
+    lines.push('Warnings (the figures stand):');
+    for (const w of results.warnings) lines.push(`  - ${w}`);
+  }
+  if (results.problems.length) {
+    lines.push('');
+    lines.push('INVALID RUN: the bench saw errors, so its figures do not count:');
+    for (const p of results.problems) lines.push(`  - ${p}`);
+  }
+  return lines.join('\n');
+}
