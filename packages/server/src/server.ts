@@ -5,6 +5,7 @@ import { buildApp, type Services } from './app.js';
 import { AuditService } from './audit/service.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
+import { Invalidation } from './cache.js';
 import { Keyring } from './crypto/keyring.js';
 import { loadRootKey } from './crypto/root-key.js';
 import { IdentityService } from './identity/service.js';
@@ -37,15 +38,16 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const { db } = storage;
     const keyring = new Keyring(rootKey);
     const audit = new AuditService(db);
+    const invalidation = new Invalidation();
     const orgs = new OrgService({ db, keyring });
-    const projects = new ProjectService({ db, audit });
+    const projects = new ProjectService({ db, audit, invalidation, clock });
     const services: Services = {
-      identity: new IdentityService({ db, orgs, audit, log, sessionTtlS: config.sessionTtlS, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE) }),
+      identity: new IdentityService({ db, orgs, audit, log, sessionTtlS: config.sessionTtlS, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE), invalidation }),
       orgs,
       projects,
       secrets: new SecretService({ db, keyring, audit, projects }),
       rotation: new KeyRotationService({ db, keyring, audit }),
-      tokens: new ApiTokenService({ db, audit }),
+      tokens: new ApiTokenService({ db, audit, invalidation }),
       audit,
     };
     const setupToken = await services.identity.prepareSetup(clock());

@@ -3,6 +3,7 @@ import { auditContextOf, iso, isoOrNull, type RequestContext } from '../context.
 import { constantTimeEqual, newId, newToken, tokenDigest } from '../crypto/random.js';
 import { AppError, notFound } from '../errors.js';
 import type { Target } from '../projects/service.js';
+import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } from '../cache.js';
 import type { Db } from '../storage/database.js';
 import { TOKEN_ACCESS_PERMISSIONS, type TokenAccess } from './permissions.js';
 import { can } from './policy.js';
@@ -35,8 +36,16 @@ export interface TokenInfo {
  */
 export class ApiTokenService {
   readonly #touched = new Map<string, number>();
+  /** Token rows by digest: authentication without a query on every request. */
+  readonly #byDigest = new TtlCache<string, store.ApiTokenRow>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
 
-  constructor(private readonly deps: { db: Db; audit: AuditService }) {}
+  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation }) {
+    deps.invalidation.subscribe((e) => {
+      if (e.type === 'token.revoked') this.#byDigest.deleteWhere((t) => t.id === e.tokenId);
+      else if (e.type === 'project.deleted') this.#byDigest.deleteWhere((t) => t.project_id === e.projectId);
+      else if (e.type === 'environment.deleted') this.#byDigest.deleteWhere((t) => t.environment_id === e.environmentId);
+    });
+  }
 
   async create(
     ctx: RequestContext,
@@ -120,12 +129,18 @@ export class ApiTokenService {
         details: { alreadyRevoked: row.revoked_at !== null },
       });
     });
+    this.deps.invalidation.publish({ type: 'token.revoked', tokenId: id });
   }
 
   /** The principal behind an API token, or null when unknown, revoked or expired. */
   async authenticate(token: string, now: number, ip: string | null): Promise<TokenPrincipal | null> {
     const digest = tokenDigest(token);
-    const row = await store.findApiTokenByDigest(this.deps.db, digest);
+    let row = this.#byDigest.get(digest, now);
+    if (!row) {
+      row = await store.findApiTokenByDigest(this.deps.db, digest);
+      // Only real tokens are cached, so made-up ones cannot crowd the cache.
+      if (row) this.#byDigest.set(digest, row, now);
+    }
     if (!row || !constantTimeEqual(row.token_digest, digest)) return null;
     if (row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return null;
     const last = this.#touched.get(row.id) ?? row.last_used_at ?? 0;

@@ -1,11 +1,12 @@
 import type { Db } from '../storage/database.js';
-import { insertAuditEvent, listAuditEvents } from './store.js';
+import { PreparedQuery } from '../storage/prepared.js';
+import { AUDIT_COLUMNS, insertAuditEventQuery, insertAuditEvents, listAuditEvents, type AuditRow } from './store.js';
 
 /**
  * The audit trail. Invariants:
- * - a state change, or a read of a secret value, and its audit record commit in one transaction:
- *   `record` takes the caller's transaction, so if the record cannot be written the change rolls
- *   back and the value is not returned (fail-closed);
+ * - a state change and its audit record commit in one transaction: `record` takes the caller's
+ *   transaction, so if the record cannot be written the change rolls back (fail-closed);
+ * - a read of secret values is recorded (`recordAlone`, committed) before any value is returned;
  * - records never hold a secret value, password or token: `details` takes only scalar metadata
  *   (versions, counts, names), and callers pass key names, never values;
  * - rows are only appended (issue 5 adds the hash chain).
@@ -39,30 +40,52 @@ export interface AuditEvent {
   details: Record<string, AuditDetail>;
 }
 
+interface Queued {
+  row: AuditRow;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 export class AuditService {
+  readonly #insertOne = new PreparedQuery((db, ...values: unknown[]) => insertAuditEventQuery(db, ...values));
+  readonly #queue: Queued[] = [];
+  #flushScheduled = false;
+
   constructor(private readonly db: Db) {}
 
   /** Appends one record inside `trx` (the same transaction as the change it describes). */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
-    return insertAuditEvent(trx, {
-      org_id: ctx.orgId,
-      at: ctx.now,
-      action: entry.action,
-      outcome: entry.outcome ?? 'success',
-      actor_type: ctx.actor.type,
-      actor_id: ctx.actor.id,
-      target_type: entry.target?.type ?? null,
-      target_id: entry.target?.id ?? null,
-      target_name: entry.target?.name ?? null,
-      ip: ctx.ip,
-      request_id: ctx.requestId,
-      details: JSON.stringify(entry.details ?? {}),
+    return insertAuditEvents(trx, [toRow(ctx, entry)]);
+  }
+
+  /**
+   * For events that change nothing (a read of values, a failed sign-in): resolves once the record
+   * has committed, and rejects if it could not be — so a caller that waits for it before
+   * answering never returns a value whose read went unrecorded (fail-closed). Records that arrive
+   * in the same turn of the event loop commit together in one transaction (group commit): under
+   * load this turns one commit per read into one per batch.
+   */
+  recordAlone(ctx: AuditContext, entry: AuditEntry): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ row: toRow(ctx, entry), resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => void this.#flush());
+      }
     });
   }
 
-  /** For events that change nothing (a failed sign-in): written on their own. */
-  recordAlone(ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
-    return this.record(this.db, ctx, entry);
+  async #flush(): Promise<void> {
+    this.#flushScheduled = false;
+    const batch = this.#queue.splice(0);
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        for (const q of batch) await this.#insertOne.execute(trx, ...AUDIT_COLUMNS.map((c) => q.row[c]));
+      });
+      for (const q of batch) q.resolve();
+    } catch (err) {
+      for (const q of batch) q.reject(err);
+    }
   }
 
   async list(orgId: string, opts: { limit: number; before?: number }): Promise<AuditEvent[]> {
@@ -79,4 +102,21 @@ export class AuditService {
       details: JSON.parse(r.details) as Record<string, AuditDetail>,
     }));
   }
+}
+
+function toRow(ctx: AuditContext, entry: AuditEntry): AuditRow {
+  return {
+    org_id: ctx.orgId,
+    at: ctx.now,
+    action: entry.action,
+    outcome: entry.outcome ?? 'success',
+    actor_type: ctx.actor.type,
+    actor_id: ctx.actor.id,
+    target_type: entry.target?.type ?? null,
+    target_id: entry.target?.id ?? null,
+    target_name: entry.target?.name ?? null,
+    ip: ctx.ip,
+    request_id: ctx.requestId,
+    details: JSON.stringify(entry.details ?? {}),
+  };
 }

@@ -4,12 +4,23 @@ import type { Database } from '../storage/schema.js';
 
 export type AuditRow = Insertable<Database['audit_events']>;
 
-export function insertAuditEvent(db: Db, row: AuditRow): Promise<unknown> {
-  return db.insertInto('audit_events').values(row).execute();
+export function insertAuditEvents(db: Db, rows: AuditRow[]): Promise<unknown> {
+  return db.insertInto('audit_events').values(rows).execute();
 }
 
 export function listAuditEvents(db: Db, orgId: string, limit: number, beforeId: number | undefined) {
   let q = db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
   if (beforeId !== undefined) q = q.where('id', '<', beforeId);
   return q.orderBy('id', 'desc').limit(limit).execute();
+}
+
+/** Column order of `insertAuditEventQuery`'s parameters. */
+export const AUDIT_COLUMNS = [
+  'org_id', 'at', 'action', 'outcome', 'actor_type', 'actor_id', 'target_type', 'target_id', 'target_name', 'ip', 'request_id', 'details',
+] as const;
+
+/** One row's INSERT, unexecuted, with the columns in AUDIT_COLUMNS order: for a PreparedQuery. */
+export function insertAuditEventQuery(db: Db, ...values: unknown[]) {
+  const row = Object.fromEntries(AUDIT_COLUMNS.map((c, i) => [c, values[i]])) as AuditRow;
+  return db.insertInto('audit_events').values(row);
 }

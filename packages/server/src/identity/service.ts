@@ -10,6 +10,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { OrgService } from '../orgs/service.js';
 import { isUniqueViolation } from '../storage/dialect.js';
+import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } from '../cache.js';
 import type { Db } from '../storage/database.js';
 import { deleteSetting, getSetting, insertSetting, putSetting } from './settings-store.js';
 import * as store from './store.js';
@@ -33,7 +34,10 @@ export interface IdentityDeps {
   sessionTtlS: number;
   /** Where the one-time setup token is written for the operator (mode 0600) until it is used. */
   setupTokenFile: string | null;
+  invalidation: Invalidation;
 }
+
+type SessionRow = NonNullable<Awaited<ReturnType<typeof store.findSessionByDigest>>>;
 
 /**
  * Users, passwords and sessions. Invariants:
@@ -46,8 +50,14 @@ export class IdentityService {
   /** Started at construction so the first sign-in of an unknown account costs no more than others. */
   readonly #dummyHash: Promise<string>;
 
+  /** Session rows by token digest: authentication without a query on every request. */
+  readonly #byDigest = new TtlCache<string, SessionRow>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
+
   constructor(private readonly deps: IdentityDeps) {
     this.#dummyHash = hashPassword(newToken('setup'));
+    deps.invalidation.subscribe((e) => {
+      if (e.type === 'session.revoked') this.#byDigest.deleteWhere((r) => r.id === e.sessionId);
+    });
   }
 
   async isSetUp(): Promise<boolean> {
@@ -141,15 +151,23 @@ export class IdentityService {
       await store.revokeSession(trx, p.orgId, p.sessionId, ctx.now);
       await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'session.revoke', target: { type: 'session', id: p.sessionId }, details: { reason: 'logout' } });
     });
+    this.deps.invalidation.publish({ type: 'session.revoked', sessionId: p.sessionId });
   }
 
   /** The principal behind a session token, or null when it is unknown, revoked or expired. */
   async authenticateSession(token: string, now: number): Promise<UserPrincipal | null> {
     const digest = tokenDigest(token);
-    const row = await store.findSessionByDigest(this.deps.db, digest);
+    let row = this.#byDigest.get(digest, now);
+    if (!row) {
+      row = await store.findSessionByDigest(this.deps.db, digest);
+      if (row) this.#byDigest.set(digest, row, now);
+    }
     if (!row || !constantTimeEqual(row.token_digest, digest)) return null;
     if (row.revoked_at !== null || row.expires_at <= now || !isRole(row.role)) return null;
-    if (now - row.last_active_at > SESSION_TOUCH_INTERVAL_MS) await store.touchSession(this.deps.db, row.id, now);
+    if (now - row.last_active_at > SESSION_TOUCH_INTERVAL_MS) {
+      row.last_active_at = now;
+      await store.touchSession(this.deps.db, row.id, now);
+    }
     return { type: 'user', orgId: row.org_id, userId: row.user_id, email: row.email, role: row.role, sessionId: row.id };
   }
 

@@ -5,6 +5,8 @@ import { auditContextOf, iso, type RequestContext } from '../context.js';
 import { newId } from '../crypto/random.js';
 import { AppError, notFound } from '../errors.js';
 import { isUniqueViolation } from '../storage/dialect.js';
+import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } from '../cache.js';
+import type { Clock } from '../context.js';
 import type { Db } from '../storage/database.js';
 import * as store from './store.js';
 
@@ -38,12 +40,27 @@ export interface Target {
  * project (environments); anything the caller may not see is answered as not found, the same
  * as what does not exist, so ids and names from another org or scope reveal nothing.
  */
+type ProjectEnvironmentRow = NonNullable<Awaited<ReturnType<typeof store.findProjectEnvironment>>>;
+
 export class ProjectService {
-  constructor(private readonly deps: { db: Db; audit: AuditService }) {}
+  /** org/project/environment references to ids: every secret request starts with this lookup. */
+  readonly #targets = new TtlCache<string, ProjectEnvironmentRow>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
+
+  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; clock: Clock }) {
+    deps.invalidation.subscribe((e) => {
+      if (e.type === 'project.deleted' || e.type === 'environment.deleted') this.#targets.clear();
+    });
+  }
 
   async resolve(principal: Principal, projectRef: string, envRef?: string): Promise<Target> {
     if (envRef !== undefined) {
-      const row = await store.findProjectEnvironment(this.deps.db, principal.orgId, projectRef, envRef);
+      const cacheKey = `${principal.orgId}\u0000${projectRef}\u0000${envRef}`;
+      const now = this.deps.clock();
+      let row = this.#targets.get(cacheKey, now);
+      if (!row) {
+        row = await store.findProjectEnvironment(this.deps.db, principal.orgId, projectRef, envRef);
+        if (row) this.#targets.set(cacheKey, row, now);
+      }
       if (row && canSeeEnvironment(principal, row.project_id, row.env_id)) {
         return { project: { id: row.project_id, name: row.project_name }, environment: { id: row.env_id, name: row.env_name } };
       }
@@ -116,6 +133,7 @@ export class ProjectService {
       await store.deleteProject(trx, orgId, target.project.id);
       await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'project.delete', target: { type: 'project', ...target.project }, details: { secrets } });
     });
+    this.deps.invalidation.publish({ type: 'project.deleted', projectId: target.project.id });
   }
 
   async createEnvironment(ctx: RequestContext, target: Target, name: string): Promise<EnvironmentView> {
@@ -150,6 +168,7 @@ export class ProjectService {
         details: { project: target.project.name, secrets },
       });
     });
+    this.deps.invalidation.publish({ type: 'environment.deleted', environmentId: env.id });
   }
 }
 

@@ -7,6 +7,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import { AppError, notFound } from '../errors.js';
 import type { ProjectService, Target } from '../projects/service.js';
 import { isUniqueViolation } from '../storage/dialect.js';
+import { PreparedQuery } from '../storage/prepared.js';
 import type { Db } from '../storage/database.js';
 import { decryptValue, encryptWith, type VersionAddress } from './cipher.js';
 import { ReferenceResolver, ReferenceError, hasReferences, type ReferenceSource } from './references.js';
@@ -57,11 +58,17 @@ const WRITE_ATTEMPTS = 3;
  * - `ifVersion` is a compare-and-set against the live version (0 = "no live secret").
  */
 export class SecretService {
+  // The two reads every `keynest run` and every secret GET makes, compiled once.
+  readonly #findSecret = new PreparedQuery((db, orgId: string, envId: string, key: string) => store.findSecretQuery(db, orgId, envId, key));
+  readonly #listLive = new PreparedQuery((db, orgId: string, envId: string) => store.listSecretsQuery(db, orgId, envId, false));
+
   constructor(private readonly deps: { db: Db; keyring: Keyring; audit: AuditService; projects: ProjectService }) {}
 
   async list(ctx: RequestContext, target: EnvTarget, opts: { values: boolean; raw: boolean; includeDeleted: boolean }): Promise<SecretView[]> {
     const { db } = this.deps;
-    const rows = await store.listSecrets(db, ctx.principal.orgId, target.environment.id, opts.includeDeleted);
+    const rows = opts.includeDeleted
+      ? await store.listSecrets(db, ctx.principal.orgId, target.environment.id, true)
+      : await this.#listLive.execute(db, ctx.principal.orgId, target.environment.id);
     if (!opts.values) return rows.map((r) => view(r));
     const live = rows.filter((r) => r.deleted_at === null);
     const raw = new Map<string, string>();
@@ -81,7 +88,7 @@ export class SecretService {
   async get(ctx: RequestContext, target: EnvTarget, key: string, opts: { raw: boolean }): Promise<SecretView> {
     assertSecretKey(key);
     const { db } = this.deps;
-    const row = await store.findSecret(db, ctx.principal.orgId, target.environment.id, key);
+    const row = await this.#findSecret.executeTakeFirst(db, ctx.principal.orgId, target.environment.id, key);
     if (!row || row.deleted_at !== null) throw notFound('secret');
     let value = await this.#decrypt(db, row);
     const references = new Set<string>();
@@ -256,7 +263,7 @@ export class SecretService {
         if (!can(ctx.principal, 'secret:read_values', { projectId: target.project.id, environmentId: env.id })) {
           throw new ReferenceError({ kind: 'forbidden', reference: `${envName}.${key}` });
         }
-        const row = await store.findSecret(db, ctx.principal.orgId, env.id, key);
+        const row = await this.#findSecret.executeTakeFirst(db, ctx.principal.orgId, env.id, key);
         if (!row || row.deleted_at !== null) return undefined;
         references.add(`${envName}.${key}`);
         return this.#decrypt(db, row);

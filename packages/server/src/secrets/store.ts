@@ -34,14 +34,24 @@ function secretsWithCurrent(db: Db, orgId: string, environmentId: string) {
 
 export type SecretRow = NonNullable<Awaited<ReturnType<typeof findSecret>>>;
 
-export function listSecrets(db: Db, orgId: string, environmentId: string, includeDeleted: boolean) {
+/** The query behind `listSecrets`, unexecuted, for a PreparedQuery on the hot path. */
+export function listSecretsQuery(db: Db, orgId: string, environmentId: string, includeDeleted: boolean) {
   let q = secretsWithCurrent(db, orgId, environmentId);
   if (!includeDeleted) q = q.where('secrets.deleted_at', 'is', null);
-  return q.orderBy('secrets.key').execute();
+  return q.orderBy('secrets.key');
+}
+
+export function listSecrets(db: Db, orgId: string, environmentId: string, includeDeleted: boolean) {
+  return listSecretsQuery(db, orgId, environmentId, includeDeleted).execute();
+}
+
+/** The query behind `findSecret`, unexecuted, for a PreparedQuery on the hot path. */
+export function findSecretQuery(db: Db, orgId: string, environmentId: string, key: string) {
+  return secretsWithCurrent(db, orgId, environmentId).where('secrets.key', '=', key);
 }
 
 export function findSecret(db: Db, orgId: string, environmentId: string, key: string) {
-  return secretsWithCurrent(db, orgId, environmentId).where('secrets.key', '=', key).executeTakeFirst();
+  return findSecretQuery(db, orgId, environmentId, key).executeTakeFirst();
 }
 
 export function findSecretsByKeys(db: Db, orgId: string, environmentId: string, keys: string[]) {

@@ -34,6 +34,11 @@ function openSqlite(dataDir: string): Storage {
   // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
+  // One server process owns the database file. EXCLUSIVE keeps the locks and the WAL index in
+  // this connection instead of taking and releasing file locks around every statement (a dozen
+  // fcntl calls per request), and it makes a second server on the same file fail instead of
+  // racing. The cost: other tools cannot open the file while KeyNest runs (back up via KeyNest).
+  sqlite.pragma('locking_mode = EXCLUSIVE');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return withMigrations(db, SQLITE, `SQLite ${file}`);
 }

@@ -12,8 +12,6 @@ export interface DialectTraits {
   serialId: ColumnDataType;
   /** Whether SELECT … FOR UPDATE exists (SQLite serialises writers instead). */
   supportsForUpdate: boolean;
-  /** SQLite wants AUTOINCREMENT on the key; PostgreSQL's bigserial already is one. */
-  serialNeedsAutoIncrement: boolean;
   /** pg_advisory_xact_lock, to serialise instances that migrate at the same time. */
   supportsAdvisoryLocks: boolean;
 }
@@ -24,7 +22,6 @@ export const SQLITE: DialectTraits = {
   epochMs: 'integer',
   serialId: 'integer',
   supportsForUpdate: false,
-  serialNeedsAutoIncrement: true,
   supportsAdvisoryLocks: false,
 };
 
@@ -34,7 +31,6 @@ export const POSTGRES: DialectTraits = {
   epochMs: 'bigint',
   serialId: 'bigserial',
   supportsForUpdate: true,
-  serialNeedsAutoIncrement: false,
   supportsAdvisoryLocks: true,
 };
 

@@ -133,10 +133,9 @@ export async function up(db: Kysely<unknown>, t: DialectTraits): Promise<void> {
   // Audit rows outlive what they name, so they hold ids and names, not foreign keys.
   await db.schema
     .createTable('audit_events')
-    .addColumn('id', t.serialId, (c) => {
-      const pk = c.primaryKey();
-      return t.serialNeedsAutoIncrement ? pk.autoIncrement() : pk;
-    })
+    // SQLite: INTEGER PRIMARY KEY is the rowid, which grows as long as rows are only appended
+    // (they are); AUTOINCREMENT would add a write to sqlite_sequence on every insert.
+    .addColumn('id', t.serialId, (c) => c.primaryKey())
     .addColumn('org_id', 'text')
     .addColumn('at', ms, (c) => c.notNull())
     .addColumn('action', 'text', (c) => c.notNull())

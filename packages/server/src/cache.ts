@@ -1,0 +1,64 @@
+/**
+ * A small time-bounded map for facts the hot path would otherwise re-read from the database on
+ * every request (who a token belongs to, what a project name points at). Entries live at most
+ * `ttlMs` by the injected clock, and are dropped at once when an `Invalidation` event says they
+ * changed; the TTL bounds how long another instance's change can go unseen.
+ */
+export class TtlCache<K, V> {
+  readonly #entries = new Map<K, { value: V; at: number }>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+  ) {}
+
+  get(key: K, now: number): V | undefined {
+    const e = this.#entries.get(key);
+    if (!e) return undefined;
+    if (now - e.at >= this.ttlMs || now < e.at) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return e.value;
+  }
+
+  set(key: K, value: V, now: number): void {
+    // Crude but bounded: a full cache starts over rather than tracking recency on every hit.
+    if (this.#entries.size >= this.maxEntries) this.#entries.clear();
+    this.#entries.set(key, { value, at: now });
+  }
+
+  deleteWhere(match: (value: V) => boolean): void {
+    for (const [k, e] of this.#entries) if (match(e.value)) this.#entries.delete(k);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
+
+/** How long an instance may keep trusting a cached credential or name lookup. */
+export const HOT_CACHE_TTL_MS = 1000;
+export const HOT_CACHE_MAX_ENTRIES = 10_000;
+
+export type InvalidationEvent =
+  | { type: 'token.revoked'; tokenId: string }
+  | { type: 'session.revoked'; sessionId: string }
+  | { type: 'project.deleted'; projectId: string }
+  | { type: 'environment.deleted'; environmentId: string };
+
+/**
+ * Tells every cache that something it may hold changed. In-process today; the seam where a
+ * cluster (issue 6) plugs in Redis pub/sub so that every instance hears it.
+ */
+export class Invalidation {
+  readonly #listeners: ((e: InvalidationEvent) => void)[] = [];
+
+  subscribe(listener: (e: InvalidationEvent) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  publish(event: InvalidationEvent): void {
+    for (const l of this.#listeners) l(event);
+  }
+}
