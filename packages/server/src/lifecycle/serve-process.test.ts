@@ -86,6 +86,11 @@ describe('keynest serve (the process)', () => {
       const keyFile = path.join(dataDir, 'root.key');
       assert.equal(statSync(keyFile).mode & 0o777, 0o600);
       assert.equal(Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'base64').length, 32);
+      if (!pgUrl) {
+        // The database and its WAL are the owner's alone, like the directory that holds them.
+        assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+        for (const f of ['keynest.db', 'keynest.db-wal']) assert.equal(statSync(path.join(dataDir, f)).mode & 0o777, 0o600, f);
+      }
       const tokenFile = path.join(dataDir, 'setup-token');
       assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
       assert.equal(readFileSync(tokenFile, 'utf8').trim(), token);

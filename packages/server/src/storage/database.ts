@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
@@ -29,6 +29,9 @@ function openSqlite(dataDir: string): Storage {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = path.join(dataDir, 'keynest.db');
   const sqlite = new SQLite(file);
+  // Owner-only, before WAL mode creates its side files with the same mode: values are encrypted,
+  // but names, audit trail and token digests are nobody else's business either.
+  chmodSync(file, 0o600);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
