@@ -1,5 +1,6 @@
 import type { Keyring } from './crypto/keyring.js';
 import { decryptValue } from './secrets/cipher.js';
+import { versionsWithAddress } from './secrets/store.js';
 import type { Db } from './storage/database.js';
 
 /** Values shorter than this are too likely to occur in logs by chance ("1", "true") to be evidence. */
@@ -10,20 +11,7 @@ export const LEAK_CHECK_MIN_LENGTH = 8;
  * and outputs for leaks. Test support only: production code never enumerates plaintexts.
  */
 export async function allStoredValues(db: Db, keyring: Keyring): Promise<string[]> {
-  const rows = await db
-    .selectFrom('secret_versions')
-    .innerJoin('secrets', 'secrets.id', 'secret_versions.secret_id')
-    .select([
-      'secret_versions.org_id',
-      'secret_versions.version',
-      'secret_versions.ciphertext',
-      'secret_versions.nonce',
-      'secret_versions.key_version',
-      'secrets.project_id',
-      'secrets.environment_id',
-      'secrets.key',
-    ])
-    .execute();
+  const rows = await versionsWithAddress(db).execute();
   const values = new Set<string>();
   for (const r of rows) {
     const address = { orgId: r.org_id, projectId: r.project_id, environmentId: r.environment_id, key: r.key, version: r.version };

@@ -128,12 +128,13 @@ export function findVersionCipher(db: Db, orgId: string, secretId: string, versi
     .executeTakeFirst();
 }
 
-/** Versions still encrypted under an older data key, with what their associated data needs. */
-export function versionsOnOldKeys(db: Db, orgId: string, activeKeyVersion: number, limit: number) {
+/** Every stored version with what its associated data needs (org, project, env, key, version). */
+export function versionsWithAddress(db: Db) {
   return db
     .selectFrom('secret_versions')
     .innerJoin('secrets', 'secrets.id', 'secret_versions.secret_id')
     .select([
+      'secret_versions.org_id',
       'secret_versions.secret_id',
       'secret_versions.version',
       'secret_versions.ciphertext',
@@ -142,7 +143,12 @@ export function versionsOnOldKeys(db: Db, orgId: string, activeKeyVersion: numbe
       'secrets.project_id',
       'secrets.environment_id',
       'secrets.key',
-    ])
+    ]);
+}
+
+/** Versions still encrypted under an older data key. */
+export function versionsOnOldKeys(db: Db, orgId: string, activeKeyVersion: number, limit: number) {
+  return versionsWithAddress(db)
     .where('secret_versions.org_id', '=', orgId)
     .where('secret_versions.key_version', '<>', activeKeyVersion)
     .limit(limit)
