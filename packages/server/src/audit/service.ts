@@ -1,6 +1,6 @@
 import type { Db } from '../storage/database.js';
 import { PreparedQuery } from '../storage/prepared.js';
-import { AUDIT_COLUMNS, insertAuditEventQuery, insertAuditEvents, listAuditEvents, type AuditRow } from './store.js';
+import { AUDIT_COLUMNS, insertAuditEventQuery, listAuditEvents, type AuditRow } from './store.js';
 
 /**
  * The audit trail. Invariants:
@@ -55,7 +55,8 @@ export class AuditService {
 
   /** Appends one record inside `trx` (the same transaction as the change it describes). */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
-    return insertAuditEvents(trx, [toRow(ctx, entry)]);
+    const row = toRow(ctx, entry);
+    return this.#insertOne.execute(trx, ...AUDIT_COLUMNS.map((c) => row[c]));
   }
 
   /**

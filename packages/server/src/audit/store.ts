@@ -4,10 +4,6 @@ import type { Database } from '../storage/schema.js';
 
 export type AuditRow = Insertable<Database['audit_events']>;
 
-export function insertAuditEvents(db: Db, rows: AuditRow[]): Promise<unknown> {
-  return db.insertInto('audit_events').values(rows).execute();
-}
-
 export function listAuditEvents(db: Db, orgId: string, limit: number, beforeId: number | undefined) {
   let q = db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
   if (beforeId !== undefined) q = q.where('id', '<', beforeId);

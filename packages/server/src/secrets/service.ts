@@ -8,6 +8,7 @@ import { AppError, notFound } from '../errors.js';
 import type { ProjectService, Target } from '../projects/service.js';
 import { isUniqueViolation } from '../storage/dialect.js';
 import { PreparedQuery } from '../storage/prepared.js';
+import type { Database } from '../storage/schema.js';
 import type { Db } from '../storage/database.js';
 import { decryptValue, encryptWith, type VersionAddress } from './cipher.js';
 import { ReferenceResolver, ReferenceError, hasReferences, type ReferenceSource } from './references.js';
@@ -61,6 +62,9 @@ export class SecretService {
   // The two reads every `keynest run` and every secret GET makes, compiled once.
   readonly #findSecret = new PreparedQuery((db, orgId: string, envId: string, key: string) => store.findSecretQuery(db, orgId, envId, key));
   readonly #listLive = new PreparedQuery((db, orgId: string, envId: string) => store.listSecretsQuery(db, orgId, envId, false));
+  // …and the statements of every write.
+  readonly #advanceVersion = new PreparedQuery(store.advanceVersionQuery);
+  readonly #insertVersion = new PreparedQuery((db, ...values: unknown[]) => store.insertVersionQuery(db, ...values));
 
   constructor(private readonly deps: { db: Db; keyring: Keyring; audit: AuditService; projects: ProjectService }) {}
 
@@ -187,7 +191,11 @@ export class SecretService {
 
   async #writeAll(trx: Db, ctx: RequestContext, target: EnvTarget, items: SecretWrite[], rollback?: { action: 'rollback'; fromVersion: number }): Promise<WriteResult[]> {
     const orgId = ctx.principal.orgId;
-    const existing = new Map((await store.findSecretsByKeys(trx, orgId, target.environment.id, items.map((i) => i.key))).map((r) => [r.key, r]));
+    const found =
+      items.length === 1
+        ? await this.#findSecret.execute(trx, orgId, target.environment.id, items[0]!.key)
+        : await store.findSecretsByKeys(trx, orgId, target.environment.id, items.map((i) => i.key));
+    const existing = new Map(found.map((r) => [r.key, r]));
     const dataKey = await this.deps.keyring.activeKey(trx, orgId);
     const a = actorOf(ctx.principal);
     const results: WriteResult[] = [];
@@ -202,8 +210,8 @@ export class SecretService {
       const version = (row?.current_version ?? 0) + 1;
       const id = row?.id ?? newId('sec');
       if (row) {
-        const moved = await store.advanceVersion(trx, { orgId, id, from: row.current_version, to: version, now: ctx.now, actorType: a.type, actorId: a.id });
-        if (!moved) throw new ConcurrentWrite();
+        const moved = await this.#advanceVersion.executeWrite(trx, orgId, id, row.current_version, version, ctx.now, a.type, a.id);
+        if (moved !== 1) throw new ConcurrentWrite();
       } else {
         await store.insertSecret(trx, {
           id,
@@ -220,7 +228,7 @@ export class SecretService {
         });
       }
       const sealed = encryptWith(dataKey, address(ctx, target, it.key, version), it.value);
-      await store.insertVersion(trx, {
+      const versionRow: Database['secret_versions'] = {
         org_id: orgId,
         secret_id: id,
         version,
@@ -231,7 +239,8 @@ export class SecretService {
         created_at: ctx.now,
         created_by_type: a.type,
         created_by_id: a.id,
-      });
+      };
+      await this.#insertVersion.execute(trx, ...store.VERSION_COLUMNS.map((c) => versionRow[c]));
       const status: WriteStatus = live ? 'changed' : 'added';
       await this.#audit(trx, ctx, target, rollback ? 'secret.rollback' : 'secret.write', it.key, id, {
         version,

@@ -66,18 +66,14 @@ export function insertSecret(db: Db, row: Database['secrets']): Promise<unknown>
  * Compare-and-set of the version counter: succeeds only if nobody moved it since we read it.
  * On PostgreSQL the UPDATE also locks the row until commit.
  */
-export async function advanceVersion(
-  db: Db,
-  row: { orgId: string; id: string; from: number; to: number; now: number; actorType: string; actorId: string },
-): Promise<boolean> {
-  const res = await db
+/** The query behind `advanceVersion`, unexecuted (parameters: orgId, id, from, to, now, actorType, actorId). */
+export function advanceVersionQuery(db: Db, orgId: string, id: string, from: number, to: number, now: number, actorType: string, actorId: string) {
+  return db
     .updateTable('secrets')
-    .set({ current_version: row.to, deleted_at: null, updated_at: row.now, updated_by_type: row.actorType, updated_by_id: row.actorId })
-    .where('org_id', '=', row.orgId)
-    .where('id', '=', row.id)
-    .where('current_version', '=', row.from)
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) === 1;
+    .set({ current_version: to, deleted_at: null, updated_at: now, updated_by_type: actorType, updated_by_id: actorId })
+    .where('org_id', '=', orgId)
+    .where('id', '=', id)
+    .where('current_version', '=', from);
 }
 
 export async function setDeleted(
@@ -94,8 +90,14 @@ export async function setDeleted(
   return Number(res.numUpdatedRows) === 1;
 }
 
-export function insertVersion(db: Db, row: Database['secret_versions']): Promise<unknown> {
-  return db.insertInto('secret_versions').values(row).execute();
+/** Column order of `insertVersionQuery`'s parameters. */
+export const VERSION_COLUMNS = [
+  'org_id', 'secret_id', 'version', 'action', 'ciphertext', 'nonce', 'key_version', 'created_at', 'created_by_type', 'created_by_id',
+] as const;
+
+/** One version's INSERT, unexecuted, with the columns in VERSION_COLUMNS order. */
+export function insertVersionQuery(db: Db, ...values: unknown[]) {
+  return db.insertInto('secret_versions').values(Object.fromEntries(VERSION_COLUMNS.map((c, i) => [c, values[i]])) as Database['secret_versions']);
 }
 
 export function listVersions(db: Db, orgId: string, secretId: string) {

@@ -14,10 +14,18 @@ export class PreparedQuery<P extends readonly unknown[], R> {
   constructor(private readonly build: (db: Db, ...params: P) => { compile(): CompiledQuery<R> }) {}
 
   async execute(db: Db, ...params: P): Promise<R[]> {
+    return (await this.#run(db, params)).rows;
+  }
+
+  /** For INSERT/UPDATE/DELETE: how many rows it touched. */
+  async executeWrite(db: Db, ...params: P): Promise<number> {
+    return Number((await this.#run(db, params)).numAffectedRows ?? 0);
+  }
+
+  #run(db: Db, params: P) {
     const c = this.#compiled ?? this.#compile(db, params.length);
     const parameters = c.slots.map((s) => ('param' in s ? params[s.param] : s.constant));
-    const result = await db.executeQuery<R>({ sql: c.sql, query: c.query, queryId: c.queryId, parameters });
-    return result.rows;
+    return db.executeQuery<R>({ sql: c.sql, query: c.query, queryId: c.queryId, parameters });
   }
 
   async executeTakeFirst(db: Db, ...params: P): Promise<R | undefined> {
