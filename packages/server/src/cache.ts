@@ -6,6 +6,7 @@
  */
 export class TtlCache<K, V> {
   readonly #entries = new Map<K, { value: V; at: number }>();
+  #epoch = 0;
 
   constructor(
     private readonly ttlMs: number,
@@ -22,17 +23,29 @@ export class TtlCache<K, V> {
     return e.value;
   }
 
-  set(key: K, value: V, now: number): void {
+  /**
+   * Changes on every invalidation. Read it before querying the database and pass it to `set`: a
+   * row read before a revocation committed must not be cached after the revocation was announced.
+   */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Stores the value unless an invalidation happened since `epoch` was read. */
+  set(key: K, value: V, now: number, epoch: number): void {
+    if (epoch !== this.#epoch) return;
     // Crude but bounded: a full cache starts over rather than tracking recency on every hit.
     if (this.#entries.size >= this.maxEntries) this.#entries.clear();
     this.#entries.set(key, { value, at: now });
   }
 
   deleteWhere(match: (value: V) => boolean): void {
+    this.#epoch++;
     for (const [k, e] of this.#entries) if (match(e.value)) this.#entries.delete(k);
   }
 
   clear(): void {
+    this.#epoch++;
     this.#entries.clear();
   }
 }

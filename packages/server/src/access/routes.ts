@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { callerOf } from '../http/access.js';
-import { noContent } from '../http/schemas.js';
+import { noContent, text } from '../http/schemas.js';
 import type { ProjectService } from '../projects/service.js';
 import { AppError } from '../errors.js';
 import { TOKEN_ACCESS, type TokenAccess } from './permissions.js';
@@ -48,9 +48,9 @@ export function tokenRoutes(app: FastifyInstance, deps: { tokens: ApiTokenServic
         additionalProperties: false,
         required: ['name', 'project', 'environment', 'access'],
         properties: {
-          name: { type: 'string', minLength: 1, maxLength: 100 },
-          project: { type: 'string', minLength: 1, maxLength: 100 },
-          environment: { type: 'string', minLength: 1, maxLength: 100 },
+          name: text(1, 100),
+          project: text(1, 100),
+          environment: text(1, 100),
           access: { type: 'string', enum: [...TOKEN_ACCESS] },
           expiresInSeconds: { type: ['integer', 'null'], minimum: 60, maximum: MAX_TOKEN_TTL_S },
         },
@@ -77,7 +77,7 @@ export function tokenRoutes(app: FastifyInstance, deps: { tokens: ApiTokenServic
     schema: {
       tags: ['tokens'],
       summary: 'Revoke an API token (it stops working at once)',
-      params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 100 } } },
+      params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: text(1, 100) } },
       response: { 204: noContent },
     },
     handler: async (req, reply) => {

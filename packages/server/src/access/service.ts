@@ -137,9 +137,10 @@ export class ApiTokenService {
     const digest = tokenDigest(token);
     let row = this.#byDigest.get(digest, now);
     if (!row) {
+      const epoch = this.#byDigest.epoch;
       row = await store.findApiTokenByDigest(this.deps.db, digest);
       // Only real tokens are cached, so made-up ones cannot crowd the cache.
-      if (row) this.#byDigest.set(digest, row, now);
+      if (row) this.#byDigest.set(digest, row, now, epoch);
     }
     if (!row || !constantTimeEqual(row.token_digest, digest)) return null;
     if (row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return null;

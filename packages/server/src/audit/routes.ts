@@ -11,7 +11,7 @@ export function auditRoutes(app: FastifyInstance, deps: { audit: AuditService })
       querystring: {
         type: 'object',
         additionalProperties: false,
-        properties: { limit: { type: 'integer', minimum: 1, maximum: 500 }, before: { type: 'integer', minimum: 1 } },
+        properties: { limit: { type: 'integer', minimum: 1, maximum: 500 }, before: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
       },
     },
     handler: async (req) => {

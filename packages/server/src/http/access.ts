@@ -8,6 +8,7 @@ import { tokenKind } from '../crypto/random.js';
 import { AppError } from '../errors.js';
 import type { IdentityService } from '../identity/service.js';
 import type { ProjectService, Target } from '../projects/service.js';
+import { PRINTABLE, REF_MAX } from './schemas.js';
 
 /**
  * Every route states who may call it, in its own options, where a reviewer sees it:
@@ -59,6 +60,11 @@ export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): v
     req.caller = { principal, ip: req.ip, requestId: req.id, now: deps.clock() };
     if ('authenticated' in access) return;
     const params = req.params as { project?: string; env?: string };
+    // This runs before schema validation (which comes after body parsing), so the path is checked
+    // here by the same rule before it reaches a query.
+    for (const ref of [params.project, params.env]) {
+      if (ref !== undefined && !isPathRef(ref)) throw new AppError('validation_failed', 'Invalid project or environment in the path', [{ path: 'params', rule: 'pattern' }]);
+    }
     const target = params.project !== undefined ? await deps.projects.resolve(principal, params.project, params.env) : null;
     const permission = typeof access.permission === 'function' ? access.permission(req) : access.permission;
     const scope = { ...(target ? { projectId: target.project.id } : {}), ...(target?.environment ? { environmentId: target.environment.id } : {}) };
@@ -82,6 +88,12 @@ async function authenticate(req: FastifyRequest, deps: AccessDeps): Promise<Prin
   else if (token && kind === 'api') principal = await deps.tokens.authenticate(token, now, req.ip);
   if (!principal) throw new AppError('unauthenticated', 'Invalid, expired or revoked credentials');
   return principal;
+}
+
+const PATH_REF = new RegExp(PRINTABLE, 'u');
+
+function isPathRef(ref: string): boolean {
+  return ref.length >= 1 && ref.length <= REF_MAX && PATH_REF.test(ref);
 }
 
 /** The caller of an authenticated route (the access hook guarantees it is set). */

@@ -5,11 +5,21 @@
 export const NAME_MAX = 63;
 export const REF_MAX = 100;
 
+/**
+ * No control characters (NUL above all: PostgreSQL cannot store it in text and would fail the
+ * query). For strings that reach the database as text or a lookup key; secret values are exempt,
+ * since they are stored encrypted.
+ */
+export const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
+
+/** A bounded string without control characters. */
+export const text = (minLength: number, maxLength: number) => ({ type: 'string', minLength, maxLength, pattern: PRINTABLE }) as const;
+
 export const projectParams = {
   type: 'object',
   additionalProperties: false,
   required: ['project'],
-  properties: { project: { type: 'string', minLength: 1, maxLength: REF_MAX } },
+  properties: { project: text(1, REF_MAX) },
 } as const;
 
 export const envParams = {
@@ -17,8 +27,8 @@ export const envParams = {
   additionalProperties: false,
   required: ['project', 'env'],
   properties: {
-    project: { type: 'string', minLength: 1, maxLength: REF_MAX },
-    env: { type: 'string', minLength: 1, maxLength: REF_MAX },
+    project: text(1, REF_MAX),
+    env: text(1, REF_MAX),
   },
 } as const;
 
@@ -27,8 +37,8 @@ export const secretParams = {
   additionalProperties: false,
   required: ['project', 'env', 'key'],
   properties: {
-    project: { type: 'string', minLength: 1, maxLength: REF_MAX },
-    env: { type: 'string', minLength: 1, maxLength: REF_MAX },
+    project: text(1, REF_MAX),
+    env: text(1, REF_MAX),
     // Longer than any valid key on purpose: the service then answers invalid_secret_key, the same
     // code a too-long key gets in a body. The router caps parameters at 2048 characters.
     key: { type: 'string', minLength: 1, maxLength: 2048 },

@@ -2,11 +2,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../context.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../crypto/passwords.js';
 import { callerOf } from '../http/access.js';
-import { noContent } from '../http/schemas.js';
+import { noContent, text } from '../http/schemas.js';
 import type { OrgService } from '../orgs/service.js';
 import type { IdentityService } from './service.js';
 
-const email = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' } as const;
+const email = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\s@\\u0000-\\u001f\\u007f]+@[^\\s@\\u0000-\\u001f\\u007f]+$' } as const;
 const password = { type: 'string', minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH } as const;
 const userSchema = { type: 'object', additionalProperties: false, required: ['id', 'email'], properties: { id: { type: 'string' }, email: { type: 'string' } } } as const;
 const orgSchema = { type: 'object', additionalProperties: false, required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } } as const;
@@ -49,7 +49,7 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
         type: 'object',
         additionalProperties: false,
         required: ['setupToken', 'email', 'password', 'orgName'],
-        properties: { setupToken: { type: 'string', minLength: 1, maxLength: 200 }, email, password, orgName: { type: 'string', minLength: 1, maxLength: 100, pattern: '\\S' } },
+        properties: { setupToken: { type: 'string', minLength: 1, maxLength: 200 }, email, password, orgName: { type: 'string', minLength: 1, maxLength: 100, pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f]+$' } },
       },
       response: { 201: signedIn },
     },
@@ -70,7 +70,7 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
         additionalProperties: false,
         required: ['email', 'password'],
         // Any length is checked (and fails) the same way, so the schema does not hint at policy.
-        properties: { email: { type: 'string', minLength: 1, maxLength: 254 }, password: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH } },
+        properties: { email: text(1, 254), password: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH } },
       },
       response: { 200: signedIn },
     },

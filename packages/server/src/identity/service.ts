@@ -159,8 +159,9 @@ export class IdentityService {
     const digest = tokenDigest(token);
     let row = this.#byDigest.get(digest, now);
     if (!row) {
+      const epoch = this.#byDigest.epoch;
       row = await store.findSessionByDigest(this.deps.db, digest);
-      if (row) this.#byDigest.set(digest, row, now);
+      if (row) this.#byDigest.set(digest, row, now, epoch);
     }
     if (!row || !constantTimeEqual(row.token_digest, digest)) return null;
     if (row.revoked_at !== null || row.expires_at <= now || !isRole(row.role)) return null;

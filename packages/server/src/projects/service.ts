@@ -58,8 +58,9 @@ export class ProjectService {
       const now = this.deps.clock();
       let row = this.#targets.get(cacheKey, now);
       if (!row) {
+        const epoch = this.#targets.epoch;
         row = await store.findProjectEnvironment(this.deps.db, principal.orgId, projectRef, envRef);
-        if (row) this.#targets.set(cacheKey, row, now);
+        if (row) this.#targets.set(cacheKey, row, now, epoch);
       }
       if (row && canSeeEnvironment(principal, row.project_id, row.env_id)) {
         return { project: { id: row.project_id, name: row.project_name }, environment: { id: row.env_id, name: row.env_name } };

@@ -2,6 +2,8 @@ import type { AuditService } from '../audit/service.js';
 import { auditContextOf, type RequestContext } from '../context.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../storage/database.js';
+import { isUniqueViolation } from '../storage/dialect.js';
+import { AppError } from '../errors.js';
 import { decryptValue, encryptWith } from './cipher.js';
 import * as store from './store.js';
 
@@ -15,6 +17,16 @@ export class KeyRotationService {
   constructor(private readonly deps: { db: Db; keyring: Keyring; audit: AuditService }) {}
 
   async rotate(ctx: RequestContext): Promise<{ keyVersion: number; remaining: number }> {
+    try {
+      return await this.#rotate(ctx);
+    } catch (err) {
+      // Two rotations at once both pick max+1; the second fails on the key's primary key.
+      if (isUniqueViolation(err)) throw new AppError('version_conflict', 'Another key rotation ran at the same moment; try again');
+      throw err;
+    }
+  }
+
+  #rotate(ctx: RequestContext): Promise<{ keyVersion: number; remaining: number }> {
     return this.deps.db.transaction().execute(async (trx) => {
       const keyVersion = await this.deps.keyring.rotate(trx, ctx.principal.orgId, ctx.now);
       const remaining = await store.countVersionsOnOldKeys(trx, ctx.principal.orgId, keyVersion);

@@ -150,7 +150,7 @@ export function secretRoutes(app: FastifyInstance, deps: { secrets: SecretServic
       tags: ['secrets'],
       summary: 'Write a new version equal to an earlier one',
       params: secretParams,
-      body: { type: 'object', additionalProperties: false, required: ['version'], properties: { version: { type: 'integer', minimum: 1 }, ifVersion } },
+      body: { type: 'object', additionalProperties: false, required: ['version'], properties: { version: { type: 'integer', minimum: 1, maximum: 2_147_483_647 }, ifVersion } },
       response: writeAnswer,
     },
     handler: async (req) => {

@@ -1,4 +1,4 @@
-import { can } from '../access/policy.js';
+import { can, canSeeEnvironment } from '../access/policy.js';
 import { actorOf } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { auditContextOf, iso, isoOrNull, type RequestContext } from '../context.js';
@@ -113,10 +113,15 @@ export class SecretService {
       if (seen.has(it.key)) throw new AppError('validation_failed', `Key ${it.key} appears more than once in one write`);
       seen.add(it.key);
     }
-    const attempts = items.some((it) => it.ifVersion !== undefined) ? 1 : WRITE_ATTEMPTS;
+    return this.#inWriteTransaction(items.some((it) => it.ifVersion !== undefined), (trx) => this.#writeAll(trx, ctx, target, items));
+  }
+
+  /** One write transaction; a blind write that lost a race to another writer is tried again. */
+  async #inWriteTransaction<T>(conditional: boolean, work: (trx: Db) => Promise<T>): Promise<T> {
+    const attempts = conditional ? 1 : WRITE_ATTEMPTS;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.deps.db.transaction().execute((trx) => this.#writeAll(trx, ctx, target, items));
+        return await this.deps.db.transaction().execute(work);
       } catch (err) {
         const lostRace = err instanceof ConcurrentWrite || isUniqueViolation(err);
         if (!lostRace) throw err;
@@ -145,7 +150,8 @@ export class SecretService {
       if (!row) throw notFound('secret');
       if (row.deleted_at === null) throw new AppError('secret_not_deleted', `${key} is not deleted`);
       const a = actorOf(ctx.principal);
-      await store.setDeleted(trx, { orgId: ctx.principal.orgId, id: row.id, version: row.current_version, deletedAt: null, now: ctx.now, actorType: a.type, actorId: a.id });
+      const ok = await store.setDeleted(trx, { orgId: ctx.principal.orgId, id: row.id, version: row.current_version, deletedAt: null, now: ctx.now, actorType: a.type, actorId: a.id });
+      if (!ok) throw new AppError('version_conflict', `${key} was changed by another writer`);
       await this.#audit(trx, ctx, target, 'secret.restore', key, row.id, { version: row.current_version });
       return { key, version: row.current_version, status: 'restored' as const };
     });
@@ -171,7 +177,7 @@ export class SecretService {
 
   async rollback(ctx: RequestContext, target: EnvTarget, key: string, version: number, ifVersion: number | undefined): Promise<WriteResult> {
     assertSecretKey(key);
-    return this.deps.db.transaction().execute(async (trx) => {
+    return this.#inWriteTransaction(ifVersion !== undefined, async (trx) => {
       const row = await store.findSecret(trx, ctx.principal.orgId, target.environment.id, key);
       if (!row) throw notFound('secret');
       const old = await store.findVersionCipher(trx, ctx.principal.orgId, row.id, version);
@@ -268,7 +274,8 @@ export class SecretService {
         if (envName === target.environment.name && known.has(key)) return known.get(key);
         if (!envs.has(envName)) envs.set(envName, (await projects.findEnvironment(ctx.principal.orgId, target.project.id, envName)) ?? null);
         const env = envs.get(envName);
-        if (!env) return undefined;
+        // An environment the caller may not even see is answered as missing, like everywhere else.
+        if (!env || !canSeeEnvironment(ctx.principal, target.project.id, env.id)) return undefined;
         if (!can(ctx.principal, 'secret:read_values', { projectId: target.project.id, environmentId: env.id })) {
           throw new ReferenceError({ kind: 'forbidden', reference: `${envName}.${key}` });
         }

@@ -7,6 +7,8 @@ import type { Db } from './database.js';
  * is built with one unique placeholder value per parameter; each call swaps in the real values
  * at the positions where the placeholders ended up. Parameters stay bound — no SQL is built from
  * values. The compiled SQL belongs to one database, so each service instance owns its own.
+ * A builder must not branch on a parameter's value (the branch the placeholder took would be
+ * frozen in): only fixed-shape queries belong here.
  */
 export class PreparedQuery<P extends readonly unknown[], R> {
   #compiled: { sql: string; query: RootOperationNode; queryId: QueryId; slots: ({ param: number } | { constant: unknown })[] } | undefined;
