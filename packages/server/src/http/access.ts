@@ -57,8 +57,11 @@ export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): v
     if (!access || 'public' in access) return;
     const principal = await authenticate(req, deps);
     if (access.sessionOnly && principal.type !== 'user') throw new AppError('forbidden', 'This action needs a signed-in user, not an API token');
-    req.caller = { principal, ip: req.ip, requestId: req.id, now: deps.clock() };
-    if ('authenticated' in access) return;
+    const caller = { principal, ip: req.ip, requestId: req.id, now: deps.clock() };
+    if ('authenticated' in access) {
+      req.caller = caller;
+      return;
+    }
     const params = req.params as { project?: string; env?: string };
     // This runs before schema validation (which comes after body parsing), so the path is checked
     // here by the same rule before it reaches a query.
@@ -68,10 +71,9 @@ export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): v
     const target = params.project !== undefined ? await deps.projects.resolve(principal, params.project, params.env) : null;
     const permission = typeof access.permission === 'function' ? access.permission(req) : access.permission;
     const scope = { ...(target ? { projectId: target.project.id } : {}), ...(target?.environment ? { environmentId: target.environment.id } : {}) };
-    if (!can(principal, permission, scope)) {
-      req.caller = null;
-      throw new AppError('forbidden', `Missing permission ${permission}`);
-    }
+    if (!can(principal, permission, scope)) throw new AppError('forbidden', `Missing permission ${permission}`);
+    // Set only once every check has passed: a handler never sees a half-authorized request.
+    req.caller = caller;
     req.target = target;
   });
 }
