@@ -35,7 +35,6 @@ export interface TokenInfo {
  * project environment and may never do more than its creator could there.
  */
 export class ApiTokenService {
-  readonly #touched = new Map<string, number>();
   /** Token rows by digest: authentication without a query on every request. */
   readonly #byDigest = new TtlCache<string, store.ApiTokenRow>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
 
@@ -144,9 +143,9 @@ export class ApiTokenService {
     }
     if (!row || !constantTimeEqual(row.token_digest, digest)) return null;
     if (row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return null;
-    const last = this.#touched.get(row.id) ?? row.last_used_at ?? 0;
-    if (now - last > TOKEN_TOUCH_INTERVAL_MS) {
-      this.#touched.set(row.id, now);
+    // The cached row carries the last write, so the cache itself throttles it (as for sessions).
+    if (now - (row.last_used_at ?? 0) > TOKEN_TOUCH_INTERVAL_MS) {
+      row.last_used_at = now;
       await store.markApiTokenUsed(this.deps.db, row.id, now, ip);
     }
     return {

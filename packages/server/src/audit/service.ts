@@ -55,8 +55,7 @@ export class AuditService {
 
   /** Appends one record inside `trx` (the same transaction as the change it describes). */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
-    const row = toRow(ctx, entry);
-    return this.#insertOne.execute(trx, ...AUDIT_COLUMNS.map((c) => row[c]));
+    return this.#insert(trx, toRow(ctx, entry));
   }
 
   /**
@@ -76,12 +75,16 @@ export class AuditService {
     });
   }
 
+  #insert(trx: Db, row: AuditRow): Promise<unknown> {
+    return this.#insertOne.execute(trx, ...AUDIT_COLUMNS.map((c) => row[c]));
+  }
+
   async #flush(): Promise<void> {
     this.#flushScheduled = false;
     const batch = this.#queue.splice(0);
     try {
       await this.db.transaction().execute(async (trx) => {
-        for (const q of batch) await this.#insertOne.execute(trx, ...AUDIT_COLUMNS.map((c) => q.row[c]));
+        for (const q of batch) await this.#insert(trx, q.row);
       });
       for (const q of batch) q.resolve();
     } catch (err) {
