@@ -13,7 +13,7 @@ import { registerSecurityHeaders } from './http/headers.js';
 import { registerValidation } from './http/validation.js';
 import { identityRoutes } from './identity/routes.js';
 import type { IdentityService } from './identity/service.js';
-import type { Logger } from './logger.js';
+import { lazyChildLogger, type Logger } from './logger.js';
 import type { OrgService } from './orgs/service.js';
 import { projectRoutes } from './projects/routes.js';
 import type { ProjectService } from './projects/service.js';
@@ -46,6 +46,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
     genReqId: () => randomUUID(),
+    childLoggerFactory: (logger, bindings, opts) => lazyChildLogger(logger as Logger, bindings, opts),
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     return503OnClosing: true,

@@ -58,7 +58,8 @@ export type InvalidationEvent =
   | { type: 'token.revoked'; tokenId: string }
   | { type: 'session.revoked'; sessionId: string }
   | { type: 'project.deleted'; projectId: string }
-  | { type: 'environment.deleted'; environmentId: string };
+  | { type: 'environment.deleted'; environmentId: string }
+  | { type: 'secrets.changed'; environmentId: string };
 
 /**
  * Tells every cache that something it may hold changed. In-process today; the seam where a

@@ -51,6 +51,8 @@ describe('loadConfig', () => {
       KEYNEST_SESSION_TTL_S: '60',
       KEYNEST_SHUTDOWN_TIMEOUT_MS: '0',
       KEYNEST_BODY_LIMIT_BYTES: '1024',
+      KEYNEST_VALUE_CACHE_TTL_MS: '0',
+      KEYNEST_VALUE_CACHE_MAX_MB: '2',
       KEYNEST_PORT_UNUSED: '',
     });
     assert.equal(c.host, '0.0.0.0');
@@ -63,6 +65,8 @@ describe('loadConfig', () => {
     assert.equal(c.sessionTtlS, 60);
     assert.equal(c.shutdownTimeoutMs, 0);
     assert.equal(c.bodyLimitBytes, 1024);
+    assert.equal(c.valueCacheTtlMs, 0);
+    assert.equal(c.valueCacheMaxBytes, 2 * 1024 * 1024);
     assert.equal(loadConfig({ KEYNEST_PORT: '' }).port, 8200);
     const o = loadConfig({ KEYNEST_PORT: '9000', KEYNEST_HOST: '0.0.0.0', KEYNEST_DATA_DIR: '/elsewhere' }, { port: 0, host: '::1', dataDir: dir });
     assert.deepEqual([o.port, o.host, o.dataDir], [0, '::1', dir]);
@@ -74,6 +78,8 @@ describe('loadConfig', () => {
     failure({ KEYNEST_SESSION_TTL_S: String(30 * 24 * 3600 + 1) }, 'KEYNEST_SESSION_TTL_S');
     failure({ KEYNEST_BODY_LIMIT_BYTES: '1023' }, 'KEYNEST_BODY_LIMIT_BYTES');
     failure({ KEYNEST_SHUTDOWN_TIMEOUT_MS: '600001' }, 'KEYNEST_SHUTDOWN_TIMEOUT_MS');
+    failure({ KEYNEST_VALUE_CACHE_TTL_MS: '60001' }, 'KEYNEST_VALUE_CACHE_TTL_MS');
+    failure({ KEYNEST_VALUE_CACHE_MAX_MB: '0' }, 'KEYNEST_VALUE_CACHE_MAX_MB');
     failure({ KEYNEST_LOG_LEVEL: 'verbose' }, 'KEYNEST_LOG_LEVEL');
     failure({ KEYNEST_DATABASE_SCHEMA: 'Bad-Schema' }, 'KEYNEST_DATABASE_SCHEMA');
     failure({ KEYNEST_DATABASE_SCHEMA: 'x; drop table users' }, 'KEYNEST_DATABASE_SCHEMA');

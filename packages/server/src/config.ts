@@ -21,6 +21,9 @@ export interface Config {
   sessionTtlS: number;
   shutdownTimeoutMs: number;
   bodyLimitBytes: number;
+  /** How long read secret values stay decrypted in memory; 0 decrypts on every read. */
+  valueCacheTtlMs: number;
+  valueCacheMaxBytes: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -42,6 +45,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     sessionTtlS: integer(vars, 'KEYNEST_SESSION_TTL_S', 12 * 3600, 60, 30 * 24 * 3600),
     shutdownTimeoutMs: integer(vars, 'KEYNEST_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     bodyLimitBytes: integer(vars, 'KEYNEST_BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    valueCacheTtlMs: integer(vars, 'KEYNEST_VALUE_CACHE_TTL_MS', 1000, 0, 60_000),
+    valueCacheMaxBytes: integer(vars, 'KEYNEST_VALUE_CACHE_MAX_MB', 64, 1, 4096) * 1024 * 1024,
   };
 }
 

@@ -45,7 +45,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       identity: new IdentityService({ db, orgs, audit, log, sessionTtlS: config.sessionTtlS, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE), invalidation }),
       orgs,
       projects,
-      secrets: new SecretService({ db, keyring, audit, projects }),
+      secrets: new SecretService({ db, keyring, audit, projects, invalidation, valueCache: { ttlMs: config.valueCacheTtlMs, maxBytes: config.valueCacheMaxBytes } }),
       rotation: new KeyRotationService({ db, keyring, audit }),
       tokens: new ApiTokenService({ db, audit, invalidation }),
       audit,

@@ -1,6 +1,6 @@
 import type { Db } from '../storage/database.js';
 import { PreparedQuery } from '../storage/prepared.js';
-import { AUDIT_COLUMNS, insertAuditEventQuery, listAuditEvents, type AuditRow } from './store.js';
+import { AUDIT_COLUMNS, insertAuditEventsQuery, listAuditEvents, type AuditRow } from './store.js';
 
 /**
  * The audit trail. Invariants:
@@ -40,6 +40,12 @@ export interface AuditEvent {
   details: Record<string, AuditDetail>;
 }
 
+/**
+ * Most rows one INSERT of a group commit carries: well under the bound-parameter limits of SQLite
+ * (32,766) and PostgreSQL (65,535) at 12 columns a row.
+ */
+const GROUP_MAX_ROWS = 64;
+
 interface Queued {
   row: AuditRow;
   resolve: () => void;
@@ -47,7 +53,8 @@ interface Queued {
 }
 
 export class AuditService {
-  readonly #insertOne = new PreparedQuery((db, ...values: unknown[]) => insertAuditEventQuery(db, ...values));
+  /** A prepared multi-row INSERT per row count, compiled on first use. */
+  readonly #inserts = new Map<number, PreparedQuery<unknown[], unknown>>();
   readonly #queue: Queued[] = [];
   #flushScheduled = false;
 
@@ -55,15 +62,15 @@ export class AuditService {
 
   /** Appends one record inside `trx` (the same transaction as the change it describes). */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
-    return this.#insert(trx, toRow(ctx, entry));
+    return this.#insert(trx, [toRow(ctx, entry)]);
   }
 
   /**
    * For events that change nothing (a read of values, a failed sign-in): resolves once the record
    * has committed, and rejects if it could not be — so a caller that waits for it before
    * answering never returns a value whose read went unrecorded (fail-closed). Records that arrive
-   * in the same turn of the event loop commit together in one transaction (group commit): under
-   * load this turns one commit per read into one per batch.
+   * in the same turn of the event loop are written together by one multi-row INSERT, a commit of
+   * its own (group commit): under load this turns one commit per read into one per batch.
    */
   recordAlone(ctx: AuditContext, entry: AuditEntry): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -75,20 +82,27 @@ export class AuditService {
     });
   }
 
-  #insert(trx: Db, row: AuditRow): Promise<unknown> {
-    return this.#insertOne.execute(trx, ...AUDIT_COLUMNS.map((c) => row[c]));
+  #insert(db: Db, rows: AuditRow[]): Promise<unknown> {
+    let insert = this.#inserts.get(rows.length);
+    if (!insert) this.#inserts.set(rows.length, (insert = new PreparedQuery((d: Db, ...values: unknown[]) => insertAuditEventsQuery(d, ...values))));
+    const values: unknown[] = [];
+    for (const row of rows) for (const c of AUDIT_COLUMNS) values.push(row[c]);
+    return insert.execute(db, ...values);
   }
 
   async #flush(): Promise<void> {
     this.#flushScheduled = false;
     const batch = this.#queue.splice(0);
-    try {
-      await this.db.transaction().execute(async (trx) => {
-        for (const q of batch) await this.#insert(trx, q.row);
-      });
-      for (const q of batch) q.resolve();
-    } catch (err) {
-      for (const q of batch) q.reject(err);
+    // Each INSERT is atomic on its own: its readers are answered once it has committed, and
+    // refused if it failed, whatever happens to the other groups of the batch.
+    for (let at = 0; at < batch.length; at += GROUP_MAX_ROWS) {
+      const group = batch.slice(at, at + GROUP_MAX_ROWS);
+      try {
+        await this.#insert(this.db, group.map((q) => q.row));
+        for (const q of group) q.resolve();
+      } catch (err) {
+        for (const q of group) q.reject(err);
+      }
     }
   }
 

@@ -15,8 +15,14 @@ export const AUDIT_COLUMNS = [
   'org_id', 'at', 'action', 'outcome', 'actor_type', 'actor_id', 'target_type', 'target_id', 'target_name', 'ip', 'request_id', 'details',
 ] as const;
 
-/** One row's INSERT, unexecuted, with the columns in AUDIT_COLUMNS order: for a PreparedQuery. */
-export function insertAuditEventQuery(db: Db, ...values: unknown[]) {
-  const row = Object.fromEntries(AUDIT_COLUMNS.map((c, i) => [c, values[i]])) as AuditRow;
-  return db.insertInto('audit_events').values(row);
+/**
+ * The INSERT of `values.length / AUDIT_COLUMNS.length` rows, unexecuted, each row's values in
+ * AUDIT_COLUMNS order: for a PreparedQuery (one per row count).
+ */
+export function insertAuditEventsQuery(db: Db, ...values: unknown[]) {
+  const rows: AuditRow[] = [];
+  for (let at = 0; at < values.length; at += AUDIT_COLUMNS.length) {
+    rows.push(Object.fromEntries(AUDIT_COLUMNS.map((c, i) => [c, values[at + i]])) as AuditRow);
+  }
+  return db.insertInto('audit_events').values(rows);
 }

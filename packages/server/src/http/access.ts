@@ -49,42 +49,44 @@ export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): v
   app.addHook('onRoute', (route: RouteOptions) => {
     const access = route.config?.access;
     if (!access) throw new Error(`route ${String(route.method)} ${route.url} declares no access rule (config.access)`);
-  });
-
-  app.addHook('onRequest', async (req) => {
-    const access = req.routeOptions.config.access;
-    // No access rule means no route matched: the not-found handler answers.
-    if (!access || 'public' in access) return;
-    const principal = await authenticate(req, deps);
-    if (access.sessionOnly && principal.type !== 'user') throw new AppError('forbidden', 'This action needs a signed-in user, not an API token');
-    const caller = { principal, ip: req.ip, requestId: req.id, now: deps.clock() };
-    if ('authenticated' in access) {
-      req.caller = caller;
-      return;
-    }
-    const params = req.params as { project?: string; env?: string };
-    // This runs before schema validation (which comes after body parsing), so the path is checked
-    // here by the same rule before it reaches a query.
-    for (const ref of [params.project, params.env]) {
-      if (ref !== undefined && !isPathRef(ref)) throw new AppError('validation_failed', 'Invalid project or environment in the path', [{ path: 'params', rule: 'pattern' }]);
-    }
-    const target = params.project !== undefined ? await deps.projects.resolve(principal, params.project, params.env) : null;
-    const permission = typeof access.permission === 'function' ? access.permission(req) : access.permission;
-    const scope = { ...(target ? { projectId: target.project.id } : {}), ...(target?.environment ? { environmentId: target.environment.id } : {}) };
-    if (!can(principal, permission, scope)) throw new AppError('forbidden', `Missing permission ${permission}`);
-    // Set only once every check has passed: a handler never sees a half-authorized request.
-    req.caller = caller;
-    req.target = target;
+    if ('public' in access) return;
+    // Bound to the route here, once, rather than looked up on every request.
+    const guard = async (req: FastifyRequest) => authorize(req, access, deps);
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [guard, ...own];
   });
 }
 
-async function authenticate(req: FastifyRequest, deps: AccessDeps): Promise<Principal> {
+async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { public: string }>, deps: AccessDeps): Promise<void> {
+  const now = deps.clock();
+  const principal = await authenticate(req, deps, now);
+  if (access.sessionOnly && principal.type !== 'user') throw new AppError('forbidden', 'This action needs a signed-in user, not an API token');
+  const caller = { principal, ip: req.ip, requestId: req.id, now };
+  if ('authenticated' in access) {
+    req.caller = caller;
+    return;
+  }
+  const params = req.params as { project?: string; env?: string };
+  // This runs before schema validation (which comes after body parsing), so the path is checked
+  // here by the same rule before it reaches a query.
+  for (const ref of [params.project, params.env]) {
+    if (ref !== undefined && !isPathRef(ref)) throw new AppError('validation_failed', 'Invalid project or environment in the path', [{ path: 'params', rule: 'pattern' }]);
+  }
+  const target = params.project !== undefined ? await deps.projects.resolve(principal, params.project, params.env) : null;
+  const permission = typeof access.permission === 'function' ? access.permission(req) : access.permission;
+  const scope = { ...(target ? { projectId: target.project.id } : {}), ...(target?.environment ? { environmentId: target.environment.id } : {}) };
+  if (!can(principal, permission, scope)) throw new AppError('forbidden', `Missing permission ${permission}`);
+  // Set only once every check has passed: a handler never sees a half-authorized request.
+  req.caller = caller;
+  req.target = target;
+}
+
+async function authenticate(req: FastifyRequest, deps: AccessDeps, now: number): Promise<Principal> {
   const header = req.headers.authorization;
   if (!header) throw new AppError('unauthenticated', 'Authentication required: send Authorization: Bearer <token>');
   const m = /^Bearer ([^\s]+)$/i.exec(header);
   const token = m?.[1];
   const kind = token ? tokenKind(token) : null;
-  const now = deps.clock();
   let principal: Principal | null = null;
   if (token && kind === 'ses') principal = await deps.identity.authenticateSession(token, now);
   else if (token && kind === 'api') principal = await deps.tokens.authenticate(token, now, req.ip);

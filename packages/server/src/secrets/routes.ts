@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { callerOf, envTargetOf } from '../http/access.js';
+import { MemoizedJson } from '../http/memoized-json.js';
 import { envParams, ifVersion, noContent, secret, secretParams, writeResult } from '../http/schemas.js';
 import { BATCH_MAX_SECRETS } from './rules.js';
 import type { SecretService, SecretWrite } from './service.js';
@@ -11,6 +12,8 @@ const writeAnswer = { 200: writeResult } as const;
 export function secretRoutes(app: FastifyInstance, deps: { secrets: SecretService }): void {
   const { secrets } = deps;
   const base = '/api/v1/projects/:project/environments/:env/secrets';
+  // The hot reads answer cached, frozen secrets: their JSON is made once per cache entry.
+  const json = new MemoizedJson();
 
   app.get(base, {
     config: {
@@ -23,10 +26,10 @@ export function secretRoutes(app: FastifyInstance, deps: { secrets: SecretServic
       querystring: { type: 'object', additionalProperties: false, properties: { values: bool, raw: bool, includeDeleted: bool } },
       response: { 200: { type: 'object', additionalProperties: false, required: ['secrets'], properties: { secrets: { type: 'array', items: secret } } } },
     },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const q = req.query as { values?: boolean; raw?: boolean; includeDeleted?: boolean };
       const list = await secrets.list(callerOf(req), envTargetOf(req), { values: q.values !== false, raw: q.raw === true, includeDeleted: q.includeDeleted === true });
-      return { secrets: list };
+      return json.body(reply, list, { secrets: list });
     },
   });
 
@@ -63,9 +66,10 @@ export function secretRoutes(app: FastifyInstance, deps: { secrets: SecretServic
       querystring: { type: 'object', additionalProperties: false, properties: { raw: bool } },
       response: { 200: secret },
     },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const { key } = req.params as { key: string };
-      return secrets.get(callerOf(req), envTargetOf(req), key, { raw: (req.query as { raw?: boolean }).raw === true });
+      const found = await secrets.get(callerOf(req), envTargetOf(req), key, { raw: (req.query as { raw?: boolean }).raw === true });
+      return json.body(reply, found, found);
     },
   });
 

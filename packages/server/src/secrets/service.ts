@@ -10,11 +10,13 @@ import { isUniqueViolation } from '../storage/dialect.js';
 import { PreparedQuery } from '../storage/prepared.js';
 import type { Database } from '../storage/schema.js';
 import type { Db } from '../storage/database.js';
+import type { Invalidation } from '../cache.js';
 import { decryptValue, encryptWith, type VersionAddress } from './cipher.js';
 import { ReferenceResolver, ReferenceError, hasReferences, type ReferenceSource } from './references.js';
 import { assertSecretKey, assertSecretValue } from './rules.js';
 import * as store from './store.js';
 import type { SecretRow } from './store.js';
+import { SecretValueCache } from './value-cache.js';
 
 export type EnvTarget = Required<Target>;
 
@@ -32,6 +34,14 @@ export interface SecretView {
   updatedAt: string;
   updatedBy: Actor;
   deletedAt: string | null;
+}
+
+/** A live secret with its raw value, frozen: cached answers are shared between requests. */
+type Live = Readonly<SecretView & { value: string }>;
+/** Where a secret lives, as the value cache is keyed. */
+interface EnvWhere {
+  projectId: string;
+  environmentId: string;
 }
 
 export type WriteStatus = 'added' | 'changed' | 'unchanged' | 'restored';
@@ -66,43 +76,97 @@ export class SecretService {
   readonly #advanceVersion = new PreparedQuery(store.advanceVersionQuery);
   readonly #insertVersion = new PreparedQuery((db, ...values: unknown[]) => store.insertVersionQuery(db, ...values));
 
-  constructor(private readonly deps: { db: Db; keyring: Keyring; audit: AuditService; projects: ProjectService }) {}
+  readonly #values: SecretValueCache<Live>;
 
-  async list(ctx: RequestContext, target: EnvTarget, opts: { values: boolean; raw: boolean; includeDeleted: boolean }): Promise<SecretView[]> {
-    const { db } = this.deps;
-    const rows = opts.includeDeleted
-      ? await store.listSecrets(db, ctx.principal.orgId, target.environment.id, true)
-      : await this.#listLive.execute(db, ctx.principal.orgId, target.environment.id);
-    if (!opts.values) return rows.map((r) => view(r));
-    const live = rows.filter((r) => r.deleted_at === null);
-    const raw = new Map<string, string>();
-    for (const r of live) raw.set(r.key, await this.#decrypt(db, r));
-    const values = new Map(raw);
-    const references = new Set<string>();
-    if (!opts.raw) {
-      const resolver = this.#resolver(ctx, target, raw, references);
-      await resolving(async () => {
-        for (const [key, value] of raw) if (hasReferences(value)) values.set(key, await resolver.resolve(target.environment.name, key, value));
-      });
-    }
-    await this.#recordRead(ctx, target, [...raw.keys()], references);
-    return rows.map((r) => view(r, values.get(r.key)));
+  constructor(
+    private readonly deps: {
+      db: Db;
+      keyring: Keyring;
+      audit: AuditService;
+      projects: ProjectService;
+      invalidation: Invalidation;
+      valueCache: { ttlMs: number; maxBytes: number };
+    },
+  ) {
+    this.#values = new SecretValueCache(deps.valueCache, deps.invalidation);
   }
 
-  async get(ctx: RequestContext, target: EnvTarget, key: string, opts: { raw: boolean }): Promise<SecretView> {
-    assertSecretKey(key);
+  async list(ctx: RequestContext, target: EnvTarget, opts: { values: boolean; raw: boolean; includeDeleted: boolean }): Promise<readonly Readonly<SecretView>[]> {
     const { db } = this.deps;
-    const row = await this.#findSecret.executeTakeFirst(db, ctx.principal.orgId, target.environment.id, key);
-    if (!row || row.deleted_at !== null) throw notFound('secret');
-    let value = await this.#decrypt(db, row);
-    const references = new Set<string>();
-    if (!opts.raw && hasReferences(value)) {
-      const resolver = this.#resolver(ctx, target, new Map([[key, value]]), references);
-      const rawValue = value;
-      value = await resolving(() => resolver.resolve(target.environment.name, key, rawValue));
+    if (!opts.values || opts.includeDeleted) {
+      const rows = opts.includeDeleted
+        ? await store.listSecrets(db, ctx.principal.orgId, target.environment.id, true)
+        : await this.#listLive.execute(db, ctx.principal.orgId, target.environment.id);
+      if (!opts.values) return rows.map((r) => view(r));
+      const live: Live[] = [];
+      for (const r of rows) if (r.deleted_at === null) live.push(await this.#live(db, r));
+      const answered = new Map((await this.#answer(ctx, target, live, opts.raw)).map((s) => [s.key, s]));
+      return rows.map((r) => answered.get(r.key) ?? view(r));
     }
-    await this.#recordRead(ctx, target, [key], references);
-    return view(row, value);
+    return this.#answer(ctx, target, await this.#allLive(ctx, target), opts.raw);
+  }
+
+  /**
+   * Frozen, and while it stays cached the very same object for every caller (unless it holds
+   * references to resolve): the routes memoize its serialization by identity.
+   */
+  async get(ctx: RequestContext, target: EnvTarget, key: string, opts: { raw: boolean }): Promise<Readonly<SecretView>> {
+    assertSecretKey(key);
+    const found = await this.#oneLive(ctx, whereOf(target), key);
+    if (!found) throw notFound('secret');
+    const [answer] = await this.#answer(ctx, target, [found], opts.raw);
+    return answer!;
+  }
+
+  /**
+   * The secrets to answer with, references resolved unless `raw` (the given array itself when
+   * nothing needs resolving), recorded in the audit log before they are returned: if the record
+   * cannot be written, the caller gets an error instead.
+   */
+  async #answer(ctx: RequestContext, target: EnvTarget, secrets: readonly Live[], raw: boolean): Promise<readonly Live[]> {
+    const references = new Set<string>();
+    let answer = secrets;
+    if (!raw && secrets.some((s) => hasReferences(s.value))) {
+      const resolver = this.#resolver(ctx, target, new Map(secrets.map((s) => [s.key, s.value])), references);
+      answer = await resolving(async () => {
+        const resolved: Live[] = [];
+        for (const s of secrets) resolved.push(hasReferences(s.value) ? { ...s, value: await resolver.resolve(target.environment.name, s.key, s.value) } : s);
+        return resolved;
+      });
+    }
+    await this.#recordRead(ctx, target, secrets.map((s) => s.key), references);
+    return answer;
+  }
+
+  /** One live secret through the value cache; null when there is none. */
+  async #oneLive(ctx: RequestContext, where: EnvWhere, key: string): Promise<Live | null> {
+    const cached = this.#values.getOne(where.environmentId, key, ctx.now);
+    if (cached !== undefined) return cached;
+    const epoch = this.#values.epoch;
+    const { db } = this.deps;
+    const row = await this.#findSecret.executeTakeFirst(db, ctx.principal.orgId, where.environmentId, key);
+    const found = row && row.deleted_at === null ? await this.#live(db, row) : null;
+    this.#values.putOne(where, key, found, ctx.now, epoch);
+    return found;
+  }
+
+  /** Every live secret of the environment, by key, through the value cache. */
+  async #allLive(ctx: RequestContext, target: EnvTarget): Promise<readonly Live[]> {
+    const where = whereOf(target);
+    const cached = this.#values.getAll(where.environmentId, ctx.now);
+    if (cached) return cached;
+    const epoch = this.#values.epoch;
+    const { db } = this.deps;
+    const rows = await this.#listLive.execute(db, ctx.principal.orgId, where.environmentId);
+    const live: Live[] = [];
+    for (const r of rows) live.push(await this.#live(db, r));
+    return this.#values.putAll(where, live, ctx.now, epoch);
+  }
+
+  async #live(db: Db, row: SecretRow): Promise<Live> {
+    const meta = view(row);
+    Object.freeze(meta.updatedBy);
+    return Object.freeze({ ...meta, value: await this.#decrypt(db, row) });
   }
 
   async set(ctx: RequestContext, target: EnvTarget, items: SecretWrite[]): Promise<WriteResult[]> {
@@ -113,7 +177,19 @@ export class SecretService {
       if (seen.has(it.key)) throw new AppError('validation_failed', `Key ${it.key} appears more than once in one write`);
       seen.add(it.key);
     }
-    return this.#inWriteTransaction(items.some((it) => it.ifVersion !== undefined), (trx) => this.#writeAll(trx, ctx, target, items));
+    return this.#changing(target, this.#inWriteTransaction(items.some((it) => it.ifVersion !== undefined), (trx) => this.#writeAll(trx, ctx, target, items)));
+  }
+
+  /**
+   * Runs after a write transaction settles (committed or not): the environment's cached values are
+   * dropped before the write answers, so the writer's next read sees its own write.
+   */
+  async #changing<T>(target: EnvTarget, write: Promise<T>): Promise<T> {
+    try {
+      return await write;
+    } finally {
+      this.deps.invalidation.publish({ type: 'secrets.changed', environmentId: target.environment.id });
+    }
   }
 
   /** One write transaction; a blind write that lost a race to another writer is tried again. */
@@ -132,7 +208,7 @@ export class SecretService {
 
   async delete(ctx: RequestContext, target: EnvTarget, key: string, ifVersion: number | undefined): Promise<void> {
     assertSecretKey(key);
-    await this.deps.db.transaction().execute(async (trx) => {
+    await this.#changing(target, this.deps.db.transaction().execute(async (trx) => {
       const row = await store.findSecret(trx, ctx.principal.orgId, target.environment.id, key);
       if (!row || row.deleted_at !== null) throw notFound('secret');
       checkVersion(key, row, ifVersion);
@@ -140,12 +216,12 @@ export class SecretService {
       const ok = await store.setDeleted(trx, { orgId: ctx.principal.orgId, id: row.id, version: row.current_version, deletedAt: ctx.now, now: ctx.now, actorType: a.type, actorId: a.id });
       if (!ok) throw new AppError('version_conflict', `${key} was changed by another writer`);
       await this.#audit(trx, ctx, target, 'secret.delete', key, row.id, { version: row.current_version });
-    });
+    }));
   }
 
   async restore(ctx: RequestContext, target: EnvTarget, key: string): Promise<WriteResult> {
     assertSecretKey(key);
-    return this.deps.db.transaction().execute(async (trx) => {
+    return this.#changing(target, this.deps.db.transaction().execute(async (trx) => {
       const row = await store.findSecret(trx, ctx.principal.orgId, target.environment.id, key);
       if (!row) throw notFound('secret');
       if (row.deleted_at === null) throw new AppError('secret_not_deleted', `${key} is not deleted`);
@@ -154,7 +230,7 @@ export class SecretService {
       if (!ok) throw new AppError('version_conflict', `${key} was changed by another writer`);
       await this.#audit(trx, ctx, target, 'secret.restore', key, row.id, { version: row.current_version });
       return { key, version: row.current_version, status: 'restored' as const };
-    });
+    }));
   }
 
   async versions(ctx: RequestContext, target: EnvTarget, key: string) {
@@ -177,7 +253,7 @@ export class SecretService {
 
   async rollback(ctx: RequestContext, target: EnvTarget, key: string, version: number, ifVersion: number | undefined): Promise<WriteResult> {
     assertSecretKey(key);
-    return this.#inWriteTransaction(ifVersion !== undefined, async (trx) => {
+    return this.#changing(target, this.#inWriteTransaction(ifVersion !== undefined, async (trx) => {
       const row = await store.findSecret(trx, ctx.principal.orgId, target.environment.id, key);
       if (!row) throw notFound('secret');
       const old = await store.findVersionCipher(trx, ctx.principal.orgId, row.id, version);
@@ -192,7 +268,7 @@ export class SecretService {
         fromVersion: version,
       });
       return result!;
-    });
+    }));
   }
 
   async #writeAll(trx: Db, ctx: RequestContext, target: EnvTarget, items: SecretWrite[], rollback?: { action: 'rollback'; fromVersion: number }): Promise<WriteResult[]> {
@@ -267,7 +343,7 @@ export class SecretService {
    * environments are checked against the caller's read permission before anything is decrypted.
    */
   #resolver(ctx: RequestContext, target: EnvTarget, known: Map<string, string>, references: Set<string>): ReferenceResolver {
-    const { db, projects } = this.deps;
+    const { projects } = this.deps;
     const envs = new Map<string, { id: string; name: string } | null>([[target.environment.name, target.environment]]);
     const source: ReferenceSource = {
       get: async (envName, key) => {
@@ -279,10 +355,10 @@ export class SecretService {
         if (!can(ctx.principal, 'secret:read_values', { projectId: target.project.id, environmentId: env.id })) {
           throw new ReferenceError({ kind: 'forbidden', reference: `${envName}.${key}` });
         }
-        const row = await this.#findSecret.executeTakeFirst(db, ctx.principal.orgId, env.id, key);
-        if (!row || row.deleted_at !== null) return undefined;
+        const found = await this.#oneLive(ctx, { projectId: target.project.id, environmentId: env.id }, key);
+        if (!found) return undefined;
         references.add(`${envName}.${key}`);
-        return this.#decrypt(db, row);
+        return found.value;
       },
     };
     return new ReferenceResolver(source);
@@ -344,10 +420,13 @@ async function resolving<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-function view(r: SecretRow, value?: string): SecretView {
+function whereOf(target: EnvTarget): EnvWhere {
+  return { projectId: target.project.id, environmentId: target.environment.id };
+}
+
+function view(r: SecretRow): SecretView {
   return {
     key: r.key,
-    ...(value !== undefined ? { value } : {}),
     version: r.current_version,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
