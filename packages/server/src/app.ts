@@ -63,9 +63,9 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   registerSecurityHeaders(app);
   // Without this a keep-alive connection whose request was in flight at SIGTERM stays open until
   // its idle timeout, and the drain waits for it.
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (lifecycle.draining) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
   registerAccessControl(app, { identity: services.identity, tokens: services.tokens, projects: services.projects, clock });
 

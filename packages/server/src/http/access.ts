@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import type { Permission } from '../access/permissions.js';
-import { can } from '../access/policy.js';
+import { can, type Scope } from '../access/policy.js';
 import type { Principal } from '../access/principal.js';
 import type { ApiTokenService } from '../access/service.js';
 import type { Clock, RequestContext } from '../context.js';
@@ -69,12 +69,12 @@ async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { pub
   const params = req.params as { project?: string; env?: string };
   // This runs before schema validation (which comes after body parsing), so the path is checked
   // here by the same rule before it reaches a query.
-  for (const ref of [params.project, params.env]) {
-    if (ref !== undefined && !isPathRef(ref)) throw new AppError('validation_failed', 'Invalid project or environment in the path', [{ path: 'params', rule: 'pattern' }]);
+  if ((params.project !== undefined && !isPathRef(params.project)) || (params.env !== undefined && !isPathRef(params.env))) {
+    throw new AppError('validation_failed', 'Invalid project or environment in the path', [{ path: 'params', rule: 'pattern' }]);
   }
   const target = params.project !== undefined ? await deps.projects.resolve(principal, params.project, params.env) : null;
   const permission = typeof access.permission === 'function' ? access.permission(req) : access.permission;
-  const scope = { ...(target ? { projectId: target.project.id } : {}), ...(target?.environment ? { environmentId: target.environment.id } : {}) };
+  const scope: Scope = target ? { projectId: target.project.id, environmentId: target.environment?.id } : {};
   if (!can(principal, permission, scope)) throw new AppError('forbidden', `Missing permission ${permission}`);
   // Set only once every check has passed: a handler never sees a half-authorized request.
   req.caller = caller;
