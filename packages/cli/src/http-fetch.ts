@@ -11,7 +11,8 @@ export async function httpFetch(url: string, init: FetchInit): Promise<FetchResp
   // TLS is loaded only when a server actually uses it.
   const request = target.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
   const body = init.body === undefined ? undefined : Buffer.from(init.body, 'utf8');
-  const headers: Record<string, string> = { ...init.headers };
+  // Lets the sessions list say "KeyNest CLI on Linux" for a session signed in from here.
+  const headers: Record<string, string> = { 'user-agent': `keynest-cli (node ${process.version}; ${process.platform} ${process.arch})`, ...init.headers };
   if (body !== undefined) headers['content-length'] = String(body.length);
   const options: RequestOptions = { method: init.method, headers };
 

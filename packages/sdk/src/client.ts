@@ -27,6 +27,7 @@ import type {
   SetupStatus,
   TokenInfo,
   WriteResult,
+  SessionInfo,
 } from './types.js';
 
 export interface KeyNestClientOptions {
@@ -201,6 +202,27 @@ export class KeyNestClient {
   ): Promise<WriteResult> {
     const body = options.ifVersion === undefined ? { version } : { version, ifVersion: options.ifVersion };
     return this.#call({ method: 'POST', path: `${secretPath(project, env, key)}/rollback`, body });
+  }
+
+  // Your own sessions.
+
+  async listSessions(): Promise<SessionInfo[]> {
+    const answer = await this.#call<{ sessions: SessionInfo[] }>({ method: 'GET', path: `${API}/me/sessions` });
+    return answer.sessions;
+  }
+
+  async revokeSession(id: string): Promise<void> {
+    await this.#call({ method: 'DELETE', path: `${API}/me/sessions/${segment(id)}` });
+  }
+
+  /** Ends every other session of yours; returns how many. */
+  async revokeOtherSessions(): Promise<number> {
+    return (await this.#call<{ revoked: number }>({ method: 'POST', path: `${API}/me/sessions/revoke-others` })).revoked;
+  }
+
+  /** Ends all your sessions, the one in use included; returns how many. */
+  async revokeAllSessions(): Promise<number> {
+    return (await this.#call<{ revoked: number }>({ method: 'DELETE', path: `${API}/me/sessions` })).revoked;
   }
 
   // API tokens.

@@ -39,6 +39,22 @@ export interface SetupInput {
 export interface LoginInput {
   email: string;
   password: string;
+  /** A long session (30 days by default, idle-out after 7) instead of a 12-hour one. */
+  rememberMe?: boolean;
+}
+
+export interface SessionInfo {
+  id: string;
+  current: boolean;
+  createdAt: string;
+  lastActiveAt: string;
+  expiresAt: string;
+  idleExpiresAt: string;
+  rememberMe: boolean;
+  ip: string | null;
+  userAgent: string | null;
+  device: { type: 'desktop' | 'mobile' | 'tablet' | 'cli' | 'bot' | 'unknown'; browser: string | null; os: string | null };
+  location: null;
 }
 
 export type Principal =

@@ -13,6 +13,10 @@ import { registerSecurityHeaders } from './http/headers.js';
 import { registerValidation } from './http/validation.js';
 import { identityRoutes } from './identity/routes.js';
 import type { IdentityService } from './identity/service.js';
+import { sessionRoutes } from './identity/session-routes.js';
+import type { SessionService } from './identity/sessions.js';
+import { twoFactorRoutes } from './identity/two-factor-routes.js';
+import type { TwoFactorService } from './identity/two-factor.js';
 import { lazyChildLogger, type Logger } from './logger.js';
 import type { OrgService } from './orgs/service.js';
 import { projectRoutes } from './projects/routes.js';
@@ -24,6 +28,8 @@ import type { SecretService } from './secrets/service.js';
 
 export interface Services {
   identity: IdentityService;
+  sessions: SessionService;
+  twoFactor: TwoFactorService;
   orgs: OrgService;
   projects: ProjectService;
   secrets: SecretService;
@@ -46,6 +52,8 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
     genReqId: () => randomUUID(),
+    // A hop count is valid at run time (proxy-addr); this overload of Fastify's types omits it.
+    trustProxy: config.trustProxy as boolean | string[],
     childLoggerFactory: (logger, bindings, opts) => lazyChildLogger(logger as Logger, bindings, opts),
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
@@ -67,7 +75,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
     if (lifecycle.draining) reply.header('connection', 'close');
     done(null, payload);
   });
-  registerAccessControl(app, { identity: services.identity, tokens: services.tokens, projects: services.projects, clock });
+  registerAccessControl(app, { sessions: services.sessions, tokens: services.tokens, projects: services.projects, clock });
 
   await app.register(swagger, {
     openapi: {
@@ -90,6 +98,8 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   });
 
   identityRoutes(app, { identity: services.identity, orgs: services.orgs, clock });
+  sessionRoutes(app, { sessions: services.sessions });
+  twoFactorRoutes(app, { twoFactor: services.twoFactor });
   projectRoutes(app, { projects: services.projects });
   secretRoutes(app, { secrets: services.secrets });
   keyRotationRoutes(app, { rotation: services.rotation });

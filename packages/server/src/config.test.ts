@@ -67,6 +67,11 @@ describe('loadConfig', () => {
     assert.equal(c.bodyLimitBytes, 1024);
     assert.equal(c.valueCacheTtlMs, 0);
     assert.equal(c.valueCacheMaxBytes, 2 * 1024 * 1024);
+    assert.equal(loadConfig({}).trustProxy, false, 'X-Forwarded-For is ignored unless configured');
+    assert.deepEqual(loadConfig({ KEYNEST_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1']);
+    assert.equal(loadConfig({ KEYNEST_TRUST_PROXY: '2' }).trustProxy, 2);
+    assert.equal(loadConfig({ KEYNEST_TRUST_PROXY: 'true' }).trustProxy, true);
+    assert.deepEqual(loadConfig({ KEYNEST_LOGIN_RATE_IP: '5/30' }).loginRatePerIp, { points: 5, durationS: 30 });
     assert.equal(loadConfig({ KEYNEST_PORT: '' }).port, 8200);
     const o = loadConfig({ KEYNEST_PORT: '9000', KEYNEST_HOST: '0.0.0.0', KEYNEST_DATA_DIR: '/elsewhere' }, { port: 0, host: '::1', dataDir: dir });
     assert.deepEqual([o.port, o.host, o.dataDir], [0, '::1', dir]);
@@ -79,6 +84,14 @@ describe('loadConfig', () => {
     failure({ KEYNEST_BODY_LIMIT_BYTES: '1023' }, 'KEYNEST_BODY_LIMIT_BYTES');
     failure({ KEYNEST_SHUTDOWN_TIMEOUT_MS: '600001' }, 'KEYNEST_SHUTDOWN_TIMEOUT_MS');
     failure({ KEYNEST_VALUE_CACHE_TTL_MS: '60001' }, 'KEYNEST_VALUE_CACHE_TTL_MS');
+    failure({ KEYNEST_SESSION_REMEMBER_TTL_S: String(30 * 24 * 3600 + 1) }, 'KEYNEST_SESSION_REMEMBER_TTL_S');
+    failure({ KEYNEST_LOCKOUT_THRESHOLD: '0' }, 'KEYNEST_LOCKOUT_THRESHOLD');
+    for (const bad of ['30', '30/0', '0/60', 'x/60', '30/60s']) failure({ KEYNEST_LOGIN_RATE_IP: bad }, 'KEYNEST_LOGIN_RATE_IP');
+    failure({ KEYNEST_PASSWORD_MIN_LENGTH: '7' }, 'KEYNEST_PASSWORD_MIN_LENGTH');
+    failure({ KEYNEST_PASSWORD_MIN_LENGTH: 'twelve' }, 'KEYNEST_PASSWORD_MIN_LENGTH');
+    failure({ KEYNEST_PASSWORD_MIN_SCORE: '5' }, 'KEYNEST_PASSWORD_MIN_SCORE');
+    failure({ KEYNEST_PASSWORD_REQUIRE_CLASSES: '5' }, 'KEYNEST_PASSWORD_REQUIRE_CLASSES');
+    for (const bad of ['yes', '10.0.0.0/33', '10.0.0.1/8/1', 'proxy.internal', '::1/129']) failure({ KEYNEST_TRUST_PROXY: bad }, 'KEYNEST_TRUST_PROXY');
     failure({ KEYNEST_VALUE_CACHE_MAX_MB: '0' }, 'KEYNEST_VALUE_CACHE_MAX_MB');
     failure({ KEYNEST_LOG_LEVEL: 'verbose' }, 'KEYNEST_LOG_LEVEL');
     failure({ KEYNEST_DATABASE_SCHEMA: 'Bad-Schema' }, 'KEYNEST_DATABASE_SCHEMA');

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
+import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-policy.js';
 
 /**
  * Every setting of the server, read once at start from KEYNEST_* environment variables (and an
@@ -19,6 +21,17 @@ export interface Config {
   rootKey: Buffer | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   sessionTtlS: number;
+  sessionIdleS: number;
+  sessionRememberTtlS: number;
+  sessionRememberIdleS: number;
+  sessionsPerUser: number;
+  lockoutThreshold: number;
+  lockoutS: number;
+  loginRatePerIp: RateSetting;
+  loginRatePerAccountIp: RateSetting;
+  passwordPolicy: PasswordPolicy;
+  /** Which proxies' X-Forwarded-For to believe: Fastify's `trustProxy` (false = none). */
+  trustProxy: boolean | number | string[];
   shutdownTimeoutMs: number;
   bodyLimitBytes: number;
   /** How long read secret values stay decrypted in memory; 0 decrypts on every read. */
@@ -26,6 +39,12 @@ export interface Config {
   valueCacheMaxBytes: number;
 }
 
+export interface RateSetting {
+  points: number;
+  durationS: number;
+}
+
+const DAY_S = 24 * 3600;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const ROOT_KEY_BYTES = 32;
 
@@ -42,7 +61,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     databaseSchema: schemaName(vars.KEYNEST_DATABASE_SCHEMA),
     rootKey: rootKey(vars.KEYNEST_ROOT_KEY),
     logLevel: oneOf(vars, 'KEYNEST_LOG_LEVEL', LOG_LEVELS, 'info'),
-    sessionTtlS: integer(vars, 'KEYNEST_SESSION_TTL_S', 12 * 3600, 60, 30 * 24 * 3600),
+    sessionTtlS: integer(vars, 'KEYNEST_SESSION_TTL_S', 12 * 3600, 60, 30 * DAY_S),
+    sessionIdleS: integer(vars, 'KEYNEST_SESSION_IDLE_S', 30 * 60, 60, 30 * DAY_S),
+    sessionRememberTtlS: integer(vars, 'KEYNEST_SESSION_REMEMBER_TTL_S', 30 * DAY_S, 60, 30 * DAY_S),
+    sessionRememberIdleS: integer(vars, 'KEYNEST_SESSION_REMEMBER_IDLE_S', 7 * DAY_S, 60, 30 * DAY_S),
+    sessionsPerUser: integer(vars, 'KEYNEST_SESSIONS_PER_USER', 10, 1, 1000),
+    lockoutThreshold: integer(vars, 'KEYNEST_LOCKOUT_THRESHOLD', 5, 1, 100),
+    lockoutS: integer(vars, 'KEYNEST_LOCKOUT_S', 15 * 60, 1, DAY_S),
+    loginRatePerIp: rate(vars, 'KEYNEST_LOGIN_RATE_IP', { points: 30, durationS: 60 }),
+    loginRatePerAccountIp: rate(vars, 'KEYNEST_LOGIN_RATE_ACCOUNT_IP', { points: 10, durationS: 15 * 60 }),
+    trustProxy: trustProxy(vars.KEYNEST_TRUST_PROXY),
+    passwordPolicy: passwordPolicy(vars),
     shutdownTimeoutMs: integer(vars, 'KEYNEST_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     bodyLimitBytes: integer(vars, 'KEYNEST_BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     valueCacheTtlMs: integer(vars, 'KEYNEST_VALUE_CACHE_TTL_MS', 1000, 0, 60_000),
@@ -122,4 +151,57 @@ function rootKey(raw: string | undefined): Buffer | undefined {
   }
   if (key.every((b) => b === key[0])) throw new ConfigError('KEYNEST_ROOT_KEY', 'is a trivial key (all bytes equal); generate a random one');
   return key;
+}
+
+/** "N/S": N attempts per S seconds. */
+function rate(vars: Record<string, string | undefined>, name: string, dflt: RateSetting): RateSetting {
+  const raw = vars[name];
+  if (raw === undefined) return dflt;
+  const m = /^(\d{1,6})\/(\d{1,6})$/.exec(raw);
+  const points = Number(m?.[1]);
+  const durationS = Number(m?.[2]);
+  if (!m || points < 1 || durationS < 1) throw new ConfigError(name, `must be ATTEMPTS/SECONDS such as 30/60, got "${raw}"`);
+  return { points, durationS };
+}
+
+/**
+ * Off unless set: behind no proxy, X-Forwarded-For is whatever the client wrote, and believing it
+ * would let anyone pick the IP that rate limits and audit records see.
+ */
+function trustProxy(raw: string | undefined): boolean | number | string[] {
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d{1,2}$/.test(raw)) return Number(raw);
+  const list = raw.split(',').map((s) => s.trim());
+  for (const entry of list) {
+    const [addr, bits, extra] = entry.split('/');
+    const family = isIP(addr ?? '');
+    const maxBits = family === 6 ? 128 : 32;
+    if (!family || extra !== undefined || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits))) {
+      throw new ConfigError('KEYNEST_TRUST_PROXY', `must be false, true, a hop count, or proxy addresses/CIDRs separated by commas; "${entry}" is none of these`);
+    }
+  }
+  return list;
+}
+
+const PASSWORD_SETTINGS = {
+  KEYNEST_PASSWORD_MIN_LENGTH: 'minLength',
+  KEYNEST_PASSWORD_REQUIRE_CLASSES: 'requireClasses',
+  KEYNEST_PASSWORD_MIN_SCORE: 'minScore',
+} as const;
+
+function passwordPolicy(vars: Record<string, string | undefined>): PasswordPolicy {
+  const partial: Partial<Record<keyof PasswordPolicy, number>> = {};
+  for (const [name, field] of Object.entries(PASSWORD_SETTINGS)) {
+    const raw = vars[name];
+    if (raw === undefined) continue;
+    if (!/^\d{1,3}$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+    partial[field] = Number(raw);
+  }
+  try {
+    return parsePasswordPolicy(partial as Partial<PasswordPolicy>);
+  } catch (err) {
+    const field = Object.entries(PASSWORD_SETTINGS).find(([, f]) => (err as Error).message.includes(f))?.[0] ?? 'KEYNEST_PASSWORD_MIN_LENGTH';
+    throw new ConfigError(field, (err as Error).message);
+  }
 }

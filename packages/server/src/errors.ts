@@ -6,11 +6,14 @@
 export const ERROR_CODES = {
   bad_request: 400,
   validation_failed: 400,
+  weak_password: 400,
   invalid_secret_key: 400,
   invalid_name: 400,
   unauthenticated: 401,
   invalid_credentials: 401,
   invalid_setup_token: 401,
+  two_factor_required: 401,
+  invalid_two_factor_code: 401,
   forbidden: 403,
   reference_forbidden: 403,
   not_found: 404,
@@ -19,17 +22,23 @@ export const ERROR_CODES = {
   secret_not_found: 404,
   version_not_found: 404,
   token_not_found: 404,
+  session_not_found: 404,
   method_not_allowed: 405,
   already_set_up: 409,
   version_conflict: 409,
   project_exists: 409,
   environment_exists: 409,
   secret_not_deleted: 409,
+  two_factor_enabled: 409,
+  two_factor_not_enabled: 409,
+  two_factor_not_started: 409,
   value_too_large: 413,
   body_too_large: 413,
   unsupported_media_type: 415,
   reference_not_found: 422,
   reference_cycle: 422,
+  account_locked: 423,
+  rate_limited: 429,
   internal_error: 500,
 } as const;
 
@@ -40,17 +49,20 @@ export class AppError extends Error {
   readonly status: number;
   /** Field paths or other non-secret detail for the client. */
   readonly details: unknown;
+  /** Sent as Retry-After (seconds) on 423/429 answers. */
+  readonly retryAfterS: number | undefined;
 
-  constructor(code: ErrorCode, message: string, details?: unknown) {
+  constructor(code: ErrorCode, message: string, details?: unknown, opts: { retryAfterS?: number } = {}) {
     super(message);
     this.name = 'AppError';
     this.code = code;
     this.status = ERROR_CODES[code];
     this.details = details;
+    this.retryAfterS = opts.retryAfterS;
   }
 }
 
-export const notFound = (what: 'project' | 'environment' | 'secret' | 'version' | 'token'): AppError =>
+export const notFound = (what: 'project' | 'environment' | 'secret' | 'version' | 'token' | 'session'): AppError =>
   new AppError(`${what}_not_found`, `${what[0]!.toUpperCase()}${what.slice(1)} not found`);
 
 /** Raised at start-up for a bad setting; main prints the one line and exits. */

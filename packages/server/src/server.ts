@@ -9,6 +9,10 @@ import { Invalidation } from './cache.js';
 import { Keyring } from './crypto/keyring.js';
 import { loadRootKey } from './crypto/root-key.js';
 import { IdentityService } from './identity/service.js';
+import { PasswordChecker } from './identity/password-policy.js';
+import { SessionService } from './identity/sessions.js';
+import { TwoFactorService } from './identity/two-factor.js';
+import { LoginThrottle } from './identity/throttle.js';
 import type { Logger } from './logger.js';
 import { OrgService } from './orgs/service.js';
 import { ProjectService } from './projects/service.js';
@@ -41,8 +45,27 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const invalidation = new Invalidation();
     const orgs = new OrgService({ db, keyring });
     const projects = new ProjectService({ db, audit, invalidation, clock });
+    const sessions = new SessionService({
+      db,
+      audit,
+      invalidation,
+      policy: {
+        ttlS: config.sessionTtlS,
+        idleS: config.sessionIdleS,
+        rememberTtlS: config.sessionRememberTtlS,
+        rememberIdleS: config.sessionRememberIdleS,
+        maxPerUser: config.sessionsPerUser,
+      },
+    });
+    const twoFactor = new TwoFactorService({ db, keyring, audit });
+    const throttle = new LoginThrottle({
+      db,
+      policy: { lockoutThreshold: config.lockoutThreshold, lockoutS: config.lockoutS, perIp: config.loginRatePerIp, perAccountIp: config.loginRatePerAccountIp },
+    });
     const services: Services = {
-      identity: new IdentityService({ db, orgs, audit, log, sessionTtlS: config.sessionTtlS, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE), invalidation }),
+      identity: new IdentityService({ db, orgs, audit, log, sessions, throttle, passwords: new PasswordChecker(config.passwordPolicy), twoFactor, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE) }),
+      sessions,
+      twoFactor,
       orgs,
       projects,
       secrets: new SecretService({ db, keyring, audit, projects, invalidation, valueCache: { ttlMs: config.valueCacheTtlMs, maxBytes: config.valueCacheMaxBytes } }),

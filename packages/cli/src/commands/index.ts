@@ -22,6 +22,7 @@ const LOADERS: Record<string, () => Promise<Command>> = {
   import: () => import('./import.js'),
   link: () => import('./link.js'),
   tokens: () => import('./tokens.js'),
+  sessions: () => import('./sessions.js'),
   admin: () => import('./admin.js'),
   audit: () => import('./audit.js'),
 };
@@ -43,6 +44,7 @@ Session
   login                    sign in and store the session
   logout                   end the session on the server and forget it here
   whoami                   show who the current credential is
+  sessions list|revoke     see and end your sign-in sessions
 
 Data
   projects create|list|delete

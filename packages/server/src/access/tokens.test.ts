@@ -14,7 +14,8 @@ describe('API tokens', () => {
   let srv: TestServer;
   let owner: Api;
   before(async () => {
-    srv = await startServer({ clock });
+    // The clock jumps by hours here; the owner's session must not idle out meanwhile.
+    srv = await startServer({ clock, env: { KEYNEST_SESSION_IDLE_S: String(30 * 24 * 3600) } });
     owner = api(srv, await setupOwner(srv));
     await createProject(owner, 'app');
     await createProject(owner, 'other');

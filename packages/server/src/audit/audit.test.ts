@@ -160,7 +160,7 @@ describe('audit trail', () => {
     assertError(res, 401, 'invalid_credentials');
     const e = (await events()).find((x) => x.requestId === res.body.requestId);
     assertEvent(e, { action: 'session.create', outcome: 'failure', actor: { type: 'anonymous' }, target: { type: 'user', id: ownerId } });
-    assert.equal(e!.details.reason, 'invalid_credentials');
+    assert.equal(e!.details.reason, 'wrong_password', 'the reason is kept in the audit log (never in the answer)');
     assert.ok(!JSON.stringify(e).includes('wrong-password-here'));
     // An unknown account belongs to no org: the record exists, outside every org's view.
     const unknown = await api(srv)('POST', '/api/v1/auth/login', { email: 'ghost@example.com', password: 'ghost-password-1' });
@@ -169,7 +169,9 @@ describe('audit trail', () => {
     assert.equal(row.outcome, 'failure');
     assert.equal(row.org_id, null);
     assert.equal(row.ip, '127.0.0.1');
+    assert.equal(JSON.parse(row.details).reason, 'unknown_account');
     assert.ok(!JSON.stringify(row).includes('ghost-password-1'));
+    assert.ok(!unknown.text.includes('unknown_account') && !res.text.includes('wrong_password'));
   });
 
   it('pages newest first with limit and before', async () => {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import type { Db } from '../storage/database.js';
 import { associatedData, open, seal, type Sealed } from './aead.js';
 import * as store from './store.js';
@@ -27,6 +27,7 @@ export class KeyringError extends Error {
 export class Keyring {
   readonly #root: Buffer;
   readonly #unwrapped = new Map<string, Buffer>();
+  readonly #purposes = new Map<string, Buffer>();
 
   constructor(rootKey: Buffer) {
     this.#root = rootKey;
@@ -57,6 +58,19 @@ export class Keyring {
     const row = await store.findDataKey(db, orgId, version);
     if (!row) throw new KeyringError(`organization ${orgId} has no data key version ${version}`);
     return this.#unwrap(orgId, row);
+  }
+
+  /**
+   * A key for one instance-wide purpose that belongs to no org (a user's TOTP seed, the pepper of
+   * backup-code digests), derived from the root key with HKDF-SHA256 so each purpose has its own.
+   */
+  purposeKey(purpose: 'totp-seed' | 'backup-code'): Buffer {
+    let key = this.#purposes.get(purpose);
+    if (!key) {
+      key = Buffer.from(hkdfSync('sha256', this.#root, Buffer.alloc(0), `keynest.${purpose}.v1`, DATA_KEY_BYTES));
+      this.#purposes.set(purpose, key);
+    }
+    return key;
   }
 
   async #insertKey(trx: Db, orgId: string, version: number, now: number): Promise<void> {

@@ -6,7 +6,7 @@ import { Algorithm, hash, verify } from '@node-rs/argon2';
  */
 export const PASSWORD_HASH_PARAMS = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
-export const PASSWORD_MIN_LENGTH = 8;
+/** The hard bound on any password the API takes: bounds hashing and policy work per request. */
 export const PASSWORD_MAX_LENGTH = 256;
 
 export function hashPassword(password: string): Promise<string> {

@@ -6,7 +6,7 @@ import type { ApiTokenService } from '../access/service.js';
 import type { Clock, RequestContext } from '../context.js';
 import { tokenKind } from '../crypto/random.js';
 import { AppError } from '../errors.js';
-import type { IdentityService } from '../identity/service.js';
+import type { SessionService } from '../identity/sessions.js';
 import type { ProjectService, Target } from '../projects/service.js';
 import { PRINTABLE, REF_MAX } from './schemas.js';
 
@@ -36,7 +36,7 @@ declare module 'fastify' {
 }
 
 export interface AccessDeps {
-  identity: Pick<IdentityService, 'authenticateSession'>;
+  sessions: Pick<SessionService, 'authenticate'>;
   tokens: Pick<ApiTokenService, 'authenticate'>;
   projects: Pick<ProjectService, 'resolve'>;
   clock: Clock;
@@ -88,7 +88,7 @@ async function authenticate(req: FastifyRequest, deps: AccessDeps, now: number):
   const token = m?.[1];
   const kind = token ? tokenKind(token) : null;
   let principal: Principal | null = null;
-  if (token && kind === 'ses') principal = await deps.identity.authenticateSession(token, now);
+  if (token && kind === 'ses') principal = await deps.sessions.authenticate(token, now);
   else if (token && kind === 'api') principal = await deps.tokens.authenticate(token, now, req.ip);
   if (!principal) throw new AppError('unauthenticated', 'Invalid, expired or revoked credentials');
   return principal;

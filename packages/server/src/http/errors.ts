@@ -16,6 +16,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const { status, body } = toAnswer(err, req.id);
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ code: body.error.code, status }, 'request refused');
+    if (err instanceof AppError && err.retryAfterS !== undefined) void reply.header('retry-after', String(err.retryAfterS));
     void reply.code(status).send(body);
   });
 

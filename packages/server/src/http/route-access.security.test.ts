@@ -115,7 +115,7 @@ describe('registerAccessControl: deny by default at start-up', () => {
   const principal: Principal = { type: 'user', orgId: 'org_1', userId: 'usr_1', email: 'a@b.c', role: 'owner', sessionId: 'ses_1' };
   const goodToken = `kn_ses_${'B'.repeat(43)}`;
   const deps = {
-    identity: { authenticateSession: async (t: string) => (t === goodToken ? principal : null) },
+    sessions: { authenticate: async (t: string) => (t === goodToken ? principal : null) },
     tokens: { authenticate: async () => null },
     projects: {
       resolve: async () => {

@@ -1,13 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../context.js';
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../crypto/passwords.js';
+import { PASSWORD_MAX_LENGTH } from '../crypto/passwords.js';
 import { callerOf } from '../http/access.js';
 import { noContent, text } from '../http/schemas.js';
 import type { OrgService } from '../orgs/service.js';
 import type { IdentityService } from './service.js';
 
 const email = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\s@\\u0000-\\u001f\\u007f]+@[^\\s@\\u0000-\\u001f\\u007f]+$' } as const;
-const password = { type: 'string', minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH } as const;
+// Only the hard bound here: the password policy judges the rest and says which rule failed (weak_password).
+const password = { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH } as const;
 const userSchema = { type: 'object', additionalProperties: false, required: ['id', 'email'], properties: { id: { type: 'string' }, email: { type: 'string' } } } as const;
 const orgSchema = { type: 'object', additionalProperties: false, required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } } as const;
 const signedIn = {
@@ -70,11 +71,17 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
         additionalProperties: false,
         required: ['email', 'password'],
         // Any length is checked (and fails) the same way, so the schema does not hint at policy.
-        properties: { email: text(1, 254), password: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH } },
+        properties: {
+          email: text(1, 254),
+          password: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH },
+          rememberMe: { type: 'boolean', description: 'A long session (KEYNEST_SESSION_REMEMBER_TTL_S) instead of the default' },
+          totp: { type: 'string', maxLength: 16, description: 'The authenticator code, when the account has two-factor authentication' },
+          backupCode: { type: 'string', maxLength: 32, description: 'A backup code instead of the authenticator code (each works once)' },
+        },
       },
       response: { 200: signedIn },
     },
-    handler: async (req) => identity.login(req.body as { email: string; password: string }, anonymous(req)),
+    handler: async (req) => identity.login(req.body as { email: string; password: string; rememberMe?: boolean; totp?: string; backupCode?: string }, anonymous(req)),
   });
 
   app.post('/api/v1/auth/logout', {

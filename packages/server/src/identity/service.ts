@@ -1,24 +1,22 @@
 import { rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { isRole } from '../access/permissions.js';
-import type { UserPrincipal } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import type { AnonymousContext, RequestContext } from '../context.js';
-import { auditContextOf } from '../context.js';
 import { hashPassword, needsRehash, verifyPassword } from '../crypto/passwords.js';
 import { constantTimeEqual, newId, newToken, tokenDigest } from '../crypto/random.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { OrgService } from '../orgs/service.js';
 import { isUniqueViolation } from '../storage/dialect.js';
-import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } from '../cache.js';
 import type { Db } from '../storage/database.js';
+import type { PasswordChecker } from './password-policy.js';
+import type { SessionService } from './sessions.js';
 import { deleteSetting, getSetting, insertSetting, putSetting } from './settings-store.js';
 import * as store from './store.js';
+import type { LoginThrottle } from './throttle.js';
+import type { SecondFactor, TwoFactorService } from './two-factor.js';
 
 const SETUP_DONE = 'setup_completed';
 const SETUP_TOKEN_DIGEST = 'setup_token_digest';
-/** Writing last_active_at on every request would turn each read into a write; once a minute is enough. */
-const SESSION_TOUCH_INTERVAL_MS = 60_000;
 
 export interface SignedIn {
   user: { id: string; email: string };
@@ -31,33 +29,29 @@ export interface IdentityDeps {
   orgs: OrgService;
   audit: AuditService;
   log: Logger;
-  sessionTtlS: number;
+  sessions: SessionService;
+  throttle: LoginThrottle;
+  passwords: PasswordChecker;
+  twoFactor: TwoFactorService;
   /** Where the one-time setup token is written for the operator (mode 0600) until it is used. */
   setupTokenFile: string | null;
-  invalidation: Invalidation;
 }
-
-type SessionRow = NonNullable<Awaited<ReturnType<typeof store.findSessionByDigest>>>;
 
 /**
  * Users, passwords and sessions. Invariants:
  * - passwords are stored only as argon2id hashes; session and setup tokens only as SHA-256 digests;
  * - a failed sign-in says only "invalid credentials", and costs one argon2 verification whether or
  *   not the account exists (no user enumeration by answer or by time);
+ * - sign-in is throttled before any password is checked (`LoginThrottle`): locked and rate-limited
+ *   answers are the same whether the password was right and whether the account exists;
  * - setup happens once: a latch row is inserted in the setup transaction, so a second setup fails.
  */
 export class IdentityService {
   /** Started at construction so the first sign-in of an unknown account costs no more than others. */
   readonly #dummyHash: Promise<string>;
 
-  /** Session rows by token digest: authentication without a query on every request. */
-  readonly #byDigest = new TtlCache<string, SessionRow>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
-
   constructor(private readonly deps: IdentityDeps) {
     this.#dummyHash = hashPassword(newToken('setup'));
-    deps.invalidation.subscribe((e) => {
-      if (e.type === 'session.revoked') this.#byDigest.deleteWhere((r) => r.id === e.sessionId);
-    });
   }
 
   async isSetUp(): Promise<boolean> {
@@ -90,6 +84,7 @@ export class IdentityService {
     // Checked before the (deliberately expensive) hash so that nobody can make an instance that is
     // already set up, or a caller without the token, burn CPU; checked again inside the transaction.
     await this.#assertSetupAllowed(this.deps.db, input.setupToken);
+    this.assertAcceptablePassword(input.password, { email, orgName: input.orgName });
     const passwordHash = await hashPassword(input.password);
     let result: SignedIn;
     try {
@@ -101,7 +96,7 @@ export class IdentityService {
         const userId = newId('usr');
         await store.insertUser(trx, { id: userId, email, passwordHash, now: ctx.now });
         await store.insertMembership(trx, { orgId: org.id, userId, role: 'owner', now: ctx.now });
-        const session = await this.#createSession(trx, { orgId: org.id, userId }, ctx);
+        const session = await this.deps.sessions.create(trx, { orgId: org.id, userId }, ctx, { rememberMe: false });
         const audit = { orgId: org.id, actor: { type: 'user' as const, id: userId }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
         await this.deps.audit.record(trx, audit, { action: 'instance.setup', target: { type: 'org', id: org.id, name: org.name }, details: { email } });
         await this.deps.audit.record(trx, audit, { action: 'session.create', target: { type: 'session', id: session.id }, details: { method: 'setup' } });
@@ -115,84 +110,71 @@ export class IdentityService {
     return result;
   }
 
-  async login(input: { email: string; password: string }, ctx: AnonymousContext): Promise<SignedIn> {
+  async login(input: { email: string; password: string; rememberMe?: boolean } & SecondFactor, ctx: AnonymousContext): Promise<SignedIn> {
     const email = normalizeEmail(input.email);
+    const { throttle, audit } = this.deps;
+    await throttle.admit(email, ctx.ip, ctx.now);
     const user = await store.findUserWithMembership(this.deps.db, email);
     // Unknown accounts verify against a dummy hash, so both paths cost one argon2 verification.
     const ok = await verifyPassword(user?.password_hash ?? (await this.#dummy()), input.password);
     if (!user || !ok) {
-      await this.deps.audit.recordAlone(
-        { orgId: user?.org_id ?? null, actor: { type: 'anonymous', id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now },
-        { action: 'session.create', outcome: 'failure', target: { type: 'user', id: user?.id ?? null }, details: { reason: 'invalid_credentials' } },
-      );
+      await this.#failed(email, { orgId: user?.org_id ?? null, userId: user?.id ?? null }, user ? 'wrong_password' : 'unknown_account', ctx);
       throw new AppError('invalid_credentials', 'Invalid credentials');
     }
     const upgraded = needsRehash(user.password_hash) ? await hashPassword(input.password) : null;
-    return this.deps.db.transaction().execute(async (trx) => {
-      if (upgraded) await store.updatePasswordHash(trx, user.id, upgraded);
-      const session = await this.#createSession(trx, { orgId: user.org_id, userId: user.id }, ctx);
-      await this.deps.audit.record(
-        trx,
-        { orgId: user.org_id, actor: { type: 'user', id: user.id }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now },
-        { action: 'session.create', target: { type: 'session', id: session.id }, details: { method: 'password', rehashed: upgraded !== null } },
-      );
-      return {
-        user: { id: user.id, email: user.email },
-        org: { id: user.org_id, name: user.org_name },
-        session: { token: session.token, expiresAt: session.expiresAt },
-      };
-    });
+    const who = { orgId: user.org_id, actor: { type: 'user' as const, id: user.id }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+    let result;
+    try {
+      result = await this.deps.db.transaction().execute(async (trx) => {
+        const secondFactor = await this.deps.twoFactor.verifyAtSignIn(trx, user.id, input, ctx.now);
+        if (upgraded) await store.updatePasswordHash(trx, user.id, upgraded);
+        await throttle.recordSuccess(trx, email);
+        const session = await this.deps.sessions.create(trx, { orgId: user.org_id, userId: user.id }, ctx, { rememberMe: input.rememberMe === true });
+        const details = { method: 'password', secondFactor, rehashed: upgraded !== null, rememberMe: input.rememberMe === true };
+        await audit.record(trx, who, { action: 'session.create', target: { type: 'session', id: session.id }, details });
+        if (secondFactor === 'backup_code') await audit.record(trx, who, { action: '2fa.backup_code_used', target: { type: 'user', id: user.id } });
+        return { session, signedIn: { user: { id: user.id, email: user.email }, org: { id: user.org_id, name: user.org_name }, session: { token: session.token, expiresAt: session.expiresAt } } };
+      });
+    } catch (err) {
+      // A wrong second factor counts towards the lock like a wrong password (it is the same guessing).
+      if (err instanceof AppError && err.code === 'invalid_two_factor_code') await this.#failed(email, { orgId: user.org_id, userId: user.id }, 'wrong_second_factor', ctx);
+      throw err;
+    }
+    this.deps.sessions.announceRevoked(result.session.evicted);
+    return result.signedIn;
+  }
+
+  /** Counts a failed sign-in towards the lock and records it (the reason stays in the audit log). */
+  async #failed(email: string, who: { orgId: string | null; userId: string | null }, reason: string, ctx: AnonymousContext): Promise<void> {
+    const { throttle, audit } = this.deps;
+    const failure = await throttle.recordFailure(email, ctx.ip, ctx.now);
+    const audited = { orgId: who.orgId, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+    const target = { type: 'user', id: who.userId };
+    await audit.recordAlone(audited, { action: 'session.create', outcome: 'failure', target, details: { reason, failures: failure.failures } });
+    if (failure.lockedUntil !== null) {
+      await audit.recordAlone(audited, { action: 'account.lock', target, details: { lockedUntil: new Date(failure.lockedUntil).toISOString(), failures: failure.failures } });
+    }
+  }
+
+  /** Throws 400 weak_password naming the rule a new password breaks (never the password itself). */
+  assertAcceptablePassword(password: string, context: { email: string; orgName?: string; name?: string }): void {
+    const problem = this.deps.passwords.check(password, context);
+    if (problem) {
+      const { message, ...details } = problem;
+      throw new AppError('weak_password', message, details);
+    }
   }
 
   async logout(ctx: RequestContext): Promise<void> {
     const p = ctx.principal;
     if (p.type !== 'user') throw new AppError('forbidden', 'Only a signed-in user has a session to end');
-    await this.deps.db.transaction().execute(async (trx) => {
-      await store.revokeSession(trx, p.orgId, p.sessionId, ctx.now);
-      await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'session.revoke', target: { type: 'session', id: p.sessionId }, details: { reason: 'logout' } });
-    });
-    this.deps.invalidation.publish({ type: 'session.revoked', sessionId: p.sessionId });
-  }
-
-  /** The principal behind a session token, or null when it is unknown, revoked or expired. */
-  async authenticateSession(token: string, now: number): Promise<UserPrincipal | null> {
-    const digest = tokenDigest(token);
-    let row = this.#byDigest.get(digest, now);
-    if (!row) {
-      const epoch = this.#byDigest.epoch;
-      row = await store.findSessionByDigest(this.deps.db, digest);
-      if (row) this.#byDigest.set(digest, row, now, epoch);
-    }
-    if (!row || !constantTimeEqual(row.token_digest, digest)) return null;
-    if (row.revoked_at !== null || row.expires_at <= now || !isRole(row.role)) return null;
-    if (now - row.last_active_at > SESSION_TOUCH_INTERVAL_MS) {
-      row.last_active_at = now;
-      await store.touchSession(this.deps.db, row.id, now);
-    }
-    return { type: 'user', orgId: row.org_id, userId: row.user_id, email: row.email, role: row.role, sessionId: row.id };
+    await this.deps.sessions.revoke(ctx, p.sessionId, 'logout');
   }
 
   async #assertSetupAllowed(db: Db, setupToken: string): Promise<void> {
     if (await getSetting(db, SETUP_DONE)) throw new AppError('already_set_up', 'This KeyNest instance is already set up');
     const stored = await getSetting(db, SETUP_TOKEN_DIGEST);
     if (!stored || !constantTimeEqual(stored.value, tokenDigest(setupToken))) throw new AppError('invalid_setup_token', 'Invalid setup token');
-  }
-
-  async #createSession(trx: Db, who: { orgId: string; userId: string }, ctx: AnonymousContext) {
-    const token = newToken('ses');
-    const id = newId('ses');
-    const expiresAt = ctx.now + this.deps.sessionTtlS * 1000;
-    await store.insertSession(trx, {
-      id,
-      orgId: who.orgId,
-      userId: who.userId,
-      digest: tokenDigest(token),
-      now: ctx.now,
-      expiresAt,
-      ip: ctx.ip,
-      userAgent: ctx.userAgent?.slice(0, 512) ?? null,
-    });
-    return { id, token, expiresAt: new Date(expiresAt).toISOString() };
   }
 
   #dummy(): Promise<string> {

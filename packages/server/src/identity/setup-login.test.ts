@@ -38,12 +38,31 @@ describe('first setup', () => {
     assert.equal((await srv.db.selectFrom('orgs').selectAll().execute()).length, 0);
   });
 
-  it('validates the body before anything (short password, bad email, unknown field)', async () => {
+  it('validates the body before anything (bad email, unknown field, blank org)', async () => {
     const call = api(srv);
-    assertError(await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, password: 'short' }), 400, 'validation_failed');
+    assertError(await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, password: 'x'.repeat(257) }), 400, 'validation_failed');
     assertError(await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, email: 'not-an-email' }), 400, 'validation_failed');
     assertError(await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, role: 'owner' }), 400, 'validation_failed');
     assertError(await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, orgName: '   ' }), 400, 'validation_failed');
+  });
+
+  it('refuses a weak owner password, saying which rule failed and never echoing it; nothing is created', async () => {
+    const call = api(srv);
+    const cases: [string, string][] = [
+      ['Sh0rt-pw!', 'too_short'],
+      ['password1234', 'too_common'],
+      ['owner@example.com-2041', 'contains_personal_info'],
+      ['Acme-rocks-Acme-rocks', 'contains_personal_info'],
+      ['aaaaaaaaaaaaaaaa', 'too_weak'],
+    ];
+    for (const [password, rule] of cases) {
+      const res = await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, password });
+      assertError(res, 400, 'weak_password');
+      assert.equal(res.body.error.details.rule, rule, `${password}: ${res.text}`);
+      assert.ok(!res.text.includes(password), 'the answer never holds the password');
+    }
+    assert.equal((await srv.db.selectFrom('users').selectAll().execute()).length, 0);
+    assert.ok(!srv.logText().includes('password1234'));
   });
 
   it('succeeds once with the token, then the token file is gone and setup is no longer required', async () => {
@@ -199,5 +218,22 @@ describe('setup race', () => {
     assert.equal((await srv.db.selectFrom('users').select('id').execute()).length, 1);
     assert.equal((await srv.db.selectFrom('orgs').select('id').execute()).length, 1);
     assert.equal((await srv.db.selectFrom('data_keys').select('org_id').execute()).length, 1);
+  });
+});
+
+describe('password policy set by the deployment', () => {
+  it('KEYNEST_PASSWORD_MIN_LENGTH and KEYNEST_PASSWORD_REQUIRE_CLASSES apply to the owner password', async () => {
+    const srv = await startServer({ env: { KEYNEST_PASSWORD_MIN_LENGTH: '30', KEYNEST_PASSWORD_REQUIRE_CLASSES: '4' } });
+    try {
+      const short = await api(srv)('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken });
+      assertError(short, 400, 'weak_password');
+      assert.deepEqual(short.body.error.details, { rule: 'too_short', minLength: 30 });
+      const classes = await api(srv)('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, password: 'marble tiger vault orchard lantern 2041' });
+      assertError(classes, 400, 'weak_password');
+      assert.equal(classes.body.error.details.rule, 'missing_classes');
+      assert.equal((await api(srv)('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken, password: 'Marble tiger vault orchard lantern 2041!' })).status, 201);
+    } finally {
+      await srv.close();
+    }
   });
 });

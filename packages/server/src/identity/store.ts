@@ -26,7 +26,18 @@ export function updatePasswordHash(db: Db, userId: string, passwordHash: string)
 
 export function insertSession(
   db: Db,
-  row: { id: string; orgId: string; userId: string; digest: string; now: number; expiresAt: number; ip: string | null; userAgent: string | null },
+  row: {
+    id: string;
+    orgId: string;
+    userId: string;
+    digest: string;
+    now: number;
+    expiresAt: number;
+    idleTimeoutMs: number;
+    rememberMe: boolean;
+    ip: string | null;
+    userAgent: string | null;
+  },
 ): Promise<unknown> {
   return db
     .insertInto('sessions')
@@ -41,6 +52,8 @@ export function insertSession(
       revoked_at: null,
       ip: row.ip,
       user_agent: row.userAgent,
+      idle_timeout_ms: row.idleTimeoutMs,
+      remember_me: row.rememberMe ? 1 : 0,
     })
     .execute();
 }
@@ -59,6 +72,7 @@ export function findSessionByDigest(db: Db, digest: string) {
       'sessions.expires_at',
       'sessions.revoked_at',
       'sessions.last_active_at',
+      'sessions.idle_timeout_ms',
       'users.email',
       'memberships.role',
     ])
@@ -70,13 +84,32 @@ export function touchSession(db: Db, id: string, now: number): Promise<unknown> 
   return db.updateTable('sessions').set({ last_active_at: now }).where('id', '=', id).execute();
 }
 
-export async function revokeSession(db: Db, orgId: string, id: string, now: number): Promise<boolean> {
-  const res = await db
-    .updateTable('sessions')
-    .set({ revoked_at: now })
-    .where('id', '=', id)
+/** A user's sessions in one org that are neither revoked nor past their absolute expiry, newest first. */
+export function listLiveSessions(db: Db, orgId: string, userId: string, now: number) {
+  return db
+    .selectFrom('sessions')
+    .select(['id', 'created_at', 'expires_at', 'last_active_at', 'idle_timeout_ms', 'remember_me', 'ip', 'user_agent'])
     .where('org_id', '=', orgId)
+    .where('user_id', '=', userId)
     .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
+    .where('expires_at', '>', now)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .execute();
+}
+
+/** Revokes those of `ids` that are still live and belong to the user; returns the ones it revoked. */
+export async function revokeUserSessions(db: Db, orgId: string, userId: string, ids: string[], now: number): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const live = await db
+    .selectFrom('sessions')
+    .select('id')
+    .where('org_id', '=', orgId)
+    .where('user_id', '=', userId)
+    .where('id', 'in', ids)
+    .where('revoked_at', 'is', null)
+    .execute();
+  const revoked = live.map((r) => r.id);
+  if (revoked.length > 0) await db.updateTable('sessions').set({ revoked_at: now }).where('id', 'in', revoked).where('revoked_at', 'is', null).execute();
+  return revoked;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
+import { oathtool } from '../test-support/totp.js';
 import { startServer } from '../test-support/server.js';
 import { request, type ApiAnswer, type RequestOptions } from '../test-support/api.js';
 import { renameTable } from '../test-support/db.js';
@@ -153,6 +154,33 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(session, 'DELETE', '/api/v1/projects/app/environments/qa'), 204);
     expect(await call(session, 'POST', '/api/v1/projects', { name: 'temp' }), 201);
     expect(await call(session, 'DELETE', '/api/v1/projects/temp'), 204);
+
+    // Two-factor: enrol, confirm, sign in with a backup code, replace the codes, turn it off.
+    const enrol = await call(session, 'POST', '/api/v1/me/2fa/totp');
+    expect(enrol, 200);
+    const totpSecret = keep('totp secret', enrol.body.secret);
+    expect(await call(session, 'GET', '/api/v1/me/2fa'), 200);
+    const confirmed = await call(session, 'POST', '/api/v1/me/2fa/totp/confirm', { code: oathtool(totpSecret) });
+    expect(confirmed, 200);
+    const firstCodes = (confirmed.body.backupCodes as string[]).map((c, i) => keep(`backup code ${i}`, c));
+    expect(await call(null, 'POST', '/api/v1/auth/login', { email, password }), 401);
+    keep('backup-code session', (await call(null, 'POST', '/api/v1/auth/login', { email, password, backupCode: firstCodes[0] })).body.session.token);
+    const replaced = await call(session, 'POST', '/api/v1/me/2fa/backup-codes', { password, backupCode: firstCodes[1] });
+    expect(replaced, 200);
+    const newCodes = (replaced.body.backupCodes as string[]).map((c, i) => keep(`new backup code ${i}`, c));
+    expect(await call(session, 'POST', '/api/v1/me/2fa/disable', { password, backupCode: newCodes[0] }), 204);
+
+    // Sessions last: revoke-others and revoke-all end the tour's own session too.
+    const third = keep('third session', (await call(null, 'POST', '/api/v1/auth/login', { email, password, rememberMe: true })).body.session.token);
+    const fourth = keep('fourth session', (await call(null, 'POST', '/api/v1/auth/login', { email, password })).body.session.token);
+    const listed = await call(fourth, 'GET', '/api/v1/me/sessions');
+    expect(listed, 200);
+    const fourthId = listed.body.sessions.find((x: { current: boolean }) => x.current).id;
+    expect(await call(third, 'DELETE', `/api/v1/me/sessions/${fourthId}`), 204);
+    expect(await call(third, 'DELETE', `/api/v1/me/sessions/${fourthId}`), 404);
+    expect(await call(third, 'POST', '/api/v1/me/sessions/revoke-others'), 200);
+    expect(await call(third, 'DELETE', '/api/v1/me/sessions'), 200);
+    expect(await call(third, 'GET', '/api/v1/me/sessions'), 401);
   });
 
   it('the tour reached every route the server has', () => {

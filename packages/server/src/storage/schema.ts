@@ -32,6 +32,26 @@ export interface Database {
     revoked_at: number | null;
     ip: string | null;
     user_agent: string | null;
+    idle_timeout_ms: number;
+    /** 1 when made with "remember me" (the long lifetime), else 0. */
+    remember_me: number;
+  };
+  user_totp: {
+    user_id: string;
+    secret_ciphertext: Buffer;
+    secret_nonce: Buffer;
+    state: 'pending' | 'active';
+    last_used_step: number | null;
+    created_at: number;
+    confirmed_at: number | null;
+  };
+  backup_codes: { code_digest: string; user_id: string; created_at: number; used_at: number | null };
+  login_throttle: {
+    /** SHA-256 of the normalized email, for known and unknown accounts alike. */
+    subject: string;
+    failures: number;
+    locked_until: number | null;
+    updated_at: number;
   };
   api_tokens: {
     id: string;

@@ -25,7 +25,7 @@ export interface RequestOptions {
 
 export type Api = (method: string, path: string, body?: unknown, opts?: RequestOptions) => Promise<ApiAnswer>;
 
-export const OWNER = { email: 'owner@example.com', password: 'owner-password-1234', orgName: 'Acme' } as const;
+export const OWNER = { email: 'owner@example.com', password: 'Vault-Tiger-Marble-2041', orgName: 'Acme' } as const;
 
 /** One request; `token` null sends no Authorization header. */
 export async function request(

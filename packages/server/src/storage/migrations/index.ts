@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DialectTraits } from '../dialect.js';
 import * as m001 from './001-initial.js';
+import * as m002 from './002-identity.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, t: DialectTraits): Promise<void>;
@@ -11,4 +12,7 @@ export interface Migration {
  * carries them; each receives the dialect traits so one migration serves SQLite and PostgreSQL.
  * Append only: a released migration is never edited.
  */
-export const MIGRATIONS: readonly (readonly [name: string, migration: Migration])[] = [['001-initial', m001]];
+export const MIGRATIONS: readonly (readonly [name: string, migration: Migration])[] = [
+  ['001-initial', m001],
+  ['002-identity', m002],
+];
