@@ -75,7 +75,13 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
     if (lifecycle.draining) reply.header('connection', 'close');
     done(null, payload);
   });
-  registerAccessControl(app, { sessions: services.sessions, tokens: services.tokens, projects: services.projects, clock });
+  registerAccessControl(app, {
+    sessions: services.sessions,
+    tokens: services.tokens,
+    projects: services.projects,
+    clock,
+    stepUp: { maxAgeMs: config.stepUpS * 1000, environments: new Set(config.stepUpEnvironments) },
+  });
 
   await app.register(swagger, {
     openapi: {

@@ -57,6 +57,7 @@ export const HOT_CACHE_MAX_ENTRIES = 10_000;
 export type InvalidationEvent =
   | { type: 'token.revoked'; tokenId: string }
   | { type: 'session.revoked'; sessionId: string }
+  | { type: 'session.changed'; sessionId: string }
   | { type: 'project.deleted'; projectId: string }
   | { type: 'environment.deleted'; environmentId: string }
   | { type: 'secrets.changed'; environmentId: string };

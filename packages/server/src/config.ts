@@ -30,6 +30,9 @@ export interface Config {
   loginRatePerIp: RateSetting;
   loginRatePerAccountIp: RateSetting;
   passwordPolicy: PasswordPolicy;
+  /** How recent a sign-in must be for step-up actions, and which environments' values need one. */
+  stepUpS: number;
+  stepUpEnvironments: string[];
   /** Which proxies' X-Forwarded-For to believe: Fastify's `trustProxy` (false = none). */
   trustProxy: boolean | number | string[];
   shutdownTimeoutMs: number;
@@ -72,6 +75,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     loginRatePerAccountIp: rate(vars, 'KEYNEST_LOGIN_RATE_ACCOUNT_IP', { points: 10, durationS: 15 * 60 }),
     trustProxy: trustProxy(vars.KEYNEST_TRUST_PROXY),
     passwordPolicy: passwordPolicy(vars),
+    stepUpS: integer(vars, 'KEYNEST_STEP_UP_S', 600, 30, DAY_S),
+    stepUpEnvironments: nameList(vars, 'KEYNEST_STEP_UP_ENVIRONMENTS', ['production']),
     shutdownTimeoutMs: integer(vars, 'KEYNEST_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     bodyLimitBytes: integer(vars, 'KEYNEST_BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     valueCacheTtlMs: integer(vars, 'KEYNEST_VALUE_CACHE_TTL_MS', 1000, 0, 60_000),
@@ -204,4 +209,14 @@ function passwordPolicy(vars: Record<string, string | undefined>): PasswordPolic
     const field = Object.entries(PASSWORD_SETTINGS).find(([, f]) => (err as Error).message.includes(f))?.[0] ?? 'KEYNEST_PASSWORD_MIN_LENGTH';
     throw new ConfigError(field, (err as Error).message);
   }
+}
+
+/** Comma-separated environment names; "none" for an empty list. */
+function nameList(vars: Record<string, string | undefined>, name: string, dflt: string[]): string[] {
+  const raw = vars[name];
+  if (raw === undefined) return dflt;
+  if (raw.trim() === 'none') return [];
+  const list = raw.split(',').map((s) => s.trim());
+  for (const n of list) if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(n)) throw new ConfigError(name, `"${n}" is not an environment name (or use "none")`);
+  return list;
 }

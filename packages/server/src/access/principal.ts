@@ -10,6 +10,8 @@ export interface UserPrincipal {
   email: string;
   role: Role;
   sessionId: string;
+  /** When this session last proved the user's identity (sign-in or re-authentication), epoch ms. */
+  authenticatedAt: number;
 }
 
 export interface TokenPrincipal {

@@ -39,7 +39,7 @@ export function tokenRoutes(app: FastifyInstance, deps: { tokens: ApiTokenServic
   });
 
   app.post('/api/v1/tokens', {
-    config: { access: { permission: 'token:manage', sessionOnly: true } },
+    config: { access: { permission: 'token:manage', sessionOnly: true, stepUp: 'always' } },
     schema: {
       tags: ['tokens'],
       summary: 'Create an API token scoped to one project environment; the token is shown only in this answer',

@@ -14,8 +14,8 @@ describe('API tokens', () => {
   let srv: TestServer;
   let owner: Api;
   before(async () => {
-    // The clock jumps by hours here; the owner's session must not idle out meanwhile.
-    srv = await startServer({ clock, env: { KEYNEST_SESSION_IDLE_S: String(30 * 24 * 3600) } });
+    // The clock jumps by hours here; the owner's session must neither idle out nor need step-up.
+    srv = await startServer({ clock, env: { KEYNEST_SESSION_IDLE_S: String(30 * 24 * 3600), KEYNEST_STEP_UP_S: String(24 * 3600) } });
     owner = api(srv, await setupOwner(srv));
     await createProject(owner, 'app');
     await createProject(owner, 'other');

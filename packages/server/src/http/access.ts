@@ -21,7 +21,21 @@ import { PRINTABLE, REF_MAX } from './schemas.js';
 export type RouteAccess =
   | { public: string }
   | { authenticated: string; sessionOnly?: boolean }
-  | { permission: Permission | ((req: FastifyRequest) => Permission); sessionOnly?: boolean };
+  | { permission: Permission | ((req: FastifyRequest) => Permission); sessionOnly?: boolean; stepUp?: StepUp | ((req: FastifyRequest) => StepUp | null) };
+
+/**
+ * Sensitive actions need a recent proof of identity from a signed-in user (sign-in or
+ * `POST /auth/reauth` within `StepUpPolicy.maxAgeMs`), else 401 reauth_required:
+ * - `always`: the action itself is sensitive (create a token, delete a project, rotate keys);
+ * - `protected-environment`: only in environments named in `StepUpPolicy.environments` (reading
+ *   production values). API tokens are not held to it: they never sign in, and their scope is the limit.
+ */
+export type StepUp = 'always' | 'protected-environment';
+
+export interface StepUpPolicy {
+  maxAgeMs: number;
+  environments: ReadonlySet<string>;
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -40,6 +54,7 @@ export interface AccessDeps {
   tokens: Pick<ApiTokenService, 'authenticate'>;
   projects: Pick<ProjectService, 'resolve'>;
   clock: Clock;
+  stepUp: StepUpPolicy;
 }
 
 export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): void {
@@ -76,6 +91,11 @@ async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { pub
   const permission = typeof access.permission === 'function' ? access.permission(req) : access.permission;
   const scope: Scope = target ? { projectId: target.project.id, environmentId: target.environment?.id } : {};
   if (!can(principal, permission, scope)) throw new AppError('forbidden', `Missing permission ${permission}`);
+  const stepUp = typeof access.stepUp === 'function' ? access.stepUp(req) : access.stepUp;
+  if (stepUp && principal.type === 'user' && now - principal.authenticatedAt > deps.stepUp.maxAgeMs) {
+    const applies = stepUp === 'always' || (target?.environment !== undefined && deps.stepUp.environments.has(target.environment.name));
+    if (applies) throw new AppError('reauth_required', 'This action needs a recent sign-in: re-authenticate (POST /api/v1/auth/reauth, or keynest login) and retry');
+  }
   // Set only once every check has passed: a handler never sees a half-authorized request.
   req.caller = caller;
   req.target = target;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { after, before, describe, it } from 'node:test';
-import type { Principal } from '../access/principal.js';
+import type { UserPrincipal } from '../access/principal.js';
 import { registerErrorHandling } from './errors.js';
 import { registerAccessControl } from './access.js';
 import type { TestServer } from '../testing.js';
@@ -112,7 +112,7 @@ describe('every non-public route refuses callers without valid credentials', () 
 });
 
 describe('registerAccessControl: deny by default at start-up', () => {
-  const principal: Principal = { type: 'user', orgId: 'org_1', userId: 'usr_1', email: 'a@b.c', role: 'owner', sessionId: 'ses_1' };
+  const principal: UserPrincipal = { type: 'user', orgId: 'org_1', userId: 'usr_1', email: 'a@b.c', role: 'owner', sessionId: 'ses_1', authenticatedAt: Date.now() };
   const goodToken = `kn_ses_${'B'.repeat(43)}`;
   const deps = {
     sessions: { authenticate: async (t: string) => (t === goodToken ? principal : null) },
@@ -123,6 +123,7 @@ describe('registerAccessControl: deny by default at start-up', () => {
       },
     },
     clock: () => Date.now(),
+    stepUp: { maxAgeMs: 600_000, environments: new Set(['production']) },
   };
   const build = () => {
     const app = Fastify();

@@ -93,6 +93,41 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
     },
   });
 
+  app.post('/api/v1/auth/reauth', {
+    config: { access: { authenticated: 'a user proves themselves again on their own session', sessionOnly: true } },
+    schema: {
+      tags: ['identity'],
+      summary: 'Re-authenticate (password, and a code when 2FA is on) so that step-up actions are allowed for a while',
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['password'],
+        properties: { password: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH }, totp: text(1, 32), backupCode: text(1, 32) },
+      },
+      response: { 204: noContent },
+    },
+    handler: async (req, reply) => {
+      await identity.reauthenticate(callerOf(req), req.body as { password: string; totp?: string; backupCode?: string });
+      return reply.code(204).send();
+    },
+  });
+
+  app.post('/api/v1/me/password', {
+    config: { access: { authenticated: 'a user changes their own password', sessionOnly: true } },
+    schema: {
+      tags: ['identity'],
+      summary: 'Change your password (the current one is required); your other sessions end',
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['currentPassword', 'newPassword'],
+        properties: { currentPassword: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH }, newPassword: password },
+      },
+      response: { 200: { type: 'object', additionalProperties: false, required: ['otherSessionsEnded'], properties: { otherSessionsEnded: { type: 'integer' } } } },
+    },
+    handler: async (req) => identity.changePassword(callerOf(req), req.body as { currentPassword: string; newPassword: string }),
+  });
+
   app.get('/api/v1/me', {
     config: { access: { authenticated: 'a caller may always ask who it is' } },
     schema: { tags: ['identity'], summary: 'Who is calling' },

@@ -1,5 +1,7 @@
 import { rmSync, writeFileSync, chmodSync } from 'node:fs';
+import type { UserPrincipal } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
+import { auditContextOf } from '../context.js';
 import type { AnonymousContext, RequestContext } from '../context.js';
 import { hashPassword, needsRehash, verifyPassword } from '../crypto/passwords.js';
 import { constantTimeEqual, newId, newToken, tokenDigest } from '../crypto/random.js';
@@ -156,6 +158,64 @@ export class IdentityService {
     }
   }
 
+  /**
+   * Proves the user again on the current session (password, and a code when 2FA is on), so that
+   * step-up routes accept it for the next KEYNEST_STEP_UP_S. Throttled like a sign-in.
+   */
+  async reauthenticate(ctx: RequestContext, input: { password: string } & SecondFactor): Promise<void> {
+    const p = userOf(ctx);
+    const anon = { ip: ctx.ip, userAgent: null, requestId: ctx.requestId, now: ctx.now };
+    await this.deps.throttle.admit(p.email, ctx.ip, ctx.now);
+    await this.#verifyCurrentPassword(p, input.password, anon, 'reauth_wrong_password');
+    try {
+      await this.deps.db.transaction().execute(async (trx) => {
+        const secondFactor = await this.deps.twoFactor.verifyAtSignIn(trx, p.userId, input, ctx.now);
+        await this.deps.throttle.recordSuccess(trx, p.email);
+        await this.deps.sessions.markAuthenticated(trx, p.sessionId, ctx.now);
+        await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'session.reauth', target: { type: 'session', id: p.sessionId }, details: { secondFactor } });
+      });
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_two_factor_code') await this.#failed(p.email, { orgId: p.orgId, userId: p.userId }, 'reauth_wrong_second_factor', anon);
+      throw err;
+    }
+    this.deps.sessions.announceChanged(p.sessionId);
+  }
+
+  /**
+   * Changes the caller's password: the current one is required (throttled like a sign-in), the new
+   * one must pass the policy, and every other session of the user in this org ends.
+   */
+  async changePassword(ctx: RequestContext, input: { currentPassword: string; newPassword: string }): Promise<{ otherSessionsEnded: number }> {
+    const p = userOf(ctx);
+    const anon = { ip: ctx.ip, userAgent: null, requestId: ctx.requestId, now: ctx.now };
+    await this.deps.throttle.admit(p.email, ctx.ip, ctx.now);
+    await this.#verifyCurrentPassword(p, input.currentPassword, anon, 'password_change_wrong_password');
+    const org = await this.deps.orgs.getOrg(p.orgId);
+    this.assertAcceptablePassword(input.newPassword, { email: p.email, ...(org ? { orgName: org.name } : {}) });
+    const passwordHash = await hashPassword(input.newPassword);
+    const ended = await this.deps.db.transaction().execute(async (trx) => {
+      await store.updatePasswordHash(trx, p.userId, passwordHash);
+      await this.deps.throttle.recordSuccess(trx, p.email);
+      const live = await store.listLiveSessions(trx, p.orgId, p.userId, ctx.now);
+      const others = await store.revokeUserSessions(trx, p.orgId, p.userId, live.map((s) => s.id).filter((id) => id !== p.sessionId), ctx.now);
+      await this.deps.sessions.markAuthenticated(trx, p.sessionId, ctx.now);
+      await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'password.change', target: { type: 'user', id: p.userId }, details: { otherSessionsEnded: others.length } });
+      return others;
+    });
+    this.deps.sessions.announceRevoked(ended);
+    this.deps.sessions.announceChanged(p.sessionId);
+    return { otherSessionsEnded: ended.length };
+  }
+
+  async #verifyCurrentPassword(p: UserPrincipal, password: string, ctx: AnonymousContext, reason: string): Promise<void> {
+    const user = await store.findUserWithMembership(this.deps.db, p.email);
+    const ok = user !== undefined && (await verifyPassword(user.password_hash, password));
+    if (!ok) {
+      await this.#failed(p.email, { orgId: p.orgId, userId: p.userId }, reason, ctx);
+      throw new AppError('invalid_credentials', 'Invalid credentials');
+    }
+  }
+
   /** Throws 400 weak_password naming the rule a new password breaks (never the password itself). */
   assertAcceptablePassword(password: string, context: { email: string; orgName?: string; name?: string }): void {
     const problem = this.deps.passwords.check(password, context);
@@ -188,4 +248,9 @@ export class IdentityService {
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
+}
+
+function userOf(ctx: RequestContext): UserPrincipal {
+  if (ctx.principal.type !== 'user') throw new AppError('forbidden', 'Only a signed-in user can do this');
+  return ctx.principal;
 }

@@ -55,7 +55,7 @@ export class SessionService {
 
   constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; policy: SessionPolicy }) {
     deps.invalidation.subscribe((e) => {
-      if (e.type === 'session.revoked') this.#byDigest.deleteWhere((r) => r.id === e.sessionId);
+      if (e.type === 'session.revoked' || e.type === 'session.changed') this.#byDigest.deleteWhere((r) => r.id === e.sessionId);
     });
   }
 
@@ -90,6 +90,16 @@ export class SessionService {
     return { id, token, expiresAt: iso(expiresAt), evicted };
   }
 
+  /** Records a re-authentication on the caller's session (inside the caller's transaction). */
+  async markAuthenticated(trx: Db, sessionId: string, now: number): Promise<void> {
+    await store.markSessionAuthenticated(trx, sessionId, now);
+  }
+
+  /** After `markAuthenticated` committed: cached copies of the session row are stale. */
+  announceChanged(sessionId: string): void {
+    this.deps.invalidation.publish({ type: 'session.changed', sessionId });
+  }
+
   announceRevoked(ids: readonly string[]): void {
     for (const sessionId of ids) this.deps.invalidation.publish({ type: 'session.revoked', sessionId });
   }
@@ -109,7 +119,7 @@ export class SessionService {
       row.last_active_at = now;
       await store.touchSession(this.deps.db, row.id, now);
     }
-    return { type: 'user', orgId: row.org_id, userId: row.user_id, email: row.email, role: row.role, sessionId: row.id };
+    return { type: 'user', orgId: row.org_id, userId: row.user_id, email: row.email, role: row.role, sessionId: row.id, authenticatedAt: row.authenticated_at };
   }
 
   async list(ctx: RequestContext): Promise<SessionInfo[]> {

@@ -54,6 +54,7 @@ export function insertSession(
       user_agent: row.userAgent,
       idle_timeout_ms: row.idleTimeoutMs,
       remember_me: row.rememberMe ? 1 : 0,
+      authenticated_at: row.now,
     })
     .execute();
 }
@@ -73,11 +74,16 @@ export function findSessionByDigest(db: Db, digest: string) {
       'sessions.revoked_at',
       'sessions.last_active_at',
       'sessions.idle_timeout_ms',
+      'sessions.authenticated_at',
       'users.email',
       'memberships.role',
     ])
     .where('sessions.token_digest', '=', digest)
     .executeTakeFirst();
+}
+
+export function markSessionAuthenticated(db: Db, id: string, now: number): Promise<unknown> {
+  return db.updateTable('sessions').set({ authenticated_at: now, last_active_at: now }).where('id', '=', id).execute();
 }
 
 export function touchSession(db: Db, id: string, now: number): Promise<unknown> {

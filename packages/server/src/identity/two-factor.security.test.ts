@@ -20,7 +20,7 @@ describe('two-factor authentication (TOTP and backup codes)', () => {
   const login = (extra: Record<string, unknown> = {}) => api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password, ...extra });
 
   before(async () => {
-    srv = await startServer({ clock, env: { KEYNEST_SESSION_IDLE_S: String(24 * 3600), KEYNEST_LOGIN_RATE_IP: '1000/60', KEYNEST_LOGIN_RATE_ACCOUNT_IP: '1000/60' } });
+    srv = await startServer({ clock, env: { KEYNEST_SESSION_IDLE_S: String(24 * 3600), KEYNEST_STEP_UP_S: String(24 * 3600), KEYNEST_LOGIN_RATE_IP: '1000/60', KEYNEST_LOGIN_RATE_ACCOUNT_IP: '1000/60' } });
     owner = api(srv, await setupOwner(srv));
   });
   after(() => srv.close());

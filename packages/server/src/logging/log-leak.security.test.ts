@@ -155,6 +155,13 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(session, 'POST', '/api/v1/projects', { name: 'temp' }), 201);
     expect(await call(session, 'DELETE', '/api/v1/projects/temp'), 204);
 
+    // Re-authentication and a password change (then back, so the rest of the tour signs in as before).
+    expect(await call(session, 'POST', '/api/v1/auth/reauth', { password }), 204);
+    const interim = keep('interim password', `Interim-${marker('PW')}`);
+    expect(await call(session, 'POST', '/api/v1/me/password', { currentPassword: password, newPassword: 'password1234' }), 400);
+    expect(await call(session, 'POST', '/api/v1/me/password', { currentPassword: password, newPassword: interim }), 200);
+    expect(await call(session, 'POST', '/api/v1/me/password', { currentPassword: interim, newPassword: password }), 200);
+
     // Two-factor: enrol, confirm, sign in with a backup code, replace the codes, turn it off.
     const enrol = await call(session, 'POST', '/api/v1/me/2fa/totp');
     expect(enrol, 200);

@@ -50,7 +50,7 @@ export function projectRoutes(app: FastifyInstance, deps: { projects: ProjectSer
   });
 
   app.delete('/api/v1/projects/:project', {
-    config: { access: { permission: 'project:delete', sessionOnly: true } },
+    config: { access: { permission: 'project:delete', sessionOnly: true, stepUp: 'always' } },
     schema: { tags: ['projects'], summary: 'Delete a project with all its environments and secrets', params: projectParams, response: { 204: noContent } },
     handler: async (req, reply) => {
       await projects.delete(callerOf(req), targetOf(req));

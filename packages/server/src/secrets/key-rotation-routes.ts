@@ -6,7 +6,7 @@ const DEFAULT_REENCRYPT_BATCH = 500;
 
 export function keyRotationRoutes(app: FastifyInstance, deps: { rotation: KeyRotationService }): void {
   app.post('/api/v1/admin/rotate-keys', {
-    config: { access: { permission: 'settings:manage', sessionOnly: true } },
+    config: { access: { permission: 'settings:manage', sessionOnly: true, stepUp: 'always' } },
     schema: {
       tags: ['admin'],
       summary: "Rotate the org's data key: new writes use the new key at once",
@@ -18,7 +18,7 @@ export function keyRotationRoutes(app: FastifyInstance, deps: { rotation: KeyRot
   });
 
   app.post('/api/v1/admin/reencrypt', {
-    config: { access: { permission: 'settings:manage', sessionOnly: true } },
+    config: { access: { permission: 'settings:manage', sessionOnly: true, stepUp: 'always' } },
     schema: {
       tags: ['admin'],
       summary: 'Re-encrypt one batch of versions still under older data keys; call until remaining is 0',

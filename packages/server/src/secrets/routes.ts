@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerOf, envTargetOf } from '../http/access.js';
 import { MemoizedJson } from '../http/memoized-json.js';
 import { envParams, ifVersion, noContent, secret, secretParams, writeResult } from '../http/schemas.js';
@@ -17,7 +17,10 @@ export function secretRoutes(app: FastifyInstance, deps: { secrets: SecretServic
 
   app.get(base, {
     config: {
-      access: { permission: (req) => ((req.query as { values?: string }).values === 'false' ? 'secret:read_keys' : 'secret:read_values') },
+      access: {
+        permission: (req) => (valuesWanted(req) ? 'secret:read_values' : 'secret:read_keys'),
+        stepUp: (req) => (valuesWanted(req) ? 'protected-environment' : null),
+      },
     },
     schema: {
       tags: ['secrets'],
@@ -58,7 +61,7 @@ export function secretRoutes(app: FastifyInstance, deps: { secrets: SecretServic
   });
 
   app.get(`${base}/:key`, {
-    config: { access: { permission: 'secret:read_values' } },
+    config: { access: { permission: 'secret:read_values', stepUp: 'protected-environment' } },
     schema: {
       tags: ['secrets'],
       summary: 'One secret with its value (references resolved unless raw=true)',
@@ -162,4 +165,9 @@ export function secretRoutes(app: FastifyInstance, deps: { secrets: SecretServic
       return secrets.rollback(callerOf(req), envTargetOf(req), (req.params as { key: string }).key, body.version, body.ifVersion);
     },
   });
+}
+
+/** Listing asks for values unless `values=false` (the raw query string: this runs before validation). */
+function valuesWanted(req: FastifyRequest): boolean {
+  return (req.query as { values?: string }).values !== 'false';
 }

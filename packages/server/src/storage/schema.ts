@@ -35,6 +35,8 @@ export interface Database {
     idle_timeout_ms: number;
     /** 1 when made with "remember me" (the long lifetime), else 0. */
     remember_me: number;
+    /** Sign-in or the last re-authentication: sensitive actions need it to be recent. */
+    authenticated_at: number;
   };
   user_totp: {
     user_id: string;

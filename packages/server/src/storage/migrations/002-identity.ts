@@ -17,6 +17,8 @@ export async function up(db: Kysely<unknown>, t: DialectTraits): Promise<void> {
   // Fixed when the session is made, so changing the setting later never ends sessions early.
   await db.schema.alterTable('sessions').addColumn('idle_timeout_ms', ms, (c) => c.notNull().defaultTo(30 * 60 * 1000)).execute();
   await db.schema.alterTable('sessions').addColumn('remember_me', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  // When the user last proved who they are on this session (sign-in or re-authentication): step-up.
+  await db.schema.alterTable('sessions').addColumn('authenticated_at', ms, (c) => c.notNull().defaultTo(0)).execute();
   await db.schema.createIndex('sessions_user').on('sessions').columns(['user_id', 'org_id']).execute();
 
   // One authenticator per user. The seed is AES-256-GCM under a root-derived key, bound to the user.

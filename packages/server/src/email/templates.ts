@@ -1,0 +1,194 @@
+import type { Mail, MailKind } from './mailer.js';
+
+/**
+ * The text of every mail KeyNest sends: plain text, short, in plain English. Each template takes
+ * only what its mail must say; the only secrets in any of them are the link or code the mail exists
+ * to deliver. Text that came from a user (an org name, a device, an inviter's address) is made one
+ * line and cut short, so it cannot add lines of its own to the mail or its subject.
+ */
+
+export interface MailContent {
+  subject: string;
+  text: string;
+}
+
+interface Where {
+  at: Date;
+  /** Null when the request's address is unknown. */
+  ip: string | null;
+}
+
+export interface MailParams {
+  account_locked: { lockedUntil: Date; ip: string | null };
+  new_sign_in: Where & { device: string };
+  backup_code_used: Where & { remaining: number };
+  two_factor_enabled: Where;
+  two_factor_disabled: Where;
+  password_changed: Where;
+  password_reset: { link: string; expiresInMinutes: number };
+  email_verification: { link: string; code: string; expiresInHours: number };
+  invitation: { orgName: string; inviterEmail: string; link: string; expiresInHours: number };
+}
+
+const MAX_FIELD_LENGTH = 100;
+
+const TEMPLATES: { [K in MailKind]: (p: MailParams[K]) => MailContent } = {
+  account_locked: (p) => ({
+    subject: 'Your KeyNest account is locked',
+    text: lines(
+      'Your KeyNest account was locked after too many failed sign-in attempts.',
+      '',
+      `Last attempt from: ${address(p.ip)}`,
+      `Locked until:      ${time(p.lockedUntil)}`,
+      '',
+      'You can sign in again after that time.',
+      '',
+      "If this wasn't you, someone may be guessing your password: once the lock ends, change it and turn on two-factor authentication.",
+    ),
+  }),
+
+  new_sign_in: (p) => ({
+    subject: 'New sign-in to your KeyNest account',
+    text: lines(
+      'Someone signed in to your KeyNest account.',
+      '',
+      ...facts(p),
+      `Device:     ${field(p.device)}`,
+      '',
+      "If this wasn't you, change your password now: that signs out every session.",
+    ),
+  }),
+
+  backup_code_used: (p) => ({
+    subject: 'A backup code was used for your KeyNest account',
+    text: lines(
+      'A backup code was used to sign in to your KeyNest account.',
+      '',
+      ...facts(p),
+      `Backup codes left: ${p.remaining}`,
+      ...(p.remaining === 0 ? ['', 'You have no backup codes left: generate new ones in your account settings.'] : []),
+      '',
+      "If this wasn't you, change your password now and generate new backup codes.",
+    ),
+  }),
+
+  two_factor_enabled: (p) => ({
+    subject: 'Two-factor authentication is on for your KeyNest account',
+    text: lines(
+      'Two-factor authentication was turned on for your KeyNest account.',
+      '',
+      ...facts(p),
+      '',
+      "If this wasn't you, change your password now and tell your KeyNest administrator.",
+    ),
+  }),
+
+  two_factor_disabled: (p) => ({
+    subject: 'Two-factor authentication is off for your KeyNest account',
+    text: lines(
+      'Two-factor authentication was turned off for your KeyNest account.',
+      '',
+      ...facts(p),
+      '',
+      "If this wasn't you, change your password now, turn two-factor authentication back on, and tell your KeyNest administrator.",
+    ),
+  }),
+
+  password_changed: (p) => ({
+    subject: 'Your KeyNest password was changed',
+    text: lines(
+      'The password of your KeyNest account was changed, and every session signed out.',
+      '',
+      ...facts(p),
+      '',
+      "If this wasn't you, reset your password now and tell your KeyNest administrator.",
+    ),
+  }),
+
+  password_reset: (p) => ({
+    subject: 'Reset your KeyNest password',
+    text: lines(
+      'Someone asked to reset the password of your KeyNest account.',
+      '',
+      `To choose a new password, open this link within ${plural(p.expiresInMinutes, 'minute')}. It works once.`,
+      '',
+      p.link,
+      '',
+      "If you didn't ask for this, ignore this mail: your password stays as it is.",
+    ),
+  }),
+
+  email_verification: (p) => ({
+    subject: 'Confirm your email address for KeyNest',
+    text: lines(
+      'To confirm this email address for your KeyNest account, open this link:',
+      '',
+      p.link,
+      '',
+      `or enter this code: ${p.code}`,
+      '',
+      `The link and the code expire in ${plural(p.expiresInHours, 'hour')}.`,
+      '',
+      "If you didn't sign up for KeyNest, ignore this mail.",
+    ),
+  }),
+
+  invitation: (p) => {
+    const org = field(p.orgName);
+    return {
+      subject: `You're invited to join ${org} on KeyNest`,
+      text: lines(
+        `${field(p.inviterEmail)} invited you to join the organization "${org}" on KeyNest.`,
+        '',
+        `To accept, open this link within ${plural(p.expiresInHours, 'hour')}:`,
+        '',
+        p.link,
+        '',
+        "If you weren't expecting this invitation, ignore this mail.",
+      ),
+    };
+  },
+};
+
+export function renderMail<K extends MailKind>(kind: K, params: MailParams[K]): MailContent {
+  return TEMPLATES[kind](params);
+}
+
+/** A mail ready for `Mailer.send`. */
+export function composeMail<K extends MailKind>(to: string, kind: K, params: MailParams[K]): Mail {
+  return { to, kind, ...renderMail(kind, params) };
+}
+
+function facts(p: Where): string[] {
+  return [`When:       ${time(p.at)}`, `IP address: ${address(p.ip)}`];
+}
+
+function lines(...ls: string[]): string {
+  return `${ls.join('\n')}\n`;
+}
+
+/** Minutes in UTC, the same for every reader whatever the server's time zone. */
+function time(d: Date): string {
+  return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+function address(ip: string | null): string {
+  return ip === null ? 'unknown' : field(ip);
+}
+
+function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * User-supplied text as one short line: control characters, line and paragraph separators and
+ * bidirectional overrides (which can make text read differently than it is) become spaces.
+ */
+function field(s: string): string {
+  const flat = s
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const chars = [...flat];
+  return chars.length > MAX_FIELD_LENGTH ? `${chars.slice(0, MAX_FIELD_LENGTH - 1).join('')}…` : flat;
+}
