@@ -28,6 +28,9 @@ import type {
   TokenInfo,
   WriteResult,
   SessionInfo,
+  TotpEnrolment,
+  TwoFactorProof,
+  TwoFactorStatus,
 } from './types.js';
 
 export interface KeyNestClientOptions {
@@ -77,7 +80,13 @@ export class KeyNestClient {
   }
 
   async login(input: LoginInput): Promise<AuthResult> {
-    return this.#call({ method: 'POST', path: `${API}/auth/login`, body: input });
+    const body = {
+      email: input.email,
+      password: input.password,
+      ...(input.rememberMe !== undefined && { rememberMe: input.rememberMe }),
+      ...secondFactorFields(input),
+    };
+    return this.#call({ method: 'POST', path: `${API}/auth/login`, body });
   }
 
   // Identity.
@@ -225,6 +234,41 @@ export class KeyNestClient {
     return (await this.#call<{ revoked: number }>({ method: 'DELETE', path: `${API}/me/sessions` })).revoked;
   }
 
+  // Your own two-factor authentication (session only: an API token cannot change it).
+
+  async twoFactorStatus(): Promise<TwoFactorStatus> {
+    return this.#call({ method: 'GET', path: `${API}/me/2fa` });
+  }
+
+  /** Starts (or restarts) TOTP enrolment; it takes effect only once `confirmTotp` gets a code from it. */
+  async beginTotpEnrolment(): Promise<TotpEnrolment> {
+    return this.#call({ method: 'POST', path: `${API}/me/2fa/totp` });
+  }
+
+  /** Turns TOTP on with a code from the new authenticator; returns the backup codes (shown only here). */
+  async confirmTotp(code: string): Promise<string[]> {
+    const answer = await this.#call<{ backupCodes: string[] }>({
+      method: 'POST',
+      path: `${API}/me/2fa/totp/confirm`,
+      body: { code },
+    });
+    return answer.backupCodes;
+  }
+
+  async disableTwoFactor(proof: TwoFactorProof): Promise<void> {
+    await this.#call({ method: 'POST', path: `${API}/me/2fa/disable`, body: proofBody(proof) });
+  }
+
+  /** New backup codes (shown only here); the old ones stop working. */
+  async regenerateBackupCodes(proof: TwoFactorProof): Promise<string[]> {
+    const answer = await this.#call<{ backupCodes: string[] }>({
+      method: 'POST',
+      path: `${API}/me/2fa/backup-codes`,
+      body: proofBody(proof),
+    });
+    return answer.backupCodes;
+  }
+
   // API tokens.
 
   async listTokens(): Promise<TokenInfo[]> {
@@ -278,4 +322,19 @@ function secretPath(project: string, env: string, key: string): string {
 /** The server rejects unknown and null fields, so an absent ifVersion must be left out, not sent. */
 function withoutUndefinedIfVersion(write: SecretWrite): SecretWrite {
   return write.ifVersion === undefined ? { key: write.key, value: write.value } : { ...write };
+}
+
+/** The server rejects unknown and null fields, so an absent code is left out, not sent. */
+function secondFactorFields(input: { totp?: string | undefined; backupCode?: string | undefined }): {
+  totp?: string;
+  backupCode?: string;
+} {
+  return {
+    ...(input.totp != null && { totp: input.totp }),
+    ...(input.backupCode != null && { backupCode: input.backupCode }),
+  };
+}
+
+function proofBody(proof: TwoFactorProof): TwoFactorProof {
+  return { password: proof.password, ...secondFactorFields(proof) };
 }

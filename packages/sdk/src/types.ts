@@ -41,6 +41,30 @@ export interface LoginInput {
   password: string;
   /** A long session (30 days by default, idle-out after 7) instead of a 12-hour one. */
   rememberMe?: boolean;
+  /** For an account with two-factor authentication: a current code from its authenticator app. */
+  totp?: string;
+  /** Instead of `totp`: one of the account's backup codes (each works once). */
+  backupCode?: string;
+}
+
+/** `GET /me/2fa`. */
+export interface TwoFactorStatus {
+  enabled: boolean;
+  backupCodesRemaining: number;
+}
+
+/** A started TOTP enrolment: the seed (shown only now), its `otpauth://` URI, and QR codes as data URLs. */
+export interface TotpEnrolment {
+  secret: string;
+  uri: string;
+  qr: { png: string; svg: string };
+}
+
+/** Re-authentication for turning 2FA off or replacing backup codes: the password and one current code. */
+export interface TwoFactorProof {
+  password: string;
+  totp?: string;
+  backupCode?: string;
 }
 
 export interface SessionInfo {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { stepUpPolicyOf } from './access/policy.js';
 import { tokenRoutes } from './access/routes.js';
 import type { ApiTokenService } from './access/service.js';
 import { auditRoutes } from './audit/routes.js';
@@ -13,12 +14,15 @@ import { registerSecurityHeaders } from './http/headers.js';
 import { registerValidation } from './http/validation.js';
 import { identityRoutes } from './identity/routes.js';
 import type { IdentityService } from './identity/service.js';
+import { recoveryRoutes } from './identity/recovery-routes.js';
+import type { AccountRecovery } from './identity/recovery.js';
 import { sessionRoutes } from './identity/session-routes.js';
 import type { SessionService } from './identity/sessions.js';
 import { twoFactorRoutes } from './identity/two-factor-routes.js';
 import type { TwoFactorService } from './identity/two-factor.js';
 import { lazyChildLogger, type Logger } from './logger.js';
 import type { OrgService } from './orgs/service.js';
+import { orgRoutes } from './orgs/routes.js';
 import { projectRoutes } from './projects/routes.js';
 import type { ProjectService } from './projects/service.js';
 import type { KeyRotationService } from './secrets/key-rotation.js';
@@ -30,6 +34,7 @@ export interface Services {
   identity: IdentityService;
   sessions: SessionService;
   twoFactor: TwoFactorService;
+  recovery: AccountRecovery;
   orgs: OrgService;
   projects: ProjectService;
   secrets: SecretService;
@@ -80,7 +85,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
     tokens: services.tokens,
     projects: services.projects,
     clock,
-    stepUp: { maxAgeMs: config.stepUpS * 1000, environments: new Set(config.stepUpEnvironments) },
+    stepUp: stepUpPolicyOf(config),
   });
 
   await app.register(swagger, {
@@ -106,6 +111,8 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   identityRoutes(app, { identity: services.identity, orgs: services.orgs, clock });
   sessionRoutes(app, { sessions: services.sessions });
   twoFactorRoutes(app, { twoFactor: services.twoFactor });
+  recoveryRoutes(app, { recovery: services.recovery, clock });
+  orgRoutes(app, { orgs: services.orgs });
   projectRoutes(app, { projects: services.projects });
   secretRoutes(app, { secrets: services.secrets });
   keyRotationRoutes(app, { rotation: services.rotation });

@@ -58,6 +58,8 @@ export type InvalidationEvent =
   | { type: 'token.revoked'; tokenId: string }
   | { type: 'session.revoked'; sessionId: string }
   | { type: 'session.changed'; sessionId: string }
+  | { type: 'user.changed'; userId: string }
+  | { type: 'org.changed'; orgId: string }
   | { type: 'project.deleted'; projectId: string }
   | { type: 'environment.deleted'; environmentId: string }
   | { type: 'secrets.changed'; environmentId: string };

@@ -30,6 +30,11 @@ export interface Config {
   loginRatePerIp: RateSetting;
   loginRatePerAccountIp: RateSetting;
   passwordPolicy: PasswordPolicy;
+  /** smtp:// or smtps:// URL; undefined writes mails to <dataDir>/outbox.jsonl. */
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  /** Where users reach this server: the base of the links in mails. */
+  publicUrl: string;
   /** How recent a sign-in must be for step-up actions, and which environments' values need one. */
   stepUpS: number;
   stepUpEnvironments: string[];
@@ -75,6 +80,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     loginRatePerAccountIp: rate(vars, 'KEYNEST_LOGIN_RATE_ACCOUNT_IP', { points: 10, durationS: 15 * 60 }),
     trustProxy: trustProxy(vars.KEYNEST_TRUST_PROXY),
     passwordPolicy: passwordPolicy(vars),
+    smtpUrl: smtpUrl(vars.KEYNEST_SMTP_URL),
+    mailFrom: vars.KEYNEST_MAIL_FROM ?? 'keynest@localhost',
+    publicUrl: publicUrl(vars.KEYNEST_PUBLIC_URL),
     stepUpS: integer(vars, 'KEYNEST_STEP_UP_S', 600, 30, DAY_S),
     stepUpEnvironments: nameList(vars, 'KEYNEST_STEP_UP_ENVIRONMENTS', ['production']),
     shutdownTimeoutMs: integer(vars, 'KEYNEST_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
@@ -219,4 +227,23 @@ function nameList(vars: Record<string, string | undefined>, name: string, dflt: 
   const list = raw.split(',').map((s) => s.trim());
   for (const n of list) if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(n)) throw new ConfigError(name, `"${n}" is not an environment name (or use "none")`);
   return list;
+}
+
+function smtpUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  // The URL may hold a password: the error names the variable, never the value.
+  if (!/^smtps?:\/\/[^\s]+$/.test(raw)) throw new ConfigError('KEYNEST_SMTP_URL', 'must be an smtp:// or smtps:// URL');
+  return raw;
+}
+
+function publicUrl(raw: string | undefined): string {
+  if (raw === undefined) return 'http://127.0.0.1:8200';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('KEYNEST_PUBLIC_URL', `must be an http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('KEYNEST_PUBLIC_URL', 'must be an http(s) URL');
+  return raw.replace(/\/+$/, '');
 }

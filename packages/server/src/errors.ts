@@ -7,6 +7,8 @@ export const ERROR_CODES = {
   bad_request: 400,
   validation_failed: 400,
   weak_password: 400,
+  invalid_reset_token: 400,
+  invalid_verification_token: 400,
   invalid_secret_key: 400,
   invalid_name: 400,
   unauthenticated: 401,
@@ -16,6 +18,7 @@ export const ERROR_CODES = {
   reauth_required: 401,
   invalid_two_factor_code: 401,
   forbidden: 403,
+  two_factor_enrolment_required: 403,
   reference_forbidden: 403,
   not_found: 404,
   project_not_found: 404,
@@ -65,6 +68,10 @@ export class AppError extends Error {
 
 export const notFound = (what: 'project' | 'environment' | 'secret' | 'version' | 'token' | 'session'): AppError =>
   new AppError(`${what}_not_found`, `${what[0]!.toUpperCase()}${what.slice(1)} not found`);
+
+/** A step-up action without a recent sign-in (see access/policy.ts `stepUpRequired`). */
+export const reauthRequired = (): AppError =>
+  new AppError('reauth_required', 'This action needs a recent sign-in: re-authenticate (POST /api/v1/auth/reauth, or keynest login) and retry');
 
 /** Raised at start-up for a bad setting; main prints the one line and exits. */
 export class ConfigError extends Error {

@@ -18,6 +18,7 @@ export const SENSITIVE_FIELDS = [
   'cookie',
   'set-cookie',
   'rootKey',
+  'smtpUrl',
   'secret',
   'secrets',
   'plaintext',

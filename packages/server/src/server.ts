@@ -5,13 +5,16 @@ import { buildApp, type Services } from './app.js';
 import { AuditService } from './audit/service.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
+import { stepUpPolicyOf } from './access/policy.js';
 import { Invalidation } from './cache.js';
 import { Keyring } from './crypto/keyring.js';
 import { loadRootKey } from './crypto/root-key.js';
 import { IdentityService } from './identity/service.js';
-import { PasswordChecker } from './identity/password-policy.js';
 import { SessionService } from './identity/sessions.js';
 import { TwoFactorService } from './identity/two-factor.js';
+import { SecurityNotices } from './identity/notices.js';
+import { AccountRecovery } from './identity/recovery.js';
+import { createMailer } from './email/mailer.js';
 import { LoginThrottle } from './identity/throttle.js';
 import type { Logger } from './logger.js';
 import { OrgService } from './orgs/service.js';
@@ -21,6 +24,8 @@ import { SecretService } from './secrets/service.js';
 import { openStorage, type Storage } from './storage/database.js';
 
 export const SETUP_TOKEN_FILE = 'setup-token';
+/** Without KEYNEST_SMTP_URL, mails are appended here (JSON lines, mode 0600). */
+export const OUTBOX_FILE = 'outbox.jsonl';
 
 export interface KeyNest {
   app: FastifyInstance;
@@ -43,32 +48,57 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const keyring = new Keyring(rootKey);
     const audit = new AuditService(db);
     const invalidation = new Invalidation();
-    const orgs = new OrgService({ db, keyring });
+    const orgs = new OrgService({ db, keyring, audit, invalidation, defaults: { sessionLimit: config.sessionsPerUser, passwordPolicy: config.passwordPolicy } });
     const projects = new ProjectService({ db, audit, invalidation, clock });
     const sessions = new SessionService({
       db,
       audit,
       invalidation,
+      orgs,
       policy: {
         ttlS: config.sessionTtlS,
         idleS: config.sessionIdleS,
         rememberTtlS: config.sessionRememberTtlS,
         rememberIdleS: config.sessionRememberIdleS,
-        maxPerUser: config.sessionsPerUser,
       },
     });
-    const twoFactor = new TwoFactorService({ db, keyring, audit });
+    const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxFile: path.join(config.dataDir, OUTBOX_FILE), log, clock });
+    const notices = new SecurityNotices(mailer);
     const throttle = new LoginThrottle({
       db,
       policy: { lockoutThreshold: config.lockoutThreshold, lockoutS: config.lockoutS, perIp: config.loginRatePerIp, perAccountIp: config.loginRatePerAccountIp },
     });
+    // Bound late: IdentityService needs twoFactor, and twoFactor reports failures through it.
+    let identity: IdentityService | undefined;
+    const twoFactor = new TwoFactorService({
+      db,
+      keyring,
+      audit,
+      invalidation,
+      notices,
+      throttle,
+      failedAttempt: (...args) => identity!.failedAttempt(...args),
+    });
+    identity = new IdentityService({ db, orgs, audit, log, sessions, throttle, passwordPolicy: config.passwordPolicy, twoFactor, notices, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE) });
+    const recovery = new AccountRecovery({
+      db,
+      audit,
+      identity,
+      sessions,
+      throttle,
+      mailer,
+      notices,
+      log,
+      publicUrl: config.publicUrl,
+    });
     const services: Services = {
-      identity: new IdentityService({ db, orgs, audit, log, sessions, throttle, passwords: new PasswordChecker(config.passwordPolicy), twoFactor, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE) }),
+      identity,
+      recovery,
       sessions,
       twoFactor,
       orgs,
       projects,
-      secrets: new SecretService({ db, keyring, audit, projects, invalidation, valueCache: { ttlMs: config.valueCacheTtlMs, maxBytes: config.valueCacheMaxBytes } }),
+      secrets: new SecretService({ db, keyring, audit, projects, invalidation, stepUp: stepUpPolicyOf(config), valueCache: { ttlMs: config.valueCacheTtlMs, maxBytes: config.valueCacheMaxBytes } }),
       rotation: new KeyRotationService({ db, keyring, audit }),
       tokens: new ApiTokenService({ db, audit, invalidation }),
       audit,
@@ -87,6 +117,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         (closing ??= (async () => {
           lifecycle.draining = true;
           await app.close();
+          await mailer.close();
           await storage.close();
         })()),
     };

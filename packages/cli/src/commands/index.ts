@@ -23,6 +23,7 @@ const LOADERS: Record<string, () => Promise<Command>> = {
   link: () => import('./link.js'),
   tokens: () => import('./tokens.js'),
   sessions: () => import('./sessions.js'),
+  '2fa': () => import('./twofa.js'),
   admin: () => import('./admin.js'),
   audit: () => import('./audit.js'),
 };
@@ -45,6 +46,8 @@ Session
   logout                   end the session on the server and forget it here
   whoami                   show who the current credential is
   sessions list|revoke     see and end your sign-in sessions
+  2fa status|enable|confirm|disable|backup-codes
+                           two-factor authentication for your sign-in
 
 Data
   projects create|list|delete

@@ -3,25 +3,9 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { EMAIL, PASSWORD, assertOneLineError, exitOf, readCredentialsFile, startHarness } from './harness.test-util.js';
+import { COMMAND_NAMES } from '../commands/index.js';
+import { EMAIL, PASSWORD, assertOneLineError, exitOf, readCredentialsFile, startHarness, answerPrompts } from './harness.test-util.js';
 
-/** Types each answer on the terminal once its prompt has appeared; resolves with the exit and the screen. */
-async function answerPrompts(child: ChildProcess, answers: Array<[prompt: string, typed: string]>) {
-  let screen = '';
-  let searchFrom = 0;
-  let next = 0;
-  child.stdout!.on('data', (chunk: Buffer) => {
-    screen += chunk.toString('utf8');
-    const pending = answers[next];
-    if (pending && screen.indexOf(pending[0], searchFrom) !== -1) {
-      searchFrom = screen.length;
-      next++;
-      child.stdin!.write(pending[1]);
-    }
-  });
-  const exit = await exitOf(child);
-  return { ...exit, screen };
-}
 
 test('setup logs in, stores a 0600 credential, and the setup token then stops working', async (t) => {
   const h = await startHarness(t);
@@ -193,7 +177,14 @@ const HELP_COMMANDS = [
   ['run'], ['export'], ['import'], ['link'],
   ['tokens'], ['tokens', 'create'], ['tokens', 'list'], ['tokens', 'revoke'],
   ['admin'], ['admin', 'rotate-keys'], ['audit'], ['audit', 'list'],
+  ['sessions'], ['sessions', 'list'], ['sessions', 'revoke'],
+  ['2fa'], ['2fa', 'status'], ['2fa', 'enable'], ['2fa', 'confirm'], ['2fa', 'disable'], ['2fa', 'backup-codes'],
 ];
+
+test('the help walk below covers every command there is', () => {
+  const walked = new Set(HELP_COMMANDS.map((c) => c[0]).filter(Boolean));
+  assert.deepEqual(COMMAND_NAMES.filter((name) => !walked.has(name)), []);
+});
 
 test('--help and -h on every command and subcommand print usage and exit 0', async (t) => {
   const h = await startHarness(t);

@@ -216,3 +216,27 @@ export function exitOf(child: ChildProcess): Promise<{ code: number | null; sign
   }
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
+
+/**
+ * Types each answer on the terminal once its prompt has appeared (a string or a pattern, looked for
+ * in what appeared since the previous answer); an answer may be computed from the screen so far.
+ * Resolves with the exit and the whole screen.
+ */
+export async function answerPrompts(child: ChildProcess, answers: Array<[prompt: string | RegExp, typed: string | ((screen: string) => string)]>) {
+  let screen = '';
+  let searchFrom = 0;
+  let next = 0;
+  child.stdout!.on('data', (chunk: Buffer) => {
+    screen += chunk.toString('utf8');
+    const pending = answers[next];
+    if (!pending) return;
+    const rest = screen.slice(searchFrom);
+    if (typeof pending[0] === 'string' ? rest.includes(pending[0]) : pending[0].test(rest)) {
+      searchFrom = screen.length;
+      next++;
+      child.stdin!.write(typeof pending[1] === 'string' ? pending[1] : pending[1](screen));
+    }
+  });
+  const exit = await exitOf(child);
+  return { ...exit, screen };
+}

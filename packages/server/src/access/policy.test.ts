@@ -9,7 +9,7 @@ import type { Principal, TokenPrincipal, UserPrincipal } from './principal.js';
 
 const docs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../docs/permissions.md');
 
-const user = (role: UserPrincipal['role']): UserPrincipal => ({ type: 'user', orgId: 'org_1', userId: 'usr_1', email: 'a@b.c', role, sessionId: 'ses_1', authenticatedAt: 0 });
+const user = (role: UserPrincipal['role']): UserPrincipal => ({ type: 'user', orgId: 'org_1', userId: 'usr_1', email: 'a@b.c', role, sessionId: 'ses_1', authenticatedAt: 0, mustEnrolTwoFactor: false });
 const token = (access: 'read' | 'write'): TokenPrincipal => ({
   type: 'token',
   orgId: 'org_1',

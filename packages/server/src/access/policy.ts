@@ -37,3 +37,26 @@ export function canSeeEnvironment(principal: Principal, projectId: string, envir
   if (principal.type === 'token') return principal.scope.projectId === projectId && principal.scope.environmentId === environmentId;
   return can(principal, 'project:read', { projectId, environmentId });
 }
+
+/** Which actions need a recent proof of identity from a signed-in user (see http/access.ts). */
+export type StepUp = 'always' | 'protected-environment';
+
+export interface StepUpPolicy {
+  maxAgeMs: number;
+  /** Environment names whose values need a recent sign-in to be read. */
+  environments: ReadonlySet<string>;
+}
+
+/**
+ * Whether this principal must re-authenticate before this action. The one rule, used by the access
+ * hook for a route and by the reference resolver for each environment a value reaches into. API
+ * tokens are never held to it: they never sign in, and their scope is their limit.
+ */
+export function stepUpRequired(principal: Principal, stepUp: StepUp, environmentName: string | undefined, policy: StepUpPolicy, now: number): boolean {
+  if (principal.type !== 'user' || now - principal.authenticatedAt <= policy.maxAgeMs) return false;
+  return stepUp === 'always' || (environmentName !== undefined && policy.environments.has(environmentName));
+}
+
+export function stepUpPolicyOf(config: { stepUpS: number; stepUpEnvironments: readonly string[] }): StepUpPolicy {
+  return { maxAgeMs: config.stepUpS * 1000, environments: new Set(config.stepUpEnvironments) };
+}

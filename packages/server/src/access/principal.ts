@@ -12,6 +12,8 @@ export interface UserPrincipal {
   sessionId: string;
   /** When this session last proved the user's identity (sign-in or re-authentication), epoch ms. */
   authenticatedAt: number;
+  /** The org requires 2FA of this user, who has none yet: only enrolment (and sign-out) is allowed. */
+  mustEnrolTwoFactor: boolean;
 }
 
 export interface TokenPrincipal {

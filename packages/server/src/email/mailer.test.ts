@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
-import { SMTPServer } from 'smtp-server';
 import { manualClock } from '../test-support/clock.js';
+import { startSmtpServer } from '../test-support/smtp.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMailer, MAIL_KINDS, MailDeliveryError, type Mail, type Mailer, type MailKind } from './mailer.js';
 import { composeMail, renderMail, type MailParams } from './templates.js';
@@ -19,75 +18,21 @@ const RESET_LINK = 'https://keynest.example.test/reset?token=rst_Q2hlY2tUaGlzVG9
 /** Longer than 76 characters per line, so nodemailer sends it quoted-printable: the test decodes it. */
 const resetMail = (): Mail => composeMail(TO, 'password_reset', { link: RESET_LINK, expiresInMinutes: 60 });
 
-interface Received {
-  mailFrom: string | undefined;
-  rcptTo: string[];
-  headers: Map<string, string>;
-  body: string;
-}
-
-/** An SMTP server on 127.0.0.1 and a free port, without TLS, that keeps what it receives. */
+/** The shared test SMTP server, plus mailers for it that are closed at the end of the test. */
 async function startSmtp(t: TestContext, auth?: { user: string; pass: string; echoPassword?: boolean }) {
-  const received: Received[] = [];
-  const server = new SMTPServer({
-    authOptional: auth === undefined,
-    allowInsecureAuth: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    closeTimeout: 1000,
-    onAuth(a, _session, done) {
-      if (auth && a.username === auth.user && a.password === auth.pass) return done(null, { user: a.username });
-      // A server that quotes the credentials back: the mailer must not pass them on.
-      done(new Error(auth?.echoPassword ? `bad credentials ${a.username}/${a.password ?? ''}` : 'bad credentials'));
-    },
-    onData(stream, session, done) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        received.push({
-          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined,
-          rcptTo: session.envelope.rcptTo.map((r) => r.address),
-          ...parseMessage(Buffer.concat(chunks).toString('utf8')),
-        });
-        done();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.server.address() as AddressInfo).port;
+  const smtp = await startSmtpServer(auth);
   const mailers: Mailer[] = [];
   // Mailers first: the server would otherwise wait out its closeTimeout for their pooled connections.
   t.after(async () => {
     await Promise.all(mailers.map((m) => m.close()));
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await smtp.close();
   });
-  /** A mailer for this server, closed at the end of the test. */
   const mailer = (smtpUrl: string, log: Logger): Mailer => {
     const m = createMailer({ smtpUrl, from: FROM, outboxFile: '/nonexistent/outbox', log });
     mailers.push(m);
     return m;
   };
-  return { port, received, mailer };
-}
-
-/** Just enough RFC 5322/2045 for the assertions: unfolded headers, and a single-part body decoded. */
-function parseMessage(raw: string): { headers: Map<string, string>; body: string } {
-  const split = raw.indexOf('\r\n\r\n');
-  const head = raw.slice(0, split).replace(/\r\n[ \t]+/g, ' ');
-  const headers = new Map<string, string>();
-  for (const line of head.split('\r\n')) {
-    const colon = line.indexOf(':');
-    headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
-  }
-  let body = raw.slice(split + 4);
-  const encoding = headers.get('content-transfer-encoding')?.toLowerCase();
-  if (encoding === 'quoted-printable') {
-    const bytes = body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/gi, (_m, h: string) => `%${h}`);
-    body = decodeURIComponent(bytes.replace(/%(?![0-9A-F]{2})/gi, '%25'));
-  } else if (encoding === 'base64') {
-    body = Buffer.from(body, 'base64').toString('utf8');
-  }
-  return { headers, body: body.replace(/\r\n/g, '\n') };
+  return { port: smtp.port, received: smtp.received, mailer };
 }
 
 function captureLog() {

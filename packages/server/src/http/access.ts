@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import type { Permission } from '../access/permissions.js';
-import { can, type Scope } from '../access/policy.js';
+import { can, stepUpRequired, type Scope, type StepUp, type StepUpPolicy } from '../access/policy.js';
 import type { Principal } from '../access/principal.js';
 import type { ApiTokenService } from '../access/service.js';
-import type { Clock, RequestContext } from '../context.js';
+import type { AnonymousContext, Clock, RequestContext } from '../context.js';
 import { tokenKind } from '../crypto/random.js';
-import { AppError } from '../errors.js';
+import { AppError, reauthRequired } from '../errors.js';
 import type { SessionService } from '../identity/sessions.js';
 import type { ProjectService, Target } from '../projects/service.js';
 import { PRINTABLE, REF_MAX } from './schemas.js';
@@ -20,22 +20,16 @@ import { PRINTABLE, REF_MAX } from './schemas.js';
  */
 export type RouteAccess =
   | { public: string }
-  | { authenticated: string; sessionOnly?: boolean }
+  | { authenticated: string; sessionOnly?: boolean; duringEnrolment?: boolean; stepUp?: 'always' }
   | { permission: Permission | ((req: FastifyRequest) => Permission); sessionOnly?: boolean; stepUp?: StepUp | ((req: FastifyRequest) => StepUp | null) };
 
 /**
- * Sensitive actions need a recent proof of identity from a signed-in user (sign-in or
- * `POST /auth/reauth` within `StepUpPolicy.maxAgeMs`), else 401 reauth_required:
- * - `always`: the action itself is sensitive (create a token, delete a project, rotate keys);
+ * `stepUp`: sensitive actions need a recent proof of identity from a signed-in user (sign-in or
+ * `POST /auth/reauth` within `StepUpPolicy.maxAgeMs`), else 401 reauth_required (`stepUpRequired`):
+ * - `always`: the action itself is sensitive (create a token, delete a project, rotate keys, enrol 2FA);
  * - `protected-environment`: only in environments named in `StepUpPolicy.environments` (reading
- *   production values). API tokens are not held to it: they never sign in, and their scope is the limit.
+ *   production values, also through references: see SecretService).
  */
-export type StepUp = 'always' | 'protected-environment';
-
-export interface StepUpPolicy {
-  maxAgeMs: number;
-  environments: ReadonlySet<string>;
-}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -76,8 +70,13 @@ async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { pub
   const now = deps.clock();
   const principal = await authenticate(req, deps, now);
   if (access.sessionOnly && principal.type !== 'user') throw new AppError('forbidden', 'This action needs a signed-in user, not an API token');
+  // An org that requires 2FA holds members without it to enrolment (and to seeing who they are).
+  if (principal.type === 'user' && principal.mustEnrolTwoFactor && !('authenticated' in access && access.duringEnrolment)) {
+    throw new AppError('two_factor_enrolment_required', 'Your organization requires two-factor authentication: enrol first (POST /api/v1/me/2fa/totp, or keynest 2fa enable)');
+  }
   const caller = { principal, ip: req.ip, requestId: req.id, now };
   if ('authenticated' in access) {
+    if (access.stepUp && stepUpRequired(principal, access.stepUp, undefined, deps.stepUp, now)) throw reauthRequired();
     req.caller = caller;
     return;
   }
@@ -92,10 +91,7 @@ async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { pub
   const scope: Scope = target ? { projectId: target.project.id, environmentId: target.environment?.id } : {};
   if (!can(principal, permission, scope)) throw new AppError('forbidden', `Missing permission ${permission}`);
   const stepUp = typeof access.stepUp === 'function' ? access.stepUp(req) : access.stepUp;
-  if (stepUp && principal.type === 'user' && now - principal.authenticatedAt > deps.stepUp.maxAgeMs) {
-    const applies = stepUp === 'always' || (target?.environment !== undefined && deps.stepUp.environments.has(target.environment.name));
-    if (applies) throw new AppError('reauth_required', 'This action needs a recent sign-in: re-authenticate (POST /api/v1/auth/reauth, or keynest login) and retry');
-  }
+  if (stepUp && stepUpRequired(principal, stepUp, target?.environment?.name, deps.stepUp, now)) throw reauthRequired();
   // Set only once every check has passed: a handler never sees a half-authorized request.
   req.caller = caller;
   req.target = target;
@@ -118,6 +114,11 @@ const PATH_REF = new RegExp(PRINTABLE, 'u');
 
 function isPathRef(ref: string): boolean {
   return ref.length >= 1 && ref.length <= REF_MAX && PATH_REF.test(ref);
+}
+
+/** The context of a public route's request (no one is signed in yet: setup, sign-in, links). */
+export function anonymousOf(req: FastifyRequest, clock: Clock): AnonymousContext {
+  return { ip: req.ip, userAgent: req.headers['user-agent'] ?? null, requestId: req.id, now: clock() };
 }
 
 /** The caller of an authenticated route (the access hook guarantees it is set). */

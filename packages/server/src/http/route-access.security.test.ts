@@ -21,6 +21,9 @@ const PUBLIC = new Set([
   'GET /api/v1/setup',
   'POST /api/v1/setup',
   'POST /api/v1/auth/login',
+  'POST /api/v1/auth/password-reset',
+  'POST /api/v1/auth/password-reset/confirm',
+  'POST /api/v1/auth/verify-email',
   'HEAD /healthz',
   'HEAD /api/v1/openapi.json',
   'HEAD /api/v1/setup',
@@ -112,7 +115,7 @@ describe('every non-public route refuses callers without valid credentials', () 
 });
 
 describe('registerAccessControl: deny by default at start-up', () => {
-  const principal: UserPrincipal = { type: 'user', orgId: 'org_1', userId: 'usr_1', email: 'a@b.c', role: 'owner', sessionId: 'ses_1', authenticatedAt: Date.now() };
+  const principal: UserPrincipal = { type: 'user', orgId: 'org_1', userId: 'usr_1', email: 'a@b.c', role: 'owner', sessionId: 'ses_1', authenticatedAt: Date.now(), mustEnrolTwoFactor: false };
   const goodToken = `kn_ses_${'B'.repeat(43)}`;
   const deps = {
     sessions: { authenticate: async (t: string) => (t === goodToken ? principal : null) },

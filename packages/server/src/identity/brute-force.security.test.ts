@@ -70,6 +70,22 @@ describe('account lockout after consecutive failed sign-ins', () => {
   });
 });
 
+describe('parallel attempts are charged before they are verified', () => {
+  it('of 25 simultaneous wrong sign-ins, at most 5 are verified; the rest are refused as locked', async () => {
+    const srv = await startServer({ env: { KEYNEST_LOGIN_RATE_IP: '1000/60', KEYNEST_LOGIN_RATE_ACCOUNT_IP: '1000/60' } });
+    try {
+      await setupOwner(srv);
+      const answers = await Promise.all(Array.from({ length: 25 }, (_, i) => login(srv, OWNER.email, `parallel-guess-${i}`)));
+      const statuses = answers.map((a) => a.status);
+      assert.ok(statuses.filter((s) => s === 401).length <= 5, statuses.join(','));
+      assert.equal(statuses.filter((s) => s === 423).length + statuses.filter((s) => s === 401).length, 25);
+      assertError(await login(srv, OWNER.email, OWNER.password), 423, 'account_locked');
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 describe('sign-in rate limits per IP and per account+IP', () => {
   let srv: TestServer;
   after(() => srv?.close());

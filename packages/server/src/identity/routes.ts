@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../context.js';
 import { PASSWORD_MAX_LENGTH } from '../crypto/passwords.js';
-import { callerOf } from '../http/access.js';
+import { anonymousOf, callerOf } from '../http/access.js';
 import { noContent, text } from '../http/schemas.js';
 import type { OrgService } from '../orgs/service.js';
 import type { IdentityService } from './service.js';
@@ -29,7 +29,7 @@ const signedIn = {
 
 export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityService; orgs: OrgService; clock: Clock }): void {
   const { identity, orgs, clock } = deps;
-  const anonymous = (req: FastifyRequest) => ({ ip: req.ip, userAgent: req.headers['user-agent'] ?? null, requestId: req.id, now: clock() });
+  const anonymous = (req: FastifyRequest) => anonymousOf(req, clock);
 
   app.get('/api/v1/setup', {
     config: { access: { public: 'a fresh instance must be discoverable before anyone exists' } },
@@ -85,7 +85,7 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
   });
 
   app.post('/api/v1/auth/logout', {
-    config: { access: { authenticated: 'a user ends their own session', sessionOnly: true } },
+    config: { access: { authenticated: 'a user ends their own session', sessionOnly: true, duringEnrolment: true } },
     schema: { tags: ['identity'], summary: 'End the current session', response: { 204: noContent } },
     handler: async (req, reply) => {
       await identity.logout(callerOf(req));
@@ -129,13 +129,13 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
   });
 
   app.get('/api/v1/me', {
-    config: { access: { authenticated: 'a caller may always ask who it is' } },
+    config: { access: { authenticated: 'a caller may always ask who it is', duringEnrolment: true } },
     schema: { tags: ['identity'], summary: 'Who is calling' },
     handler: async (req) => {
       const p = callerOf(req).principal;
       const org = await orgs.getOrg(p.orgId);
       return p.type === 'user'
-        ? { principal: { type: 'user', user: { id: p.userId, email: p.email }, role: p.role, org } }
+        ? { principal: { type: 'user', user: { id: p.userId, email: p.email }, role: p.role, org, mustEnrolTwoFactor: p.mustEnrolTwoFactor } }
         : {
             principal: {
               type: 'token',

@@ -10,11 +10,13 @@ import type { Logger } from '../logger.js';
 import type { OrgService } from '../orgs/service.js';
 import { isUniqueViolation } from '../storage/dialect.js';
 import type { Db } from '../storage/database.js';
-import type { PasswordChecker } from './password-policy.js';
+import { PasswordChecker, type PasswordPolicy } from './password-policy.js';
 import type { SessionService } from './sessions.js';
 import { deleteSetting, getSetting, insertSetting, putSetting } from './settings-store.js';
 import * as store from './store.js';
+import type { SecurityNotices } from './notices.js';
 import type { LoginThrottle } from './throttle.js';
+import { parseUserAgent } from './user-agent.js';
 import type { SecondFactor, TwoFactorService } from './two-factor.js';
 
 const SETUP_DONE = 'setup_completed';
@@ -33,8 +35,10 @@ export interface IdentityDeps {
   log: Logger;
   sessions: SessionService;
   throttle: LoginThrottle;
-  passwords: PasswordChecker;
+  /** The deployment's policy; an org may tighten it (OrgService.passwordPolicy). */
+  passwordPolicy: PasswordPolicy;
   twoFactor: TwoFactorService;
+  notices: SecurityNotices;
   /** Where the one-time setup token is written for the operator (mode 0600) until it is used. */
   setupTokenFile: string | null;
 }
@@ -51,6 +55,8 @@ export interface IdentityDeps {
 export class IdentityService {
   /** Started at construction so the first sign-in of an unknown account costs no more than others. */
   readonly #dummyHash: Promise<string>;
+  /** One checker per distinct policy in use (the deployment's, and any an org tightened). */
+  readonly #checkers = new Map<string, PasswordChecker>();
 
   constructor(private readonly deps: IdentityDeps) {
     this.#dummyHash = hashPassword(newToken('setup'));
@@ -86,7 +92,7 @@ export class IdentityService {
     // Checked before the (deliberately expensive) hash so that nobody can make an instance that is
     // already set up, or a caller without the token, burn CPU; checked again inside the transaction.
     await this.#assertSetupAllowed(this.deps.db, input.setupToken);
-    this.assertAcceptablePassword(input.password, { email, orgName: input.orgName });
+    await this.assertAcceptablePassword(input.password, { email, orgName: input.orgName }, null);
     const passwordHash = await hashPassword(input.password);
     let result: SignedIn;
     try {
@@ -120,7 +126,7 @@ export class IdentityService {
     // Unknown accounts verify against a dummy hash, so both paths cost one argon2 verification.
     const ok = await verifyPassword(user?.password_hash ?? (await this.#dummy()), input.password);
     if (!user || !ok) {
-      await this.#failed(email, { orgId: user?.org_id ?? null, userId: user?.id ?? null }, user ? 'wrong_password' : 'unknown_account', ctx);
+      await this.failedAttempt(email, { orgId: user?.org_id ?? null, userId: user?.id ?? null }, user ? 'wrong_password' : 'unknown_account', ctx);
       throw new AppError('invalid_credentials', 'Invalid credentials');
     }
     const upgraded = needsRehash(user.password_hash) ? await hashPassword(input.password) : null;
@@ -129,33 +135,45 @@ export class IdentityService {
     try {
       result = await this.deps.db.transaction().execute(async (trx) => {
         const secondFactor = await this.deps.twoFactor.verifyAtSignIn(trx, user.id, input, ctx.now);
+        const knownDevice = await store.hasSessionFrom(trx, user.id, ctx.ip, ctx.userAgent?.slice(0, 512) ?? null);
+        const backupCodesLeft = secondFactor === 'backup_code' ? await this.deps.twoFactor.remainingBackupCodes(trx, user.id) : null;
         if (upgraded) await store.updatePasswordHash(trx, user.id, upgraded);
-        await throttle.recordSuccess(trx, email);
-        const session = await this.deps.sessions.create(trx, { orgId: user.org_id, userId: user.id }, ctx, { rememberMe: input.rememberMe === true });
+        await throttle.recordSuccess(trx, email, ctx.ip);
+        const session = await this.deps.sessions.create(trx, { orgId: user.org_id, userId: user.id }, ctx, { rememberMe: input.rememberMe === true, secondFactor });
         const details = { method: 'password', secondFactor, rehashed: upgraded !== null, rememberMe: input.rememberMe === true };
         await audit.record(trx, who, { action: 'session.create', target: { type: 'session', id: session.id }, details });
         if (secondFactor === 'backup_code') await audit.record(trx, who, { action: '2fa.backup_code_used', target: { type: 'user', id: user.id } });
-        return { session, signedIn: { user: { id: user.id, email: user.email }, org: { id: user.org_id, name: user.org_name }, session: { token: session.token, expiresAt: session.expiresAt } } };
+        return { session, knownDevice, backupCodesLeft, signedIn: { user: { id: user.id, email: user.email }, org: { id: user.org_id, name: user.org_name }, session: { token: session.token, expiresAt: session.expiresAt } } };
       });
     } catch (err) {
       // A wrong second factor counts towards the lock like a wrong password (it is the same guessing).
-      if (err instanceof AppError && err.code === 'invalid_two_factor_code') await this.#failed(email, { orgId: user.org_id, userId: user.id }, 'wrong_second_factor', ctx);
+      if (err instanceof AppError && err.code === 'invalid_two_factor_code') await this.failedAttempt(email, { orgId: user.org_id, userId: user.id }, 'wrong_second_factor', ctx);
       throw err;
     }
     this.deps.sessions.announceRevoked(result.session.evicted);
+    const at = new Date(ctx.now);
+    if (!result.knownDevice) this.deps.notices.send(user.email, 'new_sign_in', { at, ip: ctx.ip, device: describeDevice(ctx.userAgent) });
+    if (result.backupCodesLeft !== null) this.deps.notices.send(user.email, 'backup_code_used', { at, ip: ctx.ip, remaining: result.backupCodesLeft });
     return result.signedIn;
   }
 
   /** Counts a failed sign-in towards the lock and records it (the reason stays in the audit log). */
-  async #failed(email: string, who: { orgId: string | null; userId: string | null }, reason: string, ctx: AnonymousContext): Promise<void> {
+  /**
+   * Records a failed attempt (already charged by `throttle.admit`): the audit records commit with
+   * the lock, if this failure set one. `action` names what was attempted.
+   */
+  async failedAttempt(email: string, who: { orgId: string | null; userId: string | null }, reason: string, ctx: AnonymousContext, action = 'session.create'): Promise<void> {
     const { throttle, audit } = this.deps;
-    const failure = await throttle.recordFailure(email, ctx.ip, ctx.now);
     const audited = { orgId: who.orgId, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
     const target = { type: 'user', id: who.userId };
-    await audit.recordAlone(audited, { action: 'session.create', outcome: 'failure', target, details: { reason, failures: failure.failures } });
-    if (failure.lockedUntil !== null) {
-      await audit.recordAlone(audited, { action: 'account.lock', target, details: { lockedUntil: new Date(failure.lockedUntil).toISOString(), failures: failure.failures } });
-    }
+    const failure = await throttle.recordFailure(email, ctx.now, async (trx, outcome) => {
+      await audit.record(trx, audited, { action, outcome: 'failure', target, details: { reason, failures: outcome.failures } });
+      if (outcome.lockedUntil !== null) {
+        await audit.record(trx, audited, { action: 'account.lock', target, details: { lockedUntil: new Date(outcome.lockedUntil).toISOString(), failures: outcome.failures } });
+      }
+    });
+    // Only a real account has someone to tell; an unknown email locks silently.
+    if (failure.lockedUntil !== null && who.userId !== null) this.deps.notices.send(email, 'account_locked', { lockedUntil: new Date(failure.lockedUntil), ip: ctx.ip });
   }
 
   /**
@@ -170,12 +188,12 @@ export class IdentityService {
     try {
       await this.deps.db.transaction().execute(async (trx) => {
         const secondFactor = await this.deps.twoFactor.verifyAtSignIn(trx, p.userId, input, ctx.now);
-        await this.deps.throttle.recordSuccess(trx, p.email);
+        await this.deps.throttle.recordSuccess(trx, p.email, ctx.ip);
         await this.deps.sessions.markAuthenticated(trx, p.sessionId, ctx.now);
         await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'session.reauth', target: { type: 'session', id: p.sessionId }, details: { secondFactor } });
       });
     } catch (err) {
-      if (err instanceof AppError && err.code === 'invalid_two_factor_code') await this.#failed(p.email, { orgId: p.orgId, userId: p.userId }, 'reauth_wrong_second_factor', anon);
+      if (err instanceof AppError && err.code === 'invalid_two_factor_code') await this.failedAttempt(p.email, { orgId: p.orgId, userId: p.userId }, 'reauth_wrong_second_factor', anon);
       throw err;
     }
     this.deps.sessions.announceChanged(p.sessionId);
@@ -191,11 +209,13 @@ export class IdentityService {
     await this.deps.throttle.admit(p.email, ctx.ip, ctx.now);
     await this.#verifyCurrentPassword(p, input.currentPassword, anon, 'password_change_wrong_password');
     const org = await this.deps.orgs.getOrg(p.orgId);
-    this.assertAcceptablePassword(input.newPassword, { email: p.email, ...(org ? { orgName: org.name } : {}) });
+    await this.assertAcceptablePassword(input.newPassword, { email: p.email, ...(org ? { orgName: org.name } : {}) }, p.orgId);
     const passwordHash = await hashPassword(input.newPassword);
     const ended = await this.deps.db.transaction().execute(async (trx) => {
       await store.updatePasswordHash(trx, p.userId, passwordHash);
-      await this.deps.throttle.recordSuccess(trx, p.email);
+      // A reset link mailed earlier must not undo the change.
+      await store.voidUserTokens(trx, p.userId, 'password_reset', ctx.now);
+      await this.deps.throttle.recordSuccess(trx, p.email, ctx.ip);
       const live = await store.listLiveSessions(trx, p.orgId, p.userId, ctx.now);
       const others = await store.revokeUserSessions(trx, p.orgId, p.userId, live.map((s) => s.id).filter((id) => id !== p.sessionId), ctx.now);
       await this.deps.sessions.markAuthenticated(trx, p.sessionId, ctx.now);
@@ -204,6 +224,7 @@ export class IdentityService {
     });
     this.deps.sessions.announceRevoked(ended);
     this.deps.sessions.announceChanged(p.sessionId);
+    this.deps.notices.send(p.email, 'password_changed', { at: new Date(ctx.now), ip: ctx.ip });
     return { otherSessionsEnded: ended.length };
   }
 
@@ -211,14 +232,18 @@ export class IdentityService {
     const user = await store.findUserWithMembership(this.deps.db, p.email);
     const ok = user !== undefined && (await verifyPassword(user.password_hash, password));
     if (!ok) {
-      await this.#failed(p.email, { orgId: p.orgId, userId: p.userId }, reason, ctx);
+      await this.failedAttempt(p.email, { orgId: p.orgId, userId: p.userId }, reason, ctx);
       throw new AppError('invalid_credentials', 'Invalid credentials');
     }
   }
 
   /** Throws 400 weak_password naming the rule a new password breaks (never the password itself). */
-  assertAcceptablePassword(password: string, context: { email: string; orgName?: string; name?: string }): void {
-    const problem = this.deps.passwords.check(password, context);
+  async assertAcceptablePassword(password: string, context: { email: string; orgName?: string; name?: string }, orgId: string | null): Promise<void> {
+    const policy = orgId === null ? this.deps.passwordPolicy : await this.deps.orgs.passwordPolicy(orgId);
+    const key = JSON.stringify(policy);
+    let checker = this.#checkers.get(key);
+    if (!checker) this.#checkers.set(key, (checker = new PasswordChecker(policy)));
+    const problem = checker.check(password, context);
     if (problem) {
       const { message, ...details } = problem;
       throw new AppError('weak_password', message, details);
@@ -253,4 +278,9 @@ export function normalizeEmail(email: string): string {
 function userOf(ctx: RequestContext): UserPrincipal {
   if (ctx.principal.type !== 'user') throw new AppError('forbidden', 'Only a signed-in user can do this');
   return ctx.principal;
+}
+
+function describeDevice(userAgent: string | null): string {
+  const d = parseUserAgent(userAgent);
+  return [d.browser, d.os && `on ${d.os}`].filter(Boolean).join(' ') || 'an unknown device';
 }

@@ -28,7 +28,7 @@ const session = {
   },
 } as const;
 const revokedCount = { type: 'object', additionalProperties: false, required: ['revoked'], properties: { revoked: { type: 'integer' } } } as const;
-const own = { authenticated: 'a user sees and ends only their own sessions', sessionOnly: true } as const;
+const own = { authenticated: 'a user sees and ends only their own sessions', sessionOnly: true, duringEnrolment: true } as const;
 
 /** A signed-in user's own sessions: list them, end one, end all others, end all. */
 export function sessionRoutes(app: FastifyInstance, deps: { sessions: SessionService }): void {

@@ -5,6 +5,7 @@ import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } 
 import { auditContextOf, iso, type AnonymousContext, type RequestContext } from '../context.js';
 import { constantTimeEqual, newId, newToken, tokenDigest } from '../crypto/random.js';
 import { AppError, notFound } from '../errors.js';
+import type { OrgService } from '../orgs/service.js';
 import type { Db } from '../storage/database.js';
 import * as store from './store.js';
 import { parseUserAgent, type Device } from './user-agent.js';
@@ -19,8 +20,6 @@ export interface SessionPolicy {
   /** The same for "remember me". */
   rememberTtlS: number;
   rememberIdleS: number;
-  /** Live sessions a user may hold in one org; signing in beyond it ends the oldest. */
-  maxPerUser: number;
 }
 
 export interface SessionInfo {
@@ -46,16 +45,18 @@ type SessionRow = NonNullable<Awaited<ReturnType<typeof store.findSessionByDiges
  * - a session ends at its absolute expiry, after `idle timeout` without use (to within the one-minute
  *   touch interval), or when revoked; revocation takes effect on this instance at once (the
  *   invalidation bus drops the cached row, always after the revocation committed);
- * - a user holds at most `maxPerUser` live sessions per org: a new sign-in ends the oldest;
+ * - a user holds at most the org's session limit of live sessions: a new sign-in ends the oldest;
  * - a user sees and ends only their own sessions; anyone else's id is answered as not found.
  */
 export class SessionService {
   /** Session rows by token digest: authentication without a query on every request. */
   readonly #byDigest = new TtlCache<string, SessionRow>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
 
-  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; policy: SessionPolicy }) {
+  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; orgs: Pick<OrgService, 'sessionLimit'>; policy: SessionPolicy }) {
     deps.invalidation.subscribe((e) => {
       if (e.type === 'session.revoked' || e.type === 'session.changed') this.#byDigest.deleteWhere((r) => r.id === e.sessionId);
+      else if (e.type === 'user.changed') this.#byDigest.deleteWhere((r) => r.user_id === e.userId);
+      else if (e.type === 'org.changed') this.#byDigest.deleteWhere((r) => r.org_id === e.orgId);
     });
   }
 
@@ -63,7 +64,7 @@ export class SessionService {
    * A new session inside the sign-in's transaction. Returns the sessions it evicted to stay within
    * the limit: the caller announces them with `announceRevoked` once the transaction committed.
    */
-  async create(trx: Db, who: { orgId: string; userId: string }, ctx: AnonymousContext, opts: { rememberMe: boolean }) {
+  async create(trx: Db, who: { orgId: string; userId: string }, ctx: AnonymousContext, opts: { rememberMe: boolean; secondFactor?: 'none' | 'totp' | 'backup_code' }) {
     const { policy } = this.deps;
     const token = newToken('ses');
     const id = newId('ses');
@@ -72,6 +73,7 @@ export class SessionService {
       id,
       orgId: who.orgId,
       userId: who.userId,
+      secondFactor: opts.secondFactor ?? 'none',
       digest: tokenDigest(token),
       now: ctx.now,
       expiresAt,
@@ -81,7 +83,8 @@ export class SessionService {
       userAgent: ctx.userAgent?.slice(0, 512) ?? null,
     });
     const live = await store.listLiveSessions(trx, who.orgId, who.userId, ctx.now);
-    const over = live.filter((s) => s.id !== id).slice(policy.maxPerUser - 1).map((s) => s.id);
+    const limit = await this.deps.orgs.sessionLimit(trx, who.orgId);
+    const over = live.filter((s) => s.id !== id).slice(limit - 1).map((s) => s.id);
     const evicted = await store.revokeUserSessions(trx, who.orgId, who.userId, over, ctx.now);
     const audit = { orgId: who.orgId, actor: { type: 'user' as const, id: who.userId }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
     for (const sid of evicted) {
@@ -119,7 +122,17 @@ export class SessionService {
       row.last_active_at = now;
       await store.touchSession(this.deps.db, row.id, now);
     }
-    return { type: 'user', orgId: row.org_id, userId: row.user_id, email: row.email, role: row.role, sessionId: row.id, authenticatedAt: row.authenticated_at };
+    const required = row.require_2fa === 'all' || (row.require_2fa === 'admins' && (row.role === 'owner' || row.role === 'admin'));
+    return {
+      type: 'user',
+      orgId: row.org_id,
+      userId: row.user_id,
+      email: row.email,
+      role: row.role,
+      sessionId: row.id,
+      authenticatedAt: row.authenticated_at,
+      mustEnrolTwoFactor: required && row.totp_state !== 'active',
+    };
   }
 
   async list(ctx: RequestContext): Promise<SessionInfo[]> {

@@ -43,6 +43,15 @@ describe('step-up: sensitive actions need a recent sign-in', () => {
     assert.equal((await owner('GET', secretsPath('app', 'development', 'DB_PASS'))).status, 200);
     assert.equal((await owner('GET', `${secretsPath('app', 'production')}?values=false`)).status, 200);
     assert.equal((await owner('GET', '/api/v1/tokens')).status, 200);
+    // Not through a reference either: a development value pointing into production needs the same.
+    await putSecret(owner, 'app', 'development', 'VIA_REF', 'db=${production.DB_PASS}');
+    const viaRef = await owner('GET', secretsPath('app', 'development', 'VIA_REF'));
+    assertError(viaRef, 401, 'reauth_required');
+    assert.ok(!viaRef.text.includes('prod-value-step-up'));
+    assertError(await owner('GET', secretsPath('app', 'development')), 401, 'reauth_required');
+    assert.equal((await owner('GET', `${secretsPath('app', 'development', 'VIA_REF')}?raw=true`)).status, 200, 'unresolved, nothing of production is read');
+    // Binding an authenticator to the account is step-up too (a stolen session must not).
+    assertError(await owner('POST', '/api/v1/me/2fa/totp'), 401, 'reauth_required');
     // API tokens never sign in: their scope is their limit.
     assert.equal((await api(srv, readToken)('GET', secretsPath('app', 'production', 'DB_PASS'))).status, 200);
     assert.equal((await api(srv)('GET', '/api/v1/projects/app')).status, 401, 'and no credentials is still 401 unauthenticated');

@@ -1,7 +1,7 @@
 import type { Db } from '../storage/database.js';
 
 export function insertUser(db: Db, row: { id: string; email: string; passwordHash: string; now: number }): Promise<unknown> {
-  return db.insertInto('users').values({ id: row.id, email: row.email, password_hash: row.passwordHash, created_at: row.now }).execute();
+  return db.insertInto('users').values({ id: row.id, email: row.email, password_hash: row.passwordHash, created_at: row.now, email_verified_at: null }).execute();
 }
 
 export function insertMembership(db: Db, row: { orgId: string; userId: string; role: string; now: number }): Promise<unknown> {
@@ -30,6 +30,7 @@ export function insertSession(
     id: string;
     orgId: string;
     userId: string;
+    secondFactor: 'none' | 'totp' | 'backup_code';
     digest: string;
     now: number;
     expiresAt: number;
@@ -55,6 +56,7 @@ export function insertSession(
       idle_timeout_ms: row.idleTimeoutMs,
       remember_me: row.rememberMe ? 1 : 0,
       authenticated_at: row.now,
+      second_factor: row.secondFactor,
     })
     .execute();
 }
@@ -65,6 +67,8 @@ export function findSessionByDigest(db: Db, digest: string) {
     .selectFrom('sessions')
     .innerJoin('users', 'users.id', 'sessions.user_id')
     .innerJoin('memberships', (j) => j.onRef('memberships.user_id', '=', 'sessions.user_id').onRef('memberships.org_id', '=', 'sessions.org_id'))
+    .innerJoin('orgs', 'orgs.id', 'sessions.org_id')
+    .leftJoin('user_totp', 'user_totp.user_id', 'sessions.user_id')
     .select([
       'sessions.id',
       'sessions.org_id',
@@ -75,6 +79,9 @@ export function findSessionByDigest(db: Db, digest: string) {
       'sessions.last_active_at',
       'sessions.idle_timeout_ms',
       'sessions.authenticated_at',
+      'sessions.second_factor',
+      'orgs.require_2fa',
+      'user_totp.state as totp_state',
       'users.email',
       'memberships.role',
     ])
@@ -118,4 +125,17 @@ export async function revokeUserSessions(db: Db, orgId: string, userId: string, 
   const revoked = live.map((r) => r.id);
   if (revoked.length > 0) await db.updateTable('sessions').set({ revoked_at: now }).where('id', 'in', revoked).where('revoked_at', 'is', null).execute();
   return revoked;
+}
+
+/** Whether the user ever signed in from this address with this client (for the new-sign-in notice). */
+export async function hasSessionFrom(db: Db, userId: string, ip: string | null, userAgent: string | null): Promise<boolean> {
+  let q = db.selectFrom('sessions').select('id').where('user_id', '=', userId);
+  q = ip === null ? q.where('ip', 'is', null) : q.where('ip', '=', ip);
+  q = userAgent === null ? q.where('user_agent', 'is', null) : q.where('user_agent', '=', userAgent);
+  return (await q.limit(1).executeTakeFirst()) !== undefined;
+}
+
+/** Marks a user's unused mailed links of one purpose as used (a newer link or a password change voids them). */
+export async function voidUserTokens(db: Db, userId: string, purpose: 'password_reset' | 'email_verification', now: number): Promise<void> {
+  await db.updateTable('user_tokens').set({ used_at: now }).where('user_id', '=', userId).where('purpose', '=', purpose).where('used_at', 'is', null).execute();
 }

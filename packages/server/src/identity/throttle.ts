@@ -24,20 +24,24 @@ export interface FailureOutcome {
 }
 
 /**
- * The brakes on password guessing, checked before a password is even looked at:
- * - per account: `lockoutThreshold` consecutive failures lock sign-in for `lockoutS`, right password
- *   or not. Kept in the database (shared by instances, kept across restarts) under a digest of the
- *   email, and kept the same way for emails that have no account, so a lock reveals nothing about
- *   whether the account exists. A successful sign-in clears it.
- * - per IP and per account+IP: failed attempts per window (rate-limiter-flexible, in this
- *   instance's memory; issue 6 moves them to Redis for a cluster). They bound a spray across many
- *   accounts, which the per-account lock alone does not. Only failures count, so a script that
- *   signs in often with the right password is never limited.
+ * The brakes on guessing a password or a second factor. Every attempt is charged *before* it is
+ * verified, so a burst of parallel attempts cannot slip past a count that only failures raise; a
+ * success refunds its charge and clears the count.
+ * - per account: more than `lockoutThreshold` attempts without a success lock sign-in for
+ *   `lockoutS` (`423 account_locked`), right password or not. Kept in the database (shared by
+ *   instances, kept across restarts) under a digest of the email, and kept the same way for emails
+ *   that have no account, so a lock reveals nothing about whether the account exists. The count is
+ *   one atomic upsert per attempt, so concurrent attempts are each counted.
+ * - per IP and per account+IP: attempts per window (rate-limiter-flexible, in this instance's
+ *   memory; issue 6 moves them to Redis for a cluster); `429 rate_limited`. Refunded on success, so a
+ *   script that signs in often with the right password is never limited.
  * Lock times come from the injected clock; the rate windows from the real one (the library's).
  */
 export class LoginThrottle {
   readonly #perIp: RateLimiterMemory;
   readonly #perAccountIp: RateLimiterMemory;
+  /** Limits of the mailing and link endpoints, per purpose, made on first use. */
+  readonly #requests = new Map<string, { perIp: RateLimiterMemory; perAccountIp: RateLimiterMemory }>();
 
   constructor(private readonly deps: { db: Db; policy: ThrottlePolicy }) {
     const { perIp, perAccountIp } = deps.policy;
@@ -45,27 +49,16 @@ export class LoginThrottle {
     this.#perAccountIp = new RateLimiterMemory({ keyPrefix: 'login-acct-ip', points: perAccountIp.points, duration: perAccountIp.durationS });
   }
 
-  /** Throws 429 rate_limited or 423 account_locked; otherwise the attempt may go on. */
+  /**
+   * Charges one attempt; throws 429 rate_limited or 423 account_locked, otherwise the attempt may
+   * go on to be verified. Follow it with `recordSuccess` or `recordFailure`.
+   */
   async admit(email: string, ip: string | null, now: number): Promise<void> {
     const subject = subjectOf(email);
-    await refuseIfSpent(this.#perIp, ipKey(ip));
-    await refuseIfSpent(this.#perAccountIp, `${subject}:${ipKey(ip)}`);
-    const row = await this.deps.db.selectFrom('login_throttle').select('locked_until').where('subject', '=', subject).executeTakeFirst();
-    if (row?.locked_until != null && row.locked_until > now) {
-      throw new AppError('account_locked', 'Too many failed sign-ins; try again later', undefined, { retryAfterS: Math.ceil((row.locked_until - now) / 1000) });
-    }
-  }
-
-  /**
-   * Counts a failure. Race-free on PostgreSQL: the increment is one upsert, and the lock is set by
-   * an UPDATE that only one of several concurrent failures can win.
-   */
-  async recordFailure(email: string, ip: string | null, now: number): Promise<FailureOutcome> {
-    const subject = subjectOf(email);
-    await spend(this.#perIp, ipKey(ip));
-    await spend(this.#perAccountIp, `${subject}:${ipKey(ip)}`);
+    await charge(this.#perIp, ipKey(ip));
+    await charge(this.#perAccountIp, `${subject}:${ipKey(ip)}`);
     const { lockoutThreshold, lockoutS } = this.deps.policy;
-    return this.deps.db.transaction().execute(async (trx) => {
+    const lockedUntil = await this.deps.db.transaction().execute(async (trx) => {
       // A lock that has run out starts a fresh count.
       await trx.updateTable('login_throttle').set({ failures: 0, locked_until: null }).where('subject', '=', subject).where('locked_until', '<=', now).execute();
       const row = await trx
@@ -74,22 +67,63 @@ export class LoginThrottle {
         .onConflict((oc) => oc.column('subject').doUpdateSet((eb) => ({ failures: eb('login_throttle.failures', '+', 1), updated_at: now })))
         .returning(['failures', 'locked_until'])
         .executeTakeFirstOrThrow();
-      const failures = Number(row.failures);
-      if (failures < lockoutThreshold || row.locked_until !== null) return { failures, lockedUntil: null };
-      const lockedUntil = now + lockoutS * 1000;
-      const res = await trx
-        .updateTable('login_throttle')
-        .set({ locked_until: lockedUntil })
-        .where('subject', '=', subject)
-        .where('locked_until', 'is', null)
-        .executeTakeFirst();
-      return { failures, lockedUntil: Number(res.numUpdatedRows) > 0 ? lockedUntil : null };
+      if (row.locked_until !== null) return Number(row.locked_until);
+      if (Number(row.failures) <= lockoutThreshold) return null;
+      // Past the threshold while earlier attempts are still being verified: lock now.
+      const until = now + lockoutS * 1000;
+      await trx.updateTable('login_throttle').set({ locked_until: until }).where('subject', '=', subject).where('locked_until', 'is', null).execute();
+      return until;
+    });
+    if (lockedUntil !== null) {
+      throw new AppError('account_locked', 'Too many failed sign-ins; try again later', undefined, { retryAfterS: Math.ceil((lockedUntil - now) / 1000) });
+    }
+  }
+
+  /**
+   * For endpoints that mail a link or take one (reset, verification): every request counts, per
+   * IP (20 per 15 min) and per email+IP (5 per 15 min), so they cannot be used to flood a mailbox
+   * or to guess links. 429 rate_limited beyond.
+   */
+  async admitRequest(purpose: 'reset' | 'reset-confirm' | 'verify' | 'verify-confirm', email: string, ip: string | null): Promise<void> {
+    let limits = this.#requests.get(purpose);
+    if (!limits) {
+      limits = {
+        perIp: new RateLimiterMemory({ keyPrefix: `${purpose}-ip`, points: 20, duration: 15 * 60 }),
+        perAccountIp: new RateLimiterMemory({ keyPrefix: `${purpose}-acct-ip`, points: 5, duration: 15 * 60 }),
+      };
+      this.#requests.set(purpose, limits);
+    }
+    await charge(limits.perIp, ipKey(ip));
+    if (email) await charge(limits.perAccountIp, `${subjectOf(email)}:${ipKey(ip)}`);
+  }
+
+  /**
+   * After a failed verification (already counted by `admit`): locks the account when this failure
+   * reached the threshold, inside one transaction with `audit` (which learns whether it locked).
+   */
+  recordFailure(email: string, now: number, audit: (trx: Db, outcome: FailureOutcome) => Promise<void>): Promise<FailureOutcome> {
+    const subject = subjectOf(email);
+    const { lockoutThreshold, lockoutS } = this.deps.policy;
+    return this.deps.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('login_throttle').select(['failures', 'locked_until']).where('subject', '=', subject).executeTakeFirst();
+      const failures = Number(row?.failures ?? 0);
+      let lockedUntil: number | null = null;
+      if (row && failures >= lockoutThreshold && row.locked_until === null) {
+        const until = now + lockoutS * 1000;
+        const res = await trx.updateTable('login_throttle').set({ locked_until: until }).where('subject', '=', subject).where('locked_until', 'is', null).executeTakeFirst();
+        if (Number(res.numUpdatedRows) > 0) lockedUntil = until;
+      }
+      const outcome = { failures, lockedUntil };
+      await audit(trx, outcome);
+      return outcome;
     });
   }
 
-  /** A successful sign-in ends the count (in the sign-in's own transaction). */
-  async recordSuccess(trx: Db, email: string): Promise<void> {
+  /** A success ends the count (in the success's own transaction) and refunds the rate charges. */
+  async recordSuccess(trx: Db, email: string, ip: string | null): Promise<void> {
     await trx.deleteFrom('login_throttle').where('subject', '=', subjectOf(email)).execute();
+    await this.#perIp.reward(ipKey(ip), 1);
+    await this.#perAccountIp.reward(`${subjectOf(email)}:${ipKey(ip)}`, 1);
   }
 }
 
@@ -99,18 +133,11 @@ function subjectOf(email: string): string {
 
 const ipKey = (ip: string | null) => ip ?? 'unknown';
 
-async function refuseIfSpent(limiter: RateLimiterMemory, key: string): Promise<void> {
-  const state = await limiter.get(key);
-  if (state && state.consumedPoints >= limiter.points) {
-    throw new AppError('rate_limited', 'Too many attempts; try again later', undefined, { retryAfterS: Math.max(1, Math.ceil(state.msBeforeNext / 1000)) });
-  }
-}
-
-/** One failure against a limit; going over it is what `refuseIfSpent` reports next time. */
-async function spend(limiter: RateLimiterMemory, key: string): Promise<void> {
+async function charge(limiter: RateLimiterMemory, key: string): Promise<void> {
   try {
     await limiter.consume(key);
   } catch (err) {
     if (!(err instanceof RateLimiterRes)) throw err;
+    throw new AppError('rate_limited', 'Too many attempts; try again later', undefined, { retryAfterS: Math.max(1, Math.ceil(err.msBeforeNext / 1000)) });
   }
 }

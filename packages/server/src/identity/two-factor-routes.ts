@@ -4,7 +4,8 @@ import { callerOf } from '../http/access.js';
 import { noContent } from '../http/schemas.js';
 import type { TwoFactorService } from './two-factor.js';
 
-const own = { authenticated: 'a user manages their own second factor', sessionOnly: true } as const;
+// Allowed while an org policy holds the user to enrolment: this is how they get out of it.
+const own = { authenticated: 'a user manages their own second factor', sessionOnly: true, duringEnrolment: true } as const;
 const code = { type: 'string', minLength: 1, maxLength: 32 } as const;
 const backupCodes = { type: 'object', additionalProperties: false, required: ['backupCodes'], properties: { backupCodes: { type: 'array', items: { type: 'string' } } } } as const;
 /** Re-authentication for turning 2FA off or replacing backup codes: the password and a current code. */
@@ -33,7 +34,8 @@ export function twoFactorRoutes(app: FastifyInstance, deps: { twoFactor: TwoFact
   });
 
   app.post('/api/v1/me/2fa/totp', {
-    config: { access: own },
+    // A stolen session must not be able to bind its own authenticator to the account.
+    config: { access: { ...own, stepUp: 'always' } },
     schema: {
       tags: ['identity'],
       summary: 'Start TOTP enrolment: a new secret, its otpauth:// URI and QR codes (confirm with a code to turn it on)',
@@ -54,7 +56,7 @@ export function twoFactorRoutes(app: FastifyInstance, deps: { twoFactor: TwoFact
   });
 
   app.post('/api/v1/me/2fa/totp/confirm', {
-    config: { access: own },
+    config: { access: { ...own, stepUp: 'always' } },
     schema: {
       tags: ['identity'],
       summary: 'Confirm enrolment with a code from the authenticator; answers the backup codes, shown only here',

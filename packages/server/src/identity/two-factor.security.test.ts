@@ -20,7 +20,7 @@ describe('two-factor authentication (TOTP and backup codes)', () => {
   const login = (extra: Record<string, unknown> = {}) => api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password, ...extra });
 
   before(async () => {
-    srv = await startServer({ clock, env: { KEYNEST_SESSION_IDLE_S: String(24 * 3600), KEYNEST_STEP_UP_S: String(24 * 3600), KEYNEST_LOGIN_RATE_IP: '1000/60', KEYNEST_LOGIN_RATE_ACCOUNT_IP: '1000/60' } });
+    srv = await startServer({ clock, env: { KEYNEST_SESSION_IDLE_S: String(24 * 3600), KEYNEST_STEP_UP_S: String(24 * 3600), KEYNEST_SESSIONS_PER_USER: '1000', KEYNEST_LOGIN_RATE_IP: '1000/60', KEYNEST_LOGIN_RATE_ACCOUNT_IP: '1000/60' } });
     owner = api(srv, await setupOwner(srv));
   });
   after(() => srv.close());
@@ -113,6 +113,20 @@ describe('two-factor authentication (TOTP and backup codes)', () => {
     assertError(await login({ backupCode: backupCodes[1]! }), 401, 'invalid_two_factor_code');
     assert.equal((await login({ backupCode: res.body.backupCodes[0] })).status, 200);
     backupCodes = res.body.backupCodes;
+  });
+
+  it('guessing codes at the disable endpoint is throttled and audited like a sign-in', async () => {
+    clock.advance(2 * STEP);
+    assert.equal((await login({ totp: oathtool(secret, clock()) })).status, 200, 'a success starts the count afresh');
+    const earlier = (await srv.db.selectFrom('audit_events').select('id').where('action', '=', '2fa.reauth').execute()).length;
+    for (let i = 0; i < 5; i++) {
+      assertError(await owner('POST', '/api/v1/me/2fa/disable', { password: OWNER.password, totp: '000000' === oathtool(secret, clock()) ? '111111' : '000000' }), 401, 'invalid_credentials');
+    }
+    clock.advance(STEP);
+    assertError(await owner('POST', '/api/v1/me/2fa/disable', { password: OWNER.password, totp: oathtool(secret, clock()) }), 423, 'account_locked');
+    const failures = await srv.db.selectFrom('audit_events').select('action').where('action', '=', '2fa.reauth').where('outcome', '=', 'failure').execute();
+    clock.advance(15 * 60_000);
+    assert.equal(failures.length - earlier, 5);
   });
 
   it('API tokens cannot touch 2FA (403)', async () => {

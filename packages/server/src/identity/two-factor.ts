@@ -1,6 +1,9 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { AuditService } from '../audit/service.js';
-import { auditContextOf, type RequestContext } from '../context.js';
+import type { Invalidation } from '../cache.js';
+import type { SecurityNotices } from './notices.js';
+import type { LoginThrottle } from './throttle.js';
+import { auditContextOf, type AnonymousContext, type RequestContext } from '../context.js';
 import { associatedData, open, seal } from '../crypto/aead.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { verifyPassword } from '../crypto/passwords.js';
@@ -37,7 +40,18 @@ export type SecondFactorUsed = 'none' | 'totp' | 'backup_code';
  * - turning 2FA off or making new backup codes needs the password and a current code.
  */
 export class TwoFactorService {
-  constructor(private readonly deps: { db: Db; keyring: Keyring; audit: AuditService }) {}
+  constructor(
+    private readonly deps: {
+      db: Db;
+      keyring: Keyring;
+      audit: AuditService;
+      invalidation: Invalidation;
+      notices: SecurityNotices;
+      throttle: Pick<LoginThrottle, 'admit' | 'recordSuccess'>;
+      /** Counts and audits a failed re-authentication like a failed sign-in (IdentityService.failedAttempt). */
+      failedAttempt: (email: string, who: { orgId: string; userId: string }, reason: string, ctx: AnonymousContext, action: string) => Promise<void>;
+    },
+  ) {}
 
   async status(ctx: RequestContext): Promise<{ enabled: boolean; backupCodesRemaining: number }> {
     const { userId } = userOf(ctx);
@@ -73,7 +87,7 @@ export class TwoFactorService {
   /** Confirms enrolment with a code from the new device; returns the backup codes (shown once). */
   async confirm(ctx: RequestContext, code: string): Promise<{ backupCodes: string[] }> {
     const { userId } = userOf(ctx);
-    return this.deps.db.transaction().execute(async (trx) => {
+    const result = await this.deps.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('user_totp').selectAll().where('user_id', '=', userId).executeTakeFirst();
       if (!row || row.state !== 'pending') {
         throw row ? new AppError('two_factor_enabled', 'Two-factor authentication is already on') : new AppError('two_factor_not_started', 'Start enrolment first');
@@ -85,24 +99,28 @@ export class TwoFactorService {
       await this.deps.audit.record(trx, auditContextOf(ctx), { action: '2fa.enable', target: { type: 'user', id: userId }, details: { backupCodes: backupCodes.length } });
       return { backupCodes };
     });
+    // Sessions held to enrolment by the org policy are released at once.
+    this.deps.invalidation.publish({ type: 'user.changed', userId });
+    this.deps.notices.send(userOf(ctx).email, 'two_factor_enabled', { at: new Date(ctx.now), ip: ctx.ip });
+    return result;
   }
 
   /** Turns 2FA off; needs the password and a current TOTP or backup code. */
   async disable(ctx: RequestContext, proof: { password: string } & SecondFactor): Promise<void> {
     const { userId } = userOf(ctx);
-    await this.deps.db.transaction().execute(async (trx) => {
-      await this.#reauthenticate(trx, userId, proof, ctx.now);
+    await this.#reauthenticated(ctx, proof, async (trx) => {
       await trx.deleteFrom('user_totp').where('user_id', '=', userId).execute();
       await trx.deleteFrom('backup_codes').where('user_id', '=', userId).execute();
       await this.deps.audit.record(trx, auditContextOf(ctx), { action: '2fa.disable', target: { type: 'user', id: userId } });
     });
+    this.deps.invalidation.publish({ type: 'user.changed', userId });
+    this.deps.notices.send(userOf(ctx).email, 'two_factor_disabled', { at: new Date(ctx.now), ip: ctx.ip });
   }
 
   /** New backup codes (the old ones stop working); needs the password and a current code. */
   async regenerateBackupCodes(ctx: RequestContext, proof: { password: string } & SecondFactor): Promise<{ backupCodes: string[] }> {
     const { userId } = userOf(ctx);
-    return this.deps.db.transaction().execute(async (trx) => {
-      await this.#reauthenticate(trx, userId, proof, ctx.now);
+    return this.#reauthenticated(ctx, proof, async (trx) => {
       const backupCodes = await this.#replaceBackupCodes(trx, userId, ctx.now);
       await this.deps.audit.record(trx, auditContextOf(ctx), { action: '2fa.backup_codes_regenerated', target: { type: 'user', id: userId }, details: { backupCodes: backupCodes.length } });
       return { backupCodes };
@@ -123,6 +141,32 @@ export class TwoFactorService {
     const used = await this.#useSecondFactor(trx, userId, row, offered, now);
     if (!used) throw new AppError('invalid_two_factor_code', 'Invalid two-factor code');
     return used;
+  }
+
+  /** Unused backup codes left (for the notice that one was used). */
+  async remainingBackupCodes(db: Db, userId: string): Promise<number> {
+    const row = await db.selectFrom('backup_codes').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).where('used_at', 'is', null).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /**
+   * Runs `work` in a transaction once the password and a current code are proven. Throttled and
+   * audited like a sign-in: this is as good a place to guess codes as the sign-in form.
+   */
+  async #reauthenticated<T>(ctx: RequestContext, proof: { password: string } & SecondFactor, work: (trx: Db) => Promise<T>): Promise<T> {
+    const { userId, email } = userOf(ctx);
+    const anon = { ip: ctx.ip, userAgent: null, requestId: ctx.requestId, now: ctx.now };
+    await this.deps.throttle.admit(email, ctx.ip, ctx.now);
+    try {
+      return await this.deps.db.transaction().execute(async (trx) => {
+        await this.#reauthenticate(trx, userId, proof, ctx.now);
+        await this.deps.throttle.recordSuccess(trx, email, ctx.ip);
+        return work(trx);
+      });
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_credentials') await this.deps.failedAttempt(email, { orgId: ctx.principal.orgId, userId }, 'wrong_password_or_code', anon, '2fa.reauth');
+      throw err;
+    }
   }
 
   async #reauthenticate(trx: Db, userId: string, proof: { password: string } & SecondFactor, now: number): Promise<void> {

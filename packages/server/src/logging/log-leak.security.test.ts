@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
 import { oathtool } from '../test-support/totp.js';
@@ -155,6 +157,9 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(session, 'POST', '/api/v1/projects', { name: 'temp' }), 201);
     expect(await call(session, 'DELETE', '/api/v1/projects/temp'), 204);
 
+    expect(await call(session, 'GET', '/api/v1/org/settings'), 200);
+    expect(await call(session, 'PATCH', '/api/v1/org/settings', { require2fa: 'off' }), 200);
+
     // Re-authentication and a password change (then back, so the rest of the tour signs in as before).
     expect(await call(session, 'POST', '/api/v1/auth/reauth', { password }), 204);
     const interim = keep('interim password', `Interim-${marker('PW')}`);
@@ -188,6 +193,23 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(third, 'POST', '/api/v1/me/sessions/revoke-others'), 200);
     expect(await call(third, 'DELETE', '/api/v1/me/sessions'), 200);
     expect(await call(third, 'GET', '/api/v1/me/sessions'), 401);
+
+    // Account recovery last: a reset ends every session. Without SMTP the links land in the outbox.
+    const fromOutbox = async (kind: 'rst' | 'vfy') => {
+      for (let i = 0; i < 100; i++) {
+        const text = existsSync(path.join(srv.dataDir, 'outbox.jsonl')) ? readFileSync(path.join(srv.dataDir, 'outbox.jsonl'), 'utf8') : '';
+        const found = new RegExp(`kn_${kind}_[A-Za-z0-9_-]{43}`).exec(text);
+        if (found) return keep(`${kind} link token`, found[0]);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no ${kind} mail in the outbox`);
+    };
+    expect(await call(null, 'POST', '/api/v1/auth/password-reset', { email }), 202);
+    const resetPassword = keep('reset password', `Reset-${marker('PW')}`);
+    expect(await call(null, 'POST', '/api/v1/auth/password-reset/confirm', { token: await fromOutbox('rst'), newPassword: resetPassword }), 204);
+    const fresh = keep('post-reset session', (await call(null, 'POST', '/api/v1/auth/login', { email, password: resetPassword })).body.session.token);
+    expect(await call(fresh, 'POST', '/api/v1/me/email/verification'), 202);
+    expect(await call(null, 'POST', '/api/v1/auth/verify-email', { token: await fromOutbox('vfy') }), 204);
   });
 
   it('the tour reached every route the server has', () => {

@@ -1,14 +1,44 @@
+import type { AuditService } from '../audit/service.js';
+import type { Invalidation } from '../cache.js';
+import { auditContextOf, type RequestContext } from '../context.js';
 import { newId } from '../crypto/random.js';
 import type { Keyring } from '../crypto/keyring.js';
+import { AppError } from '../errors.js';
+import type { PasswordPolicy, PasswordScore } from '../identity/password-policy.js';
 import type { Db } from '../storage/database.js';
-import { findOrg, insertOrg } from './store.js';
+import { findOrg, findOrgSettings, insertOrg, updateOrgSettings, type OrgSettingsRow } from './store.js';
+
+export type Require2fa = 'off' | 'admins' | 'all';
+export const REQUIRE_2FA: readonly Require2fa[] = ['off', 'admins', 'all'];
+
+/** What an org may set; null means "the deployment's value". */
+export interface OrgSettings {
+  /** Who must have two-factor authentication: nobody, owners and admins, or every member. */
+  require2fa: Require2fa;
+  sessionLimit: number | null;
+  passwordPolicy: { minLength: number | null; minScore: number | null; requireClasses: number | null };
+}
+
+export interface OrgSettingsView extends OrgSettings {
+  /** The values in force once the deployment's defaults fill the nulls. */
+  effective: { sessionLimit: number; passwordPolicy: PasswordPolicy };
+}
+
+export interface DeploymentDefaults {
+  sessionLimit: number;
+  passwordPolicy: PasswordPolicy;
+}
 
 /**
- * Organizations: the tenant boundary. Invariant: an org is never without an active data key —
- * it is created in the same transaction as the org.
+ * Organizations: the tenant boundary. Invariants:
+ * - an org is never without an active data key — it is created in the same transaction as the org;
+ * - an org's settings may only tighten the deployment's (more characters, a higher score, fewer
+ *   sessions), never loosen them;
+ * - a settings change is audited with its old and new values and announced, so cached sessions
+ *   pick up a new 2FA requirement at once.
  */
 export class OrgService {
-  constructor(private readonly deps: { db: Db; keyring: Keyring }) {}
+  constructor(private readonly deps: { db: Db; keyring: Keyring; audit: AuditService; invalidation: Invalidation; defaults: DeploymentDefaults }) {}
 
   async createOrg(trx: Db, name: string, now: number): Promise<{ id: string; name: string }> {
     const id = newId('org');
@@ -19,5 +49,76 @@ export class OrgService {
 
   getOrg(id: string): Promise<{ id: string; name: string } | undefined> {
     return findOrg(this.deps.db, id);
+  }
+
+  async settings(ctx: RequestContext): Promise<OrgSettingsView> {
+    return this.#view(await findOrgSettings(this.deps.db, ctx.principal.orgId));
+  }
+
+  /** The session limit in force for the org (read inside the caller's transaction). */
+  async sessionLimit(db: Db, orgId: string): Promise<number> {
+    return this.#view(await findOrgSettings(db, orgId)).effective.sessionLimit;
+  }
+
+  async passwordPolicy(orgId: string): Promise<PasswordPolicy> {
+    return this.#view(await findOrgSettings(this.deps.db, orgId)).effective.passwordPolicy;
+  }
+
+  async updateSettings(ctx: RequestContext, change: Partial<OrgSettings>): Promise<OrgSettingsView> {
+    const orgId = ctx.principal.orgId;
+    const values = this.#validated(change);
+    const result = await this.deps.db.transaction().execute(async (trx) => {
+      const before = await findOrgSettings(trx, orgId);
+      const changed = Object.entries(values).filter(([k, v]) => before?.[k as keyof OrgSettingsRow] !== v);
+      if (changed.length > 0) {
+        await updateOrgSettings(trx, orgId, values);
+        const details = Object.fromEntries(changed.map(([k, v]) => [k, `${String(before?.[k as keyof OrgSettingsRow] ?? 'default')} -> ${String(v ?? 'default')}`]));
+        await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'org.settings.update', target: { type: 'org', id: orgId }, details });
+      }
+      return this.#view(await findOrgSettings(trx, orgId));
+    });
+    this.deps.invalidation.publish({ type: 'org.changed', orgId });
+    return result;
+  }
+
+  #validated(change: Partial<OrgSettings>): Partial<OrgSettingsRow> {
+    const d = this.deps.defaults;
+    const out: Partial<OrgSettingsRow> = {};
+    const atLeast = (path: string, value: number | null | undefined, min: number, max: number): number | null | undefined => {
+      if (value === undefined || value === null) return value;
+      if (value < min || value > max) {
+        throw new AppError('validation_failed', `${path} must be between ${min} and ${max} (an organization may only tighten the deployment's policy)`, [{ path: `/${path}`, rule: 'range' }]);
+      }
+      return value;
+    };
+    if (change.require2fa !== undefined) out.require_2fa = change.require2fa;
+    if (change.sessionLimit !== undefined) out.session_limit = atLeast('sessionLimit', change.sessionLimit, 1, d.sessionLimit) ?? null;
+    const p = change.passwordPolicy;
+    if (p?.minLength !== undefined) out.password_min_length = atLeast('passwordPolicy/minLength', p.minLength, d.passwordPolicy.minLength, d.passwordPolicy.maxLength) ?? null;
+    if (p?.minScore !== undefined) out.password_min_score = atLeast('passwordPolicy/minScore', p.minScore, d.passwordPolicy.minScore, 4) ?? null;
+    if (p?.requireClasses !== undefined) out.password_require_classes = atLeast('passwordPolicy/requireClasses', p.requireClasses, d.passwordPolicy.requireClasses, 4) ?? null;
+    return out;
+  }
+
+  #view(row: OrgSettingsRow | undefined): OrgSettingsView {
+    const d = this.deps.defaults;
+    const minLength = row?.password_min_length ?? null;
+    const minScore = row?.password_min_score ?? null;
+    const requireClasses = row?.password_require_classes ?? null;
+    return {
+      require2fa: row?.require_2fa ?? 'off',
+      sessionLimit: row?.session_limit ?? null,
+      passwordPolicy: { minLength, minScore, requireClasses },
+      // Clamped again here, not only when saved: the deployment may have tightened since.
+      effective: {
+        sessionLimit: Math.min(row?.session_limit ?? d.sessionLimit, d.sessionLimit),
+        passwordPolicy: {
+          ...d.passwordPolicy,
+          minLength: Math.max(minLength ?? 0, d.passwordPolicy.minLength),
+          minScore: Math.max(minScore ?? 0, d.passwordPolicy.minScore) as PasswordScore,
+          requireClasses: Math.max(requireClasses ?? 0, d.passwordPolicy.requireClasses),
+        },
+      },
+    };
   }
 }

@@ -1,10 +1,10 @@
-import { can, canSeeEnvironment } from '../access/policy.js';
+import { can, canSeeEnvironment, stepUpRequired, type StepUpPolicy } from '../access/policy.js';
 import { actorOf } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { auditContextOf, iso, isoOrNull, type RequestContext } from '../context.js';
 import { constantTimeEqual, newId } from '../crypto/random.js';
 import type { Keyring } from '../crypto/keyring.js';
-import { AppError, notFound } from '../errors.js';
+import { AppError, notFound, reauthRequired } from '../errors.js';
 import type { ProjectService, Target } from '../projects/service.js';
 import { isUniqueViolation } from '../storage/dialect.js';
 import { PreparedQuery } from '../storage/prepared.js';
@@ -85,6 +85,8 @@ export class SecretService {
       audit: AuditService;
       projects: ProjectService;
       invalidation: Invalidation;
+      /** Values reached through a reference need the same recent sign-in as a direct read. */
+      stepUp: StepUpPolicy;
       valueCache: { ttlMs: number; maxBytes: number };
     },
   ) {
@@ -355,6 +357,7 @@ export class SecretService {
         if (!can(ctx.principal, 'secret:read_values', { projectId: target.project.id, environmentId: env.id })) {
           throw new ReferenceError({ kind: 'forbidden', reference: `${envName}.${key}` });
         }
+        if (stepUpRequired(ctx.principal, 'protected-environment', env.name, this.deps.stepUp, ctx.now)) throw reauthRequired();
         const found = await this.#oneLive(ctx, { projectId: target.project.id, environmentId: env.id }, key);
         if (!found) return undefined;
         references.add(`${envName}.${key}`);

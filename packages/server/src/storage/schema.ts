@@ -9,8 +9,18 @@ export interface Database {
   /** Which migrations have run (storage/migrate.ts). */
   keynest_migrations: { name: string; applied_at: number };
   instance_settings: { name: string; value: string; updated_at: number };
-  orgs: { id: string; name: string; created_at: number };
-  users: { id: string; email: string; password_hash: string; created_at: number };
+  orgs: {
+    id: string;
+    name: string;
+    created_at: number;
+    require_2fa: 'off' | 'admins' | 'all';
+    session_limit: number | null;
+    password_min_length: number | null;
+    password_min_score: number | null;
+    password_require_classes: number | null;
+  };
+  users: { id: string; email: string; password_hash: string; created_at: number; email_verified_at: number | null };
+  user_tokens: { token_digest: string; user_id: string; purpose: 'password_reset' | 'email_verification'; created_at: number; expires_at: number; used_at: number | null };
   memberships: { org_id: string; user_id: string; role: string; created_at: number };
   data_keys: {
     org_id: string;
@@ -37,6 +47,7 @@ export interface Database {
     remember_me: number;
     /** Sign-in or the last re-authentication: sensitive actions need it to be recent. */
     authenticated_at: number;
+    second_factor: 'none' | 'totp' | 'backup_code';
   };
   user_totp: {
     user_id: string;

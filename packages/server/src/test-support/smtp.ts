@@ -1,0 +1,64 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+export interface ReceivedMail {
+  mailFrom: string | undefined;
+  rcptTo: string[];
+  headers: Map<string, string>;
+  body: string;
+}
+
+/**
+ * A real SMTP server on 127.0.0.1 and a free port, without TLS, that keeps what it receives: tests
+ * read the mails KeyNest sends. With `auth`, only those credentials are accepted; `echoPassword`
+ * makes its refusal quote them back, as some servers do.
+ */
+export async function startSmtpServer(auth?: { user: string; pass: string; echoPassword?: boolean }) {
+  const received: ReceivedMail[] = [];
+  const server = new SMTPServer({
+    authOptional: auth === undefined,
+    allowInsecureAuth: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    closeTimeout: 1000,
+    onAuth(a, _session, done) {
+      if (auth && a.username === auth.user && a.password === auth.pass) return done(null, { user: a.username });
+      done(new Error(auth?.echoPassword ? `bad credentials ${a.username}/${a.password ?? ''}` : 'bad credentials'));
+    },
+    onData(stream, session, done) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        received.push({
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined,
+          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          ...parseMessage(Buffer.concat(chunks).toString('utf8')),
+        });
+        done();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as AddressInfo).port;
+  return { port, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** Just enough RFC 5322/2045 for the assertions: unfolded headers, and a single-part body decoded. */
+export function parseMessage(raw: string): { headers: Map<string, string>; body: string } {
+  const split = raw.indexOf('\r\n\r\n');
+  const head = raw.slice(0, split).replace(/\r\n[ \t]+/g, ' ');
+  const headers = new Map<string, string>();
+  for (const line of head.split('\r\n')) {
+    const colon = line.indexOf(':');
+    headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+  }
+  let body = raw.slice(split + 4);
+  const encoding = headers.get('content-transfer-encoding')?.toLowerCase();
+  if (encoding === 'quoted-printable') {
+    const bytes = body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/gi, (_m, h: string) => `%${h}`);
+    body = decodeURIComponent(bytes.replace(/%(?![0-9A-F]{2})/gi, '%25'));
+  } else if (encoding === 'base64') {
+    body = Buffer.from(body, 'base64').toString('utf8');
+  }
+  return { headers, body: body.replace(/\r\n/g, '\n') };
+}
