@@ -13,6 +13,9 @@ export const SENSITIVE_FIELDS = [
   'value',
   'values',
   'token',
+  'totp',
+  'backupCode',
+  'backupCodes',
   'setupToken',
   'authorization',
   'cookie',
@@ -44,6 +47,11 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       level,
       redact: { paths: redactPaths(), censor: '[redacted]' },
       base: { service: 'keynest' },
+      // Fastify merges these over its own. Query strings can carry a mailed link's token (a reset
+      // link opened against the API), and redaction matches field names, not text: log the path only.
+      serializers: {
+        req: (req: { method?: string; url?: string; ip?: string }) => ({ method: req.method, url: req.url?.split('?')[0], remoteAddress: req.ip }),
+      },
     },
     destination,
   );

@@ -34,7 +34,12 @@ export interface KeyNest {
   keyring: Keyring;
   /** The one-time setup token when the instance is not set up yet; null afterwards. */
   setupToken: string | null;
-  /** Stops accepting, lets in-flight requests finish, then closes the database. */
+  /**
+   * Stops accepting, lets in-flight requests finish, then waits for work they left behind (mails,
+   * the lookups behind a reset request). The database stays open.
+   */
+  quiesce(): Promise<void>;
+  /** `quiesce`, then closes the database. */
   close(): Promise<void>;
 }
 
@@ -77,6 +82,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       invalidation,
       notices,
       throttle,
+      admitAttempt: (...args) => identity!.admitAttempt(...args),
       failedAttempt: (...args) => identity!.failedAttempt(...args),
     });
     identity = new IdentityService({ db, orgs, audit, log, sessions, throttle, passwordPolicy: config.passwordPolicy, twoFactor, notices, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE) });
@@ -106,6 +112,14 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const setupToken = await services.identity.prepareSetup(clock());
     const lifecycle = { draining: false };
     const app = await buildApp(services, { config, log, clock, lifecycle });
+    let quiescing: Promise<void> | null = null;
+    const quiesce = () =>
+      (quiescing ??= (async () => {
+        lifecycle.draining = true;
+        await app.close();
+        await recovery.close();
+        await mailer.close();
+      })());
     let closing: Promise<void> | null = null;
     return {
       app,
@@ -113,11 +127,10 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       services,
       keyring,
       setupToken,
+      quiesce,
       close: () =>
         (closing ??= (async () => {
-          lifecycle.draining = true;
-          await app.close();
-          await mailer.close();
+          await quiesce();
           await storage.close();
         })()),
     };

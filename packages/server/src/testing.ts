@@ -82,7 +82,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     async close() {
       if (closed) return;
       closed = true;
-      await keynest.app.close();
+      await keynest.quiesce();
       const leaked = opts.leakCheck === false ? [] : leakedValues(await allStoredValues(keynest.storage.db, keynest.keyring), lines.join(''));
       if (schema && !opts.schema) await keynest.storage.db.schema.dropSchema(schema).ifExists().cascade().execute();
       await keynest.storage.close();

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
 import { api, assertError, OWNER, setupOwner, type ApiAnswer } from '../test-support/api.js';
@@ -80,6 +82,15 @@ describe('parallel attempts are charged before they are verified', () => {
       assert.ok(statuses.filter((s) => s === 401).length <= 5, statuses.join(','));
       assert.equal(statuses.filter((s) => s === 423).length + statuses.filter((s) => s === 401).length, 25);
       assertError(await login(srv, OWNER.email, OWNER.password), 423, 'account_locked');
+      // The lock the burst set is audited, and the owner is told, like any other lock.
+      const locks = await srv.db.selectFrom('audit_events').select('action').where('action', '=', 'account.lock').execute();
+      assert.equal(locks.length, 1);
+      let outbox = '';
+      for (let i = 0; i < 100 && !outbox.includes('account_locked'); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        outbox = existsSync(path.join(srv.dataDir, 'outbox.jsonl')) ? readFileSync(path.join(srv.dataDir, 'outbox.jsonl'), 'utf8') : '';
+      }
+      assert.match(outbox, /"kind":"account_locked"/);
     } finally {
       await srv.close();
     }

@@ -62,8 +62,9 @@ describe('password reset and email verification (real SMTP server)', () => {
     const signedIn = await anon()('POST', '/api/v1/auth/login', { email: OWNER.email, password: next });
     assert.equal(signedIn.status, 200);
     owner = api(srv, signedIn.body.session.token);
-    const audit = await srv.db.selectFrom('audit_events').select(['action', 'details']).where('action', 'in', ['password.reset', 'password.reset_requested']).execute();
+    const audit = await srv.db.selectFrom('audit_events').select(['action', 'details', 'org_id']).where('action', 'in', ['password.reset', 'password.reset_requested']).execute();
     assert.deepEqual(audit.map((r) => r.action).sort(), ['password.reset', 'password.reset_requested']);
+    for (const r of audit) assert.ok(r.org_id, 'in the org audit log, where its admins see it');
     for (const r of audit) assert.ok(!r.details.includes(token) && !r.details.includes(next));
     mailCount = smtp.received.length;
   });
@@ -115,5 +116,34 @@ describe('password reset and email verification (real SMTP server)', () => {
   it('tokens never reach the log', () => {
     const log = srv.logText();
     assert.doesNotMatch(log, /kn_(rst|vfy)_/);
+  });
+});
+
+describe('mailed links: limits and failures', () => {
+  it('reset requests for one email are limited whatever the client address (no mailbox flood by rotating addresses)', async () => {
+    const srv = await startServer({ env: { KEYNEST_TRUST_PROXY: '127.0.0.1' } });
+    try {
+      await setupOwner(srv);
+      const statuses = [];
+      for (let i = 0; i < 7; i++) {
+        statuses.push((await api(srv)('POST', '/api/v1/auth/password-reset', { email: OWNER.email }, { headers: { 'x-forwarded-for': `203.0.113.${i + 1}` } })).status);
+      }
+      assert.deepEqual(statuses, [202, 202, 202, 202, 202, 429, 429]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a mail server that is down does not fail the request (202), and the failure is logged without the token', async () => {
+    const srv = await startServer({ env: { KEYNEST_SMTP_URL: 'smtp://127.0.0.1:1' } });
+    try {
+      const owner = api(srv, await setupOwner(srv));
+      assert.equal((await owner('POST', '/api/v1/me/email/verification')).status, 202);
+      for (let i = 0; i < 100 && !srv.logText().includes('mail not sent'); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.match(srv.logText(), /mail not sent/);
+      assert.doesNotMatch(srv.logText(), /kn_vfy_/);
+    } finally {
+      await srv.close();
+    }
   });
 });

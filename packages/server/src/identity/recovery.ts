@@ -25,13 +25,16 @@ export const VERIFICATION_TTL_MS = 24 * 3600 * 1000;
  * - a reset ends every session of the user and clears the sign-in lock; 2FA stays on.
  */
 export class AccountRecovery {
+  /** Work started after a request answered; `close` waits for it so shutdown never cuts it off. */
+  readonly #background = new Set<Promise<void>>();
+
   constructor(
     private readonly deps: {
       db: Db;
       audit: AuditService;
       identity: Pick<IdentityService, 'assertAcceptablePassword'>;
       sessions: Pick<SessionService, 'announceRevoked'>;
-      throttle: Pick<LoginThrottle, 'admitRequest' | 'recordSuccess'>;
+      throttle: Pick<LoginThrottle, 'admitRequest' | 'clearLock'>;
       mailer: Mailer;
       notices: SecurityNotices;
       log: Logger;
@@ -42,9 +45,15 @@ export class AccountRecovery {
   /** Answers nothing about the account; the work happens after the caller has its answer. */
   async requestReset(email: string, ctx: AnonymousContext): Promise<void> {
     await this.deps.throttle.admitRequest('reset', email, ctx.ip);
-    setImmediate(() => {
-      this.#sendReset(email, ctx).catch((err: unknown) => this.deps.log.error({ err, requestId: ctx.requestId }, 'password reset request failed'));
-    });
+    const job = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#sendReset(email, ctx))
+      .catch((err: unknown) => this.deps.log.error({ err, requestId: ctx.requestId }, 'password reset request failed'))
+      .finally(() => this.#background.delete(job));
+    this.#background.add(job);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#background]);
   }
 
   async confirmReset(input: { token: string; newPassword: string }, ctx: AnonymousContext): Promise<void> {
@@ -59,8 +68,8 @@ export class AccountRecovery {
       await store.updatePasswordHash(trx, user.id, passwordHash);
       const live = await trx.selectFrom('sessions').select('id').where('user_id', '=', user.id).where('revoked_at', 'is', null).execute();
       if (live.length > 0) await trx.updateTable('sessions').set({ revoked_at: ctx.now }).where('user_id', '=', user.id).where('revoked_at', 'is', null).execute();
-      await this.deps.throttle.recordSuccess(trx, user.email, ctx.ip);
-      const who = { orgId: null, actor: { type: 'user' as const, id: user.id }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+      await this.deps.throttle.clearLock(trx, email);
+      const who = { orgId: user.org_id, actor: { type: 'user' as const, id: user.id }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
       await this.deps.audit.record(trx, who, { action: 'password.reset', target: { type: 'user', id: user.id }, details: { sessionsEnded: live.length } });
       return live.map((s) => s.id);
     });
@@ -75,30 +84,34 @@ export class AccountRecovery {
     await this.deps.throttle.admitRequest('verify', p.email, ctx.ip);
     const token = await this.deps.db.transaction().execute(async (trx) => {
       const t = await this.#issue(trx, p.userId, 'vfy', 'email_verification', ctx.now, VERIFICATION_TTL_MS);
-      await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'email.verification_sent', target: { type: 'user', id: p.userId } });
+      await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'email.verification_requested', target: { type: 'user', id: p.userId } });
       return t;
     });
     const link = `${this.deps.publicUrl}/verify-email?token=${token}`;
-    await this.deps.mailer.send(composeMail(p.email, 'email_verification', { link, code: token, expiresInHours: VERIFICATION_TTL_MS / 3_600_000 }));
+    // Not awaited, like every mail: a slow or failing server must not turn the request into a 500
+    // (the mailer logs a failure without the mail's content; the user can ask again).
+    this.deps.mailer.send(composeMail(p.email, 'email_verification', { link, code: token, expiresInHours: VERIFICATION_TTL_MS / 3_600_000 })).catch(() => {});
   }
 
   async verifyEmail(token: string, ctx: AnonymousContext): Promise<void> {
     await this.deps.throttle.admitRequest('verify-confirm', '', ctx.ip);
     const row = await this.#liveToken(token, 'vfy', 'email_verification', ctx.now);
+    const { email } = await this.deps.db.selectFrom('users').select('email').where('id', '=', row.user_id).executeTakeFirstOrThrow();
+    const orgId = (await store.findUserWithMembership(this.deps.db, email))?.org_id ?? null;
     await this.deps.db.transaction().execute(async (trx) => {
       await this.#use(trx, row.token_digest, 'invalid_verification_token', ctx.now);
       await trx.updateTable('users').set({ email_verified_at: ctx.now }).where('id', '=', row.user_id).execute();
-      const who = { orgId: null, actor: { type: 'user' as const, id: row.user_id }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+      const who = { orgId, actor: { type: 'user' as const, id: row.user_id }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
       await this.deps.audit.record(trx, who, { action: 'email.verified', target: { type: 'user', id: row.user_id } });
     });
   }
 
   async #sendReset(email: string, ctx: AnonymousContext): Promise<void> {
-    const user = await this.deps.db.selectFrom('users').select(['id', 'email']).where('email', '=', email).executeTakeFirst();
+    const user = await store.findUserWithMembership(this.deps.db, email);
     if (!user) return;
     const token = await this.deps.db.transaction().execute(async (trx) => {
       const t = await this.#issue(trx, user.id, 'rst', 'password_reset', ctx.now, RESET_TTL_MS);
-      const who = { orgId: null, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+      const who = { orgId: user.org_id, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
       await this.deps.audit.record(trx, who, { action: 'password.reset_requested', target: { type: 'user', id: user.id } });
       return t;
     });

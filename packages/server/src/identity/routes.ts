@@ -94,7 +94,7 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
   });
 
   app.post('/api/v1/auth/reauth', {
-    config: { access: { authenticated: 'a user proves themselves again on their own session', sessionOnly: true } },
+    config: { access: { authenticated: 'a user proves themselves again on their own session', sessionOnly: true, duringEnrolment: true } },
     schema: {
       tags: ['identity'],
       summary: 'Re-authenticate (password, and a code when 2FA is on) so that step-up actions are allowed for a while',

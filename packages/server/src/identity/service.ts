@@ -21,6 +21,7 @@ import type { SecondFactor, TwoFactorService } from './two-factor.js';
 
 const SETUP_DONE = 'setup_completed';
 const SETUP_TOKEN_DIGEST = 'setup_token_digest';
+const MAX_CHECKERS = 8;
 
 export interface SignedIn {
   user: { id: string; email: string };
@@ -121,7 +122,7 @@ export class IdentityService {
   async login(input: { email: string; password: string; rememberMe?: boolean } & SecondFactor, ctx: AnonymousContext): Promise<SignedIn> {
     const email = normalizeEmail(input.email);
     const { throttle, audit } = this.deps;
-    await throttle.admit(email, ctx.ip, ctx.now);
+    await this.admitAttempt(email, ctx);
     const user = await store.findUserWithMembership(this.deps.db, email);
     // Unknown accounts verify against a dummy hash, so both paths cost one argon2 verification.
     const ok = await verifyPassword(user?.password_hash ?? (await this.#dummy()), input.password);
@@ -146,8 +147,10 @@ export class IdentityService {
         return { session, knownDevice, backupCodesLeft, signedIn: { user: { id: user.id, email: user.email }, org: { id: user.org_id, name: user.org_name }, session: { token: session.token, expiresAt: session.expiresAt } } };
       });
     } catch (err) {
-      // A wrong second factor counts towards the lock like a wrong password (it is the same guessing).
+      // A wrong second factor counts towards the lock like a wrong password (it is the same guessing);
+      // a missing one costs nothing (the client now asks for the code).
       if (err instanceof AppError && err.code === 'invalid_two_factor_code') await this.failedAttempt(email, { orgId: user.org_id, userId: user.id }, 'wrong_second_factor', ctx);
+      if (err instanceof AppError && err.code === 'two_factor_required') await throttle.refund(email, ctx.ip);
       throw err;
     }
     this.deps.sessions.announceRevoked(result.session.evicted);
@@ -159,7 +162,26 @@ export class IdentityService {
 
   /** Counts a failed sign-in towards the lock and records it (the reason stays in the audit log). */
   /**
-   * Records a failed attempt (already charged by `throttle.admit`): the audit records commit with
+   * Charges one attempt against the throttle (429/423). A lock set here, by a burst of attempts, is
+   * audited in the same transaction and mailed to the account's owner like any other lock.
+   */
+  async admitAttempt(email: string, ctx: { ip: string | null; requestId: string; now: number }): Promise<void> {
+    let locked: { until: number; userId: string | null } | null = null;
+    try {
+      await this.deps.throttle.admit(email, ctx.ip, ctx.now, async (trx, until) => {
+        const user = await store.findUserWithMembership(trx, email);
+        locked = { until, userId: user?.id ?? null };
+        const audited = { orgId: user?.org_id ?? null, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+        await this.deps.audit.record(trx, audited, { action: 'account.lock', target: { type: 'user', id: user?.id ?? null }, details: { lockedUntil: new Date(until).toISOString(), burst: true } });
+      });
+    } finally {
+      const l = locked as { until: number; userId: string | null } | null;
+      if (l && l.userId !== null) this.deps.notices.send(email, 'account_locked', { lockedUntil: new Date(l.until), ip: ctx.ip });
+    }
+  }
+
+  /**
+   * Records a failed attempt (already charged by `admitAttempt`): the audit records commit with
    * the lock, if this failure set one. `action` names what was attempted.
    */
   async failedAttempt(email: string, who: { orgId: string | null; userId: string | null }, reason: string, ctx: AnonymousContext, action = 'session.create'): Promise<void> {
@@ -183,7 +205,7 @@ export class IdentityService {
   async reauthenticate(ctx: RequestContext, input: { password: string } & SecondFactor): Promise<void> {
     const p = userOf(ctx);
     const anon = { ip: ctx.ip, userAgent: null, requestId: ctx.requestId, now: ctx.now };
-    await this.deps.throttle.admit(p.email, ctx.ip, ctx.now);
+    await this.admitAttempt(p.email, ctx);
     await this.#verifyCurrentPassword(p, input.password, anon, 'reauth_wrong_password');
     try {
       await this.deps.db.transaction().execute(async (trx) => {
@@ -194,6 +216,7 @@ export class IdentityService {
       });
     } catch (err) {
       if (err instanceof AppError && err.code === 'invalid_two_factor_code') await this.failedAttempt(p.email, { orgId: p.orgId, userId: p.userId }, 'reauth_wrong_second_factor', anon);
+      if (err instanceof AppError && err.code === 'two_factor_required') await this.deps.throttle.refund(p.email, ctx.ip);
       throw err;
     }
     this.deps.sessions.announceChanged(p.sessionId);
@@ -206,10 +229,11 @@ export class IdentityService {
   async changePassword(ctx: RequestContext, input: { currentPassword: string; newPassword: string }): Promise<{ otherSessionsEnded: number }> {
     const p = userOf(ctx);
     const anon = { ip: ctx.ip, userAgent: null, requestId: ctx.requestId, now: ctx.now };
-    await this.deps.throttle.admit(p.email, ctx.ip, ctx.now);
-    await this.#verifyCurrentPassword(p, input.currentPassword, anon, 'password_change_wrong_password');
+    // The policy first: a weak new password must not count as a failed attempt against the lock.
     const org = await this.deps.orgs.getOrg(p.orgId);
     await this.assertAcceptablePassword(input.newPassword, { email: p.email, ...(org ? { orgName: org.name } : {}) }, p.orgId);
+    await this.admitAttempt(p.email, ctx);
+    await this.#verifyCurrentPassword(p, input.currentPassword, anon, 'password_change_wrong_password');
     const passwordHash = await hashPassword(input.newPassword);
     const ended = await this.deps.db.transaction().execute(async (trx) => {
       await store.updatePasswordHash(trx, p.userId, passwordHash);
@@ -242,7 +266,11 @@ export class IdentityService {
     const policy = orgId === null ? this.deps.passwordPolicy : await this.deps.orgs.passwordPolicy(orgId);
     const key = JSON.stringify(policy);
     let checker = this.#checkers.get(key);
-    if (!checker) this.#checkers.set(key, (checker = new PasswordChecker(policy)));
+    if (!checker) {
+      // Bounded: a few policies are in use at a time; an admin cycling values must not grow memory.
+      if (this.#checkers.size >= MAX_CHECKERS) this.#checkers.clear();
+      this.#checkers.set(key, (checker = new PasswordChecker(policy)));
+    }
     const problem = checker.check(password, context);
     if (problem) {
       const { message, ...details } = problem;

@@ -41,7 +41,7 @@ export class LoginThrottle {
   readonly #perIp: RateLimiterMemory;
   readonly #perAccountIp: RateLimiterMemory;
   /** Limits of the mailing and link endpoints, per purpose, made on first use. */
-  readonly #requests = new Map<string, { perIp: RateLimiterMemory; perAccountIp: RateLimiterMemory }>();
+  readonly #requests = new Map<string, { perIp: RateLimiterMemory; perAccountIp: RateLimiterMemory; perAccount: RateLimiterMemory }>();
 
   constructor(private readonly deps: { db: Db; policy: ThrottlePolicy }) {
     const { perIp, perAccountIp } = deps.policy;
@@ -53,7 +53,7 @@ export class LoginThrottle {
    * Charges one attempt; throws 429 rate_limited or 423 account_locked, otherwise the attempt may
    * go on to be verified. Follow it with `recordSuccess` or `recordFailure`.
    */
-  async admit(email: string, ip: string | null, now: number): Promise<void> {
+  async admit(email: string, ip: string | null, now: number, onLock: (trx: Db, lockedUntil: number) => Promise<void>): Promise<void> {
     const subject = subjectOf(email);
     await charge(this.#perIp, ipKey(ip));
     await charge(this.#perAccountIp, `${subject}:${ipKey(ip)}`);
@@ -69,9 +69,10 @@ export class LoginThrottle {
         .executeTakeFirstOrThrow();
       if (row.locked_until !== null) return Number(row.locked_until);
       if (Number(row.failures) <= lockoutThreshold) return null;
-      // Past the threshold while earlier attempts are still being verified: lock now.
+      // Past the threshold while earlier attempts are still being verified: lock now (audited here).
       const until = now + lockoutS * 1000;
-      await trx.updateTable('login_throttle').set({ locked_until: until }).where('subject', '=', subject).where('locked_until', 'is', null).execute();
+      const res = await trx.updateTable('login_throttle').set({ locked_until: until }).where('subject', '=', subject).where('locked_until', 'is', null).executeTakeFirst();
+      if (Number(res.numUpdatedRows) > 0) await onLock(trx, until);
       return until;
     });
     if (lockedUntil !== null) {
@@ -90,11 +91,17 @@ export class LoginThrottle {
       limits = {
         perIp: new RateLimiterMemory({ keyPrefix: `${purpose}-ip`, points: 20, duration: 15 * 60 }),
         perAccountIp: new RateLimiterMemory({ keyPrefix: `${purpose}-acct-ip`, points: 5, duration: 15 * 60 }),
+        perAccount: new RateLimiterMemory({ keyPrefix: `${purpose}-acct`, points: 5, duration: 3600 }),
       };
       this.#requests.set(purpose, limits);
     }
     await charge(limits.perIp, ipKey(ip));
-    if (email) await charge(limits.perAccountIp, `${subjectOf(email)}:${ipKey(ip)}`);
+    if (email) {
+      await charge(limits.perAccountIp, `${subjectOf(email)}:${ipKey(ip)}`);
+      // Also per email alone (5 an hour), whatever the address: rotating addresses must not let
+      // anyone flood a mailbox, or keep voiding the owner's newest link.
+      await charge(limits.perAccount, subjectOf(email));
+    }
   }
 
   /**
@@ -121,7 +128,25 @@ export class LoginThrottle {
 
   /** A success ends the count (in the success's own transaction) and refunds the rate charges. */
   async recordSuccess(trx: Db, email: string, ip: string | null): Promise<void> {
+    await this.clearLock(trx, email);
+    await this.#refundRates(email, ip);
+  }
+
+  /** Ends the count and any lock without touching rate charges (a password reset proves the owner). */
+  async clearLock(trx: Db, email: string): Promise<void> {
     await trx.deleteFrom('login_throttle').where('subject', '=', subjectOf(email)).execute();
+  }
+
+  /**
+   * Gives back the charge of an attempt that neither succeeded nor failed (the password was right
+   * but the second factor was not sent yet), so that asking for the code costs nothing.
+   */
+  async refund(email: string, ip: string | null): Promise<void> {
+    await this.deps.db.updateTable('login_throttle').set((eb) => ({ failures: eb('failures', '-', 1) })).where('subject', '=', subjectOf(email)).where('failures', '>', 0).execute();
+    await this.#refundRates(email, ip);
+  }
+
+  async #refundRates(email: string, ip: string | null): Promise<void> {
     await this.#perIp.reward(ipKey(ip), 1);
     await this.#perAccountIp.reward(`${subjectOf(email)}:${ipKey(ip)}`, 1);
   }

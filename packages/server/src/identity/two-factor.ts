@@ -47,7 +47,9 @@ export class TwoFactorService {
       audit: AuditService;
       invalidation: Invalidation;
       notices: SecurityNotices;
-      throttle: Pick<LoginThrottle, 'admit' | 'recordSuccess'>;
+      throttle: Pick<LoginThrottle, 'recordSuccess'>;
+      /** Charges an attempt like a sign-in (IdentityService.admitAttempt). */
+      admitAttempt: (email: string, ctx: { ip: string | null; requestId: string; now: number }) => Promise<void>;
       /** Counts and audits a failed re-authentication like a failed sign-in (IdentityService.failedAttempt). */
       failedAttempt: (email: string, who: { orgId: string; userId: string }, reason: string, ctx: AnonymousContext, action: string) => Promise<void>;
     },
@@ -156,7 +158,10 @@ export class TwoFactorService {
   async #reauthenticated<T>(ctx: RequestContext, proof: { password: string } & SecondFactor, work: (trx: Db) => Promise<T>): Promise<T> {
     const { userId, email } = userOf(ctx);
     const anon = { ip: ctx.ip, userAgent: null, requestId: ctx.requestId, now: ctx.now };
-    await this.deps.throttle.admit(email, ctx.ip, ctx.now);
+    // Nothing to prove against when 2FA is off: answered before anything is charged.
+    const active = await this.deps.db.selectFrom('user_totp').select('state').where('user_id', '=', userId).where('state', '=', 'active').executeTakeFirst();
+    if (!active) throw new AppError('two_factor_not_enabled', 'Two-factor authentication is not on');
+    await this.deps.admitAttempt(email, ctx);
     try {
       return await this.deps.db.transaction().execute(async (trx) => {
         await this.#reauthenticate(trx, userId, proof, ctx.now);

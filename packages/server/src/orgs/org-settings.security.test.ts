@@ -45,7 +45,10 @@ describe('org policy: require two-factor authentication', () => {
     assert.equal((await api(srv, token)('GET', secretsPath('app', 'development', 'K'))).status, 200);
   });
 
-  it('enrolling releases the session immediately', async () => {
+  it('enrolling releases the session immediately (re-authenticating first when the sign-in is old)', async () => {
+    clock.advance(11 * 60_000);
+    assertError(await owner('POST', '/api/v1/me/2fa/totp'), 401, 'reauth_required');
+    assert.equal((await owner('POST', '/api/v1/auth/reauth', { password: OWNER.password })).status, 204, 'allowed while held to enrolment');
     const enrol = await owner('POST', '/api/v1/me/2fa/totp');
     assert.equal(enrol.status, 200);
     assert.equal((await owner('POST', '/api/v1/me/2fa/totp/confirm', { code: oathtool(enrol.body.secret, clock()) })).status, 200);

@@ -114,7 +114,7 @@ export class OrgService {
         sessionLimit: Math.min(row?.session_limit ?? d.sessionLimit, d.sessionLimit),
         passwordPolicy: {
           ...d.passwordPolicy,
-          minLength: Math.max(minLength ?? 0, d.passwordPolicy.minLength),
+          minLength: Math.min(Math.max(minLength ?? 0, d.passwordPolicy.minLength), d.passwordPolicy.maxLength),
           minScore: Math.max(minScore ?? 0, d.passwordPolicy.minScore) as PasswordScore,
           requireClasses: Math.max(requireClasses ?? 0, d.passwordPolicy.requireClasses),
         },
