@@ -160,7 +160,6 @@ export class IdentityService {
     return result.signedIn;
   }
 
-  /** Counts a failed sign-in towards the lock and records it (the reason stays in the audit log). */
   /**
    * Charges one attempt against the throttle (429/423). A lock set here, by a burst of attempts, is
    * audited in the same transaction and mailed to the account's owner like any other lock.
