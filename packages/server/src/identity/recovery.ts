@@ -60,7 +60,8 @@ export class AccountRecovery {
     await this.deps.throttle.admitRequest('reset-confirm', '', ctx.ip);
     const row = await this.#liveToken(input.token, 'rst', 'password_reset', ctx.now);
     const { email } = await this.deps.db.selectFrom('users').select('email').where('id', '=', row.user_id).executeTakeFirstOrThrow();
-    const user = (await store.findUserWithMembership(this.deps.db, email))!;
+    const user = await store.findUserWithMembership(this.deps.db, email);
+    if (!user) throw new AppError('invalid_reset_token', 'This link is invalid, used or expired; ask for a new one');
     await this.deps.identity.assertAcceptablePassword(input.newPassword, { email, orgName: user.org_name }, user.org_id);
     const passwordHash = await hashPassword(input.newPassword);
     const ended = await this.deps.db.transaction().execute(async (trx) => {
