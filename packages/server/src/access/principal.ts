@@ -1,3 +1,4 @@
+import { AppError } from '../errors.js';
 import type { Role, TokenAccess } from './permissions.js';
 
 /** Who is calling, once authenticated. Every request past authentication carries exactly one. */
@@ -28,4 +29,13 @@ export interface TokenPrincipal {
 
 export function actorOf(p: Principal): { type: 'user' | 'token'; id: string } {
   return p.type === 'user' ? { type: 'user', id: p.userId } : { type: 'token', id: p.tokenId };
+}
+
+/**
+ * The signed-in user behind a request, for services about a user's own account (sessions, 2FA,
+ * password). Their routes are session-only, so an API token never gets here; this is the backstop.
+ */
+export function signedInUser(ctx: { principal: Principal }): UserPrincipal {
+  if (ctx.principal.type !== 'user') throw new AppError('forbidden', 'This needs a signed-in user, not an API token');
+  return ctx.principal;
 }

@@ -1,3 +1,4 @@
+import { signedInUser } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { auditContextOf, type AnonymousContext, type RequestContext } from '../context.js';
 import { hashPassword } from '../crypto/passwords.js';
@@ -80,8 +81,7 @@ export class AccountRecovery {
 
   /** Mails the signed-in user a link (and code) proving they own their address. */
   async requestVerification(ctx: RequestContext): Promise<void> {
-    const p = ctx.principal;
-    if (p.type !== 'user') throw new AppError('forbidden', 'Only a signed-in user has an email address');
+    const p = signedInUser(ctx);
     await this.deps.throttle.admitRequest('verify', p.email, ctx.ip);
     const token = await this.deps.db.transaction().execute(async (trx) => {
       const t = await this.#issue(trx, p.userId, 'vfy', 'email_verification', ctx.now, VERIFICATION_TTL_MS);

@@ -1,5 +1,5 @@
 import { rmSync, writeFileSync, chmodSync } from 'node:fs';
-import type { UserPrincipal } from '../access/principal.js';
+import { signedInUser, type UserPrincipal } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { auditContextOf } from '../context.js';
 import type { AnonymousContext, RequestContext } from '../context.js';
@@ -202,7 +202,7 @@ export class IdentityService {
    * step-up routes accept it for the next KEYNEST_STEP_UP_S. Throttled like a sign-in.
    */
   async reauthenticate(ctx: RequestContext, input: { password: string } & SecondFactor): Promise<void> {
-    const p = userOf(ctx);
+    const p = signedInUser(ctx);
     const anon = { ip: ctx.ip, userAgent: null, requestId: ctx.requestId, now: ctx.now };
     await this.admitAttempt(p.email, ctx);
     await this.#verifyCurrentPassword(p, input.password, anon, 'reauth_wrong_password');
@@ -226,7 +226,7 @@ export class IdentityService {
    * one must pass the policy, and every other session of the user in this org ends.
    */
   async changePassword(ctx: RequestContext, input: { currentPassword: string; newPassword: string }): Promise<{ otherSessionsEnded: number }> {
-    const p = userOf(ctx);
+    const p = signedInUser(ctx);
     const anon = { ip: ctx.ip, userAgent: null, requestId: ctx.requestId, now: ctx.now };
     // The policy first: a weak new password must not count as a failed attempt against the lock.
     const org = await this.deps.orgs.getOrg(p.orgId);
@@ -302,10 +302,6 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-function userOf(ctx: RequestContext): UserPrincipal {
-  if (ctx.principal.type !== 'user') throw new AppError('forbidden', 'Only a signed-in user can do this');
-  return ctx.principal;
-}
 
 function describeDevice(userAgent: string | null): string {
   const d = parseUserAgent(userAgent);

@@ -1,10 +1,10 @@
 import { isRole } from '../access/permissions.js';
-import type { UserPrincipal } from '../access/principal.js';
+import { signedInUser, type UserPrincipal } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } from '../cache.js';
 import { auditContextOf, iso, type AnonymousContext, type RequestContext } from '../context.js';
 import { constantTimeEqual, newId, newToken, tokenDigest } from '../crypto/random.js';
-import { AppError, notFound } from '../errors.js';
+import { notFound } from '../errors.js';
 import type { OrgService } from '../orgs/service.js';
 import type { Db } from '../storage/database.js';
 import * as store from './store.js';
@@ -136,7 +136,7 @@ export class SessionService {
   }
 
   async list(ctx: RequestContext): Promise<SessionInfo[]> {
-    const p = userOf(ctx);
+    const p = signedInUser(ctx);
     const rows = await store.listLiveSessions(this.deps.db, p.orgId, p.userId, ctx.now);
     return rows
       .filter((r) => ctx.now - r.last_active_at < r.idle_timeout_ms)
@@ -163,14 +163,14 @@ export class SessionService {
 
   /** Ends every other session of the caller (the current one stays), or all of them. */
   async revokeMany(ctx: RequestContext, which: 'others' | 'all'): Promise<number> {
-    const p = userOf(ctx);
+    const p = signedInUser(ctx);
     const live = await store.listLiveSessions(this.deps.db, p.orgId, p.userId, ctx.now);
     const ids = live.map((s) => s.id).filter((id) => which === 'all' || id !== p.sessionId);
     return (await this.#revoke(ctx, ids, which === 'all' ? 'revoke_all' : 'revoke_others')).length;
   }
 
   async #revoke(ctx: RequestContext, ids: string[], reason: string): Promise<string[]> {
-    const p = userOf(ctx);
+    const p = signedInUser(ctx);
     const revoked = await this.deps.db.transaction().execute(async (trx) => {
       const done = await store.revokeUserSessions(trx, p.orgId, p.userId, ids, ctx.now);
       for (const id of done) {
@@ -181,9 +181,4 @@ export class SessionService {
     this.announceRevoked(revoked);
     return revoked;
   }
-}
-
-function userOf(ctx: RequestContext): UserPrincipal {
-  if (ctx.principal.type !== 'user') throw new AppError('forbidden', 'Only a signed-in user has sessions');
-  return ctx.principal;
 }

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { signedInUser } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import type { Invalidation } from '../cache.js';
 import type { SecurityNotices } from './notices.js';
@@ -56,20 +57,14 @@ export class TwoFactorService {
   ) {}
 
   async status(ctx: RequestContext): Promise<{ enabled: boolean; backupCodesRemaining: number }> {
-    const { userId } = userOf(ctx);
+    const { userId } = signedInUser(ctx);
     const row = await this.deps.db.selectFrom('user_totp').select('state').where('user_id', '=', userId).executeTakeFirst();
-    const remaining = await this.deps.db
-      .selectFrom('backup_codes')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('user_id', '=', userId)
-      .where('used_at', 'is', null)
-      .executeTakeFirstOrThrow();
-    return { enabled: row?.state === 'active', backupCodesRemaining: Number(remaining.n) };
+    return { enabled: row?.state === 'active', backupCodesRemaining: await this.remainingBackupCodes(this.deps.db, userId) };
   }
 
   /** Starts (or restarts) enrolment: a new seed, pending until `confirm`. */
   async begin(ctx: RequestContext): Promise<Enrolment> {
-    const { userId, email } = userOf(ctx);
+    const { userId, email } = signedInUser(ctx);
     const secret = newTotpSecret();
     const sealed = seal(this.deps.keyring.purposeKey('totp-seed'), Buffer.from(secret, 'utf8'), seedAad(userId));
     await this.deps.db.transaction().execute(async (trx) => {
@@ -88,7 +83,7 @@ export class TwoFactorService {
 
   /** Confirms enrolment with a code from the new device; returns the backup codes (shown once). */
   async confirm(ctx: RequestContext, code: string): Promise<{ backupCodes: string[] }> {
-    const { userId } = userOf(ctx);
+    const { userId } = signedInUser(ctx);
     const result = await this.deps.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('user_totp').selectAll().where('user_id', '=', userId).executeTakeFirst();
       if (!row || row.state !== 'pending') {
@@ -103,25 +98,25 @@ export class TwoFactorService {
     });
     // Sessions held to enrolment by the org policy are released at once.
     this.deps.invalidation.publish({ type: 'user.changed', userId });
-    this.deps.notices.send(userOf(ctx).email, 'two_factor_enabled', { at: new Date(ctx.now), ip: ctx.ip });
+    this.deps.notices.send(signedInUser(ctx).email, 'two_factor_enabled', { at: new Date(ctx.now), ip: ctx.ip });
     return result;
   }
 
   /** Turns 2FA off; needs the password and a current TOTP or backup code. */
   async disable(ctx: RequestContext, proof: { password: string } & SecondFactor): Promise<void> {
-    const { userId } = userOf(ctx);
+    const { userId } = signedInUser(ctx);
     await this.#reauthenticated(ctx, proof, async (trx) => {
       await trx.deleteFrom('user_totp').where('user_id', '=', userId).execute();
       await trx.deleteFrom('backup_codes').where('user_id', '=', userId).execute();
       await this.deps.audit.record(trx, auditContextOf(ctx), { action: '2fa.disable', target: { type: 'user', id: userId } });
     });
     this.deps.invalidation.publish({ type: 'user.changed', userId });
-    this.deps.notices.send(userOf(ctx).email, 'two_factor_disabled', { at: new Date(ctx.now), ip: ctx.ip });
+    this.deps.notices.send(signedInUser(ctx).email, 'two_factor_disabled', { at: new Date(ctx.now), ip: ctx.ip });
   }
 
   /** New backup codes (the old ones stop working); needs the password and a current code. */
   async regenerateBackupCodes(ctx: RequestContext, proof: { password: string } & SecondFactor): Promise<{ backupCodes: string[] }> {
-    const { userId } = userOf(ctx);
+    const { userId } = signedInUser(ctx);
     return this.#reauthenticated(ctx, proof, async (trx) => {
       const backupCodes = await this.#replaceBackupCodes(trx, userId, ctx.now);
       await this.deps.audit.record(trx, auditContextOf(ctx), { action: '2fa.backup_codes_regenerated', target: { type: 'user', id: userId }, details: { backupCodes: backupCodes.length } });
@@ -156,7 +151,7 @@ export class TwoFactorService {
    * audited like a sign-in: this is as good a place to guess codes as the sign-in form.
    */
   async #reauthenticated<T>(ctx: RequestContext, proof: { password: string } & SecondFactor, work: (trx: Db) => Promise<T>): Promise<T> {
-    const { userId, email } = userOf(ctx);
+    const { userId, email } = signedInUser(ctx);
     const anon = { ip: ctx.ip, userAgent: null, requestId: ctx.requestId, now: ctx.now };
     // Nothing to prove against when 2FA is off: answered before anything is charged.
     const active = await this.deps.db.selectFrom('user_totp').select('state').where('user_id', '=', userId).where('state', '=', 'active').executeTakeFirst();
@@ -238,9 +233,4 @@ function seedAad(userId: string): Buffer {
 
 function formatCode(raw: string): string {
   return raw.match(/.{1,4}/g)!.join('-');
-}
-
-function userOf(ctx: RequestContext): { userId: string; email: string } {
-  if (ctx.principal.type !== 'user') throw new AppError('forbidden', 'Only a signed-in user has two-factor authentication');
-  return { userId: ctx.principal.userId, email: ctx.principal.email };
 }
