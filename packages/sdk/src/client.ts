@@ -3,6 +3,7 @@
  * accept a name or an id, as the routes do. The client holds only its options and never changes them:
  * `withToken` gives a new client, so one client can be shared without surprises.
  */
+import { KeyNestApiError } from './errors.js';
 import { send, segment, type FetchLike, type RequestSpec } from './transport.js';
 import type {
   AuditEvent,
@@ -27,6 +28,7 @@ import type {
   SetupStatus,
   TokenInfo,
   WriteResult,
+  SessionCredentials,
   SessionInfo,
   TotpEnrolment,
   TwoFactorProof,
@@ -36,8 +38,14 @@ import type {
 export interface KeyNestClientOptions {
   /** Base URL of the server, e.g. `http://127.0.0.1:8200`. */
   server: string;
-  /** A session token (`kn_ses_…`) or an API token (`kn_api_…`). */
+  /** A signed-in user's access token (a JWT from login or refresh) or an API token (`kn_api_…`). */
   token?: string | undefined;
+  /**
+   * Called when the server refuses `token` as expired or revoked (401 unauthenticated): returns a
+   * fresh access token (usually by `refresh`), or null to give up. The request is then sent once
+   * more with it. Authentication is checked before anything runs, so a refused request did nothing.
+   */
+  renewToken?: (() => Promise<string | null>) | undefined;
   /** Defaults to the global fetch; tests and proxies may pass their own. */
   fetch?: FetchLike;
 }
@@ -46,23 +54,38 @@ const API = '/api/v1';
 
 export class KeyNestClient {
   readonly server: string;
-  readonly token: string | undefined;
+  #token: string | undefined;
+  readonly #renewToken: (() => Promise<string | null>) | undefined;
   readonly #fetch: FetchLike;
 
   constructor(options: KeyNestClientOptions) {
     if (!options.server) throw new TypeError('KeyNestClient needs a server URL');
     this.server = options.server.replace(/\/+$/, '');
-    this.token = options.token;
+    this.#token = options.token;
+    this.#renewToken = options.renewToken;
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   }
 
-  /** The same client, authenticated with another token. */
+  /** The bearer token requests carry now (it changes when `renewToken` supplied a new one). */
+  get token(): string | undefined {
+    return this.#token;
+  }
+
+  /** The same client, authenticated with another token (and without renewal). */
   withToken(token: string | undefined): KeyNestClient {
     return new KeyNestClient({ server: this.server, token, fetch: this.#fetch });
   }
 
-  #call<T>(spec: RequestSpec): Promise<T> {
-    return send<T>({ server: this.server, token: this.token, fetch: this.#fetch }, spec);
+  async #call<T>(spec: RequestSpec): Promise<T> {
+    try {
+      return await send<T>({ server: this.server, token: this.#token, fetch: this.#fetch }, spec);
+    } catch (err) {
+      if (!this.#renewToken || this.#token === undefined || !(err instanceof KeyNestApiError) || err.status !== 401 || err.code !== 'unauthenticated') throw err;
+      const renewed = await this.#renewToken();
+      if (renewed === null) throw err;
+      this.#token = renewed;
+      return send<T>({ server: this.server, token: this.#token, fetch: this.#fetch }, spec);
+    }
   }
 
   // Public routes.
@@ -87,6 +110,14 @@ export class KeyNestClient {
       ...secondFactorFields(input),
     };
     return this.#call({ method: 'POST', path: `${API}/auth/login`, body });
+  }
+
+  /**
+   * Exchanges a refresh token (single use) for a new access token and the next refresh token.
+   * Keep only the new one: presenting a used refresh token again ends the session.
+   */
+  async refresh(refreshToken: string): Promise<SessionCredentials> {
+    return this.#call({ method: 'POST', path: `${API}/auth/refresh`, body: { refreshToken } });
   }
 
   // Identity.

@@ -14,15 +14,28 @@ export interface Org {
 }
 
 export interface Session {
-  token: string;
+  id: string;
+  /** The absolute end of the session: refreshing never extends it. */
   expiresAt: string;
 }
 
+/**
+ * What a sign-in or a refresh hands out: a short-lived access token (a JWT, sent as the bearer
+ * token) and the single-use refresh token that gets the next one. The refresh token is absent when
+ * it was delivered as a browser cookie instead.
+ */
+export interface SessionCredentials {
+  session: Session;
+  accessToken: string;
+  accessTokenExpiresAt: string;
+  tokenType: 'Bearer';
+  refreshToken?: string;
+}
+
 /** What `setup` and `login` answer. */
-export interface AuthResult {
+export interface AuthResult extends SessionCredentials {
   user: User;
   org: Org;
-  session: Session;
 }
 
 export interface SetupStatus {

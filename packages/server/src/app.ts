@@ -17,6 +17,8 @@ import type { IdentityService } from './identity/service.js';
 import { recoveryRoutes } from './identity/recovery-routes.js';
 import type { AccountRecovery } from './identity/recovery.js';
 import { sessionRoutes } from './identity/session-routes.js';
+import { tokenRoutes as sessionTokenRoutes } from './identity/token-routes.js';
+import type { SigningKeys } from './identity/signing-keys.js';
 import type { SessionService } from './identity/sessions.js';
 import { twoFactorRoutes } from './identity/two-factor-routes.js';
 import type { TwoFactorService } from './identity/two-factor.js';
@@ -33,6 +35,7 @@ import type { SecretService } from './secrets/service.js';
 export interface Services {
   identity: IdentityService;
   sessions: SessionService;
+  signingKeys: SigningKeys;
   twoFactor: TwoFactorService;
   recovery: AccountRecovery;
   orgs: OrgService;
@@ -110,6 +113,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
 
   identityRoutes(app, { identity: services.identity, orgs: services.orgs, clock });
   sessionRoutes(app, { sessions: services.sessions });
+  sessionTokenRoutes(app, { sessions: services.sessions, signingKeys: services.signingKeys, audit: services.audit, clock });
   twoFactorRoutes(app, { twoFactor: services.twoFactor });
   recoveryRoutes(app, { recovery: services.recovery, clock });
   orgRoutes(app, { orgs: services.orgs });

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-policy.js';
+import { JWT_ALGORITHMS, type JwtAlgorithm } from './identity/signing-keys.js';
 
 /**
  * Every setting of the server, read once at start from KEYNEST_* environment variables (and an
@@ -36,6 +37,10 @@ export interface Config {
   /** Where users reach this server: the base of the links in mails. */
   publicUrl: string;
   /** How recent a sign-in must be for step-up actions, and which environments' values need one. */
+  /** Signed access tokens: algorithm, lifetime, and how long one signing key signs. */
+  jwtAlgorithm: JwtAlgorithm;
+  accessTokenTtlS: number;
+  jwtKeyRotationS: number;
   stepUpS: number;
   stepUpEnvironments: string[];
   /** Which proxies' X-Forwarded-For to believe: Fastify's `trustProxy` (false = none). */
@@ -83,6 +88,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     smtpUrl: smtpUrl(vars.KEYNEST_SMTP_URL),
     mailFrom: vars.KEYNEST_MAIL_FROM ?? 'keynest@localhost',
     publicUrl: publicUrl(vars.KEYNEST_PUBLIC_URL),
+    jwtAlgorithm: oneOf(vars, 'KEYNEST_JWT_ALGORITHM', JWT_ALGORITHMS, 'EdDSA'),
+    accessTokenTtlS: integer(vars, 'KEYNEST_ACCESS_TOKEN_TTL_S', 15 * 60, 60, 3600),
+    jwtKeyRotationS: integer(vars, 'KEYNEST_JWT_KEY_ROTATION_S', 7 * DAY_S, 3600, 365 * DAY_S),
     stepUpS: integer(vars, 'KEYNEST_STEP_UP_S', 600, 30, DAY_S),
     stepUpEnvironments: nameList(vars, 'KEYNEST_STEP_UP_ENVIRONMENTS', ['production']),
     shutdownTimeoutMs: integer(vars, 'KEYNEST_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),

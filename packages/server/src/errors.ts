@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   unauthenticated: 401,
   invalid_credentials: 401,
   invalid_setup_token: 401,
+  invalid_refresh_token: 401,
   two_factor_required: 401,
   reauth_required: 401,
   invalid_two_factor_code: 401,

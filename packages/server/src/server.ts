@@ -9,6 +9,8 @@ import { stepUpPolicyOf } from './access/policy.js';
 import { Invalidation } from './cache.js';
 import { Keyring } from './crypto/keyring.js';
 import { loadRootKey } from './crypto/root-key.js';
+import { AccessTokens } from './identity/access-tokens.js';
+import { SigningKeys } from './identity/signing-keys.js';
 import { IdentityService } from './identity/service.js';
 import { SessionService } from './identity/sessions.js';
 import { TwoFactorService } from './identity/two-factor.js';
@@ -43,6 +45,9 @@ export interface KeyNest {
   close(): Promise<void>;
 }
 
+/** Clocks of instances (and of a client deciding when to refresh) may differ by this much. */
+const CLOCK_SKEW_MS = 30_000;
+
 /** The composition root: config -> storage -> migrations -> keyring -> services -> app. */
 export async function createKeyNest(config: Config, log: Logger, clock: Clock): Promise<KeyNest> {
   const storage = await openStorage(config);
@@ -55,11 +60,16 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const invalidation = new Invalidation();
     const orgs = new OrgService({ db, keyring, audit, invalidation, defaults: { sessionLimit: config.sessionsPerUser, passwordPolicy: config.passwordPolicy } });
     const projects = new ProjectService({ db, audit, invalidation, clock });
+    const tokenTimes = { tokenTtlMs: config.accessTokenTtlS * 1000, skewMs: CLOCK_SKEW_MS };
+    const signingKeys = new SigningKeys({ db, rootKey, log, policy: { algorithm: config.jwtAlgorithm, rotationMs: config.jwtKeyRotationS * 1000, ...tokenTimes } });
+    const accessTokens = new AccessTokens({ keys: signingKeys, policy: { issuer: config.publicUrl, ttlMs: tokenTimes.tokenTtlMs, skewMs: CLOCK_SKEW_MS } });
+    await signingKeys.init(clock());
     const sessions = new SessionService({
       db,
       audit,
       invalidation,
       orgs,
+      accessTokens,
       policy: {
         ttlS: config.sessionTtlS,
         idleS: config.sessionIdleS,
@@ -101,6 +111,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       identity,
       recovery,
       sessions,
+      signingKeys,
       twoFactor,
       orgs,
       projects,
@@ -118,6 +129,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         lifecycle.draining = true;
         await app.close();
         await recovery.close();
+        await signingKeys.close();
         await mailer.close();
       })());
     let closing: Promise<void> | null = null;

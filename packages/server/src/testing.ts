@@ -41,6 +41,12 @@ export interface TestServerOptions {
   /** Reuse a data directory (and schema) from an earlier server, to test restarts. */
   dataDir?: string;
   schema?: string;
+  /**
+   * Leave the data directory and schema behind at close, for a restart to reuse. Defaults to true
+   * for a reused directory (whoever made it cleans up) and false otherwise; the last server of a
+   * restart chain passes false to clean up.
+   */
+  keepData?: boolean;
 }
 
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer & { schema: string | undefined }> {
@@ -84,9 +90,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       closed = true;
       await keynest.quiesce();
       const leaked = opts.leakCheck === false ? [] : leakedValues(await allStoredValues(keynest.storage.db, keynest.keyring), lines.join(''));
-      if (schema && !opts.schema) await keynest.storage.db.schema.dropSchema(schema).ifExists().cascade().execute();
+      const keep = opts.keepData ?? opts.dataDir !== undefined;
+      if (schema && !keep) await keynest.storage.db.schema.dropSchema(schema).ifExists().cascade().execute();
       await keynest.storage.close();
-      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (!keep) rmSync(dataDir, { recursive: true, force: true });
       // The count only: the message must not itself carry the leaked values into test output.
       if (leaked.length > 0) throw new Error(`${leaked.length} stored secret value(s) appeared in the server log`);
     },

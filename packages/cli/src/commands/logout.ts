@@ -1,6 +1,7 @@
 import { KeyNestApiError, KeyNestClient } from '@keynest/sdk';
 import { parseCommand, expectPositionals } from '../args.js';
 import { deleteCredentials, readCredentials } from '../config/credentials.js';
+import { renewStoredSession } from '../config/session-refresh.js';
 import { httpFetch } from '../http-fetch.js';
 import { emit, type Io } from '../io.js';
 
@@ -20,7 +21,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   // The session belongs to the server it came from, whatever --server or KEYNEST_SERVER say now.
-  const client = new KeyNestClient({ server: stored.server, token: stored.token, fetch: httpFetch });
+  // An expired access token is renewed first: the session must end on the server, not just here.
+  const renewToken = () => renewStoredSession(io.env, stored.server, stored.accessToken, httpFetch).catch(() => null);
+  const client = new KeyNestClient({ server: stored.server, token: stored.accessToken, renewToken, fetch: httpFetch });
   try {
     await client.logout();
   } catch (error) {

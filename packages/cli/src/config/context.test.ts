@@ -8,7 +8,7 @@ import { DEFAULT_SERVER, resolveServer, resolveTarget, resolveToken } from './co
 import type { Credentials } from './credentials.js';
 import { findLinkFile, writeLinkFile } from './link-file.js';
 
-const STORED: Credentials = { server: 'http://stored:8200', token: 'kn_ses_stored', email: 'a@b.c', org: 'Acme' };
+const STORED: Credentials = { server: 'http://stored:8200', accessToken: 'eyJ.stored.jwt', refreshToken: 'kn_ref_stored', sessionExpiresAt: '2030-01-01T00:00:00.000Z', email: 'a@b.c', org: 'Acme' };
 
 test('server: --server, then KEYNEST_SERVER, then the stored login, then the default', () => {
   const env = { KEYNEST_SERVER: 'http://env:1' };
@@ -21,7 +21,7 @@ test('server: --server, then KEYNEST_SERVER, then the stored login, then the def
 
 test('token: KEYNEST_TOKEN wins; the stored session goes only to its own server', () => {
   assert.deepEqual(resolveToken({ KEYNEST_TOKEN: 'kn_api_x' }, STORED, 'http://stored:8200'), { token: 'kn_api_x', source: 'env' });
-  assert.deepEqual(resolveToken({}, STORED, 'http://stored:8200'), { token: 'kn_ses_stored', source: 'session' });
+  assert.deepEqual(resolveToken({}, STORED, 'http://stored:8200'), { token: 'eyJ.stored.jwt', source: 'session' });
   assert.equal(resolveToken({}, STORED, 'http://other:8200'), null);
   assert.equal(resolveToken({}, null, 'http://stored:8200'), null);
 });

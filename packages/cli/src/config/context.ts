@@ -2,7 +2,8 @@
  * Where a command connects and with what, by fixed precedence:
  * - server: --server > KEYNEST_SERVER > the stored login's server > http://127.0.0.1:8200;
  * - token: KEYNEST_TOKEN (an API token) > the stored session, and the stored session only when it
- *   belongs to the server being called, so `--server` pointed elsewhere never receives it;
+ *   belongs to the server being called, so `--server` pointed elsewhere never receives it; the
+ *   stored session's access token is renewed (session-refresh.ts) when the server refuses it;
  * - project/env: --project/--env > KEYNEST_PROJECT/KEYNEST_ENV > the nearest .keynest.json.
  */
 import { KeyNestClient } from '@keynest/sdk';
@@ -11,6 +12,7 @@ import { httpFetch } from '../http-fetch.js';
 import { CliError, UsageError } from '../errors.js';
 import type { Io } from '../io.js';
 import { readCredentials, type Credentials } from './credentials.js';
+import { renewStoredSession, sessionEnded } from './session-refresh.js';
 import { findLinkFile, type LinkFile } from './link-file.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8200';
@@ -40,7 +42,7 @@ export function resolveToken(
   server: string,
 ): { token: string; source: TokenSource } | null {
   if (env.KEYNEST_TOKEN) return { token: env.KEYNEST_TOKEN, source: 'env' };
-  if (stored && normalizeServer(stored.server) === server) return { token: stored.token, source: 'session' };
+  if (stored && normalizeServer(stored.server) === server) return { token: stored.accessToken, source: 'session' };
   return null;
 }
 
@@ -57,7 +59,12 @@ export function connect(io: Io, globals: Globals, options: { auth: boolean }): C
   if (options.auth && credential === null) {
     throw new CliError('not_logged_in', `not logged in to ${server}: run keynest login or set KEYNEST_TOKEN`);
   }
-  return { client: new KeyNestClient({ server, token: credential?.token, fetch: httpFetch }), server };
+  // A stored session's access token lives minutes: when the server refuses it, renew it once.
+  const renewToken =
+    credential?.source === 'session' && stored
+      ? async () => (await renewStoredSession(io.env, stored.server, credential.token, httpFetch)) ?? Promise.reject(sessionEnded())
+      : undefined;
+  return { client: new KeyNestClient({ server, token: credential?.token, renewToken, fetch: httpFetch }), server };
 }
 
 export interface Target {

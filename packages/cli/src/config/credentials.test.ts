@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configDirectory, credentialsPath, deleteCredentials, readCredentials, writeCredentials } from './credentials.js';
 
-const CREDENTIALS = { server: 'http://s', token: 'kn_ses_t', email: 'a@b.c', org: 'Acme' };
+const CREDENTIALS = { server: 'http://s', accessToken: 'eyJ.a.b', refreshToken: 'kn_ref_t', sessionExpiresAt: '2030-01-01T00:00:00.000Z', email: 'a@b.c', org: 'Acme' };
 
 function tempHome(t: import('node:test').TestContext): string {
   const root = mkdtempSync(join(tmpdir(), 'keynest-credentials-'));

@@ -1,8 +1,9 @@
 /**
  * The stored login: `$XDG_CONFIG_HOME/keynest/credentials.json` (else `~/.config/keynest/`).
- * It holds a bearer session token, so the directory is 0700 and the file 0600 from the moment it
- * exists: it is written to a private temporary file and renamed into place, never created with
- * default permissions and tightened afterwards.
+ * It holds the session's access token and its single-use refresh token, so the directory is 0700
+ * and the file 0600 from the moment it exists: it is written to a private temporary file and
+ * renamed into place (readers never see half a file), never created with default permissions and
+ * tightened afterwards.
  */
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -11,10 +12,16 @@ import { CliError } from '../errors.js';
 
 export interface Credentials {
   server: string;
-  token: string;
   email: string;
   org: string;
+  /** Short-lived (a JWT); renewed with the refresh token when the server refuses it. */
+  accessToken: string;
+  /** Single use: each refresh stores the next one. Using an old one again ends the session. */
+  refreshToken: string;
+  sessionExpiresAt: string;
 }
+
+const FIELDS = ['server', 'email', 'org', 'accessToken', 'refreshToken', 'sessionExpiresAt'] as const;
 
 const DIRECTORY_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -58,11 +65,11 @@ export function writeCredentials(env: NodeJS.ProcessEnv, credentials: Credential
   chmodSync(directory, DIRECTORY_MODE);
   const path = credentialsPath(env);
   const temporary = `${path}.${process.pid}.tmp`;
-  const { server, token, email, org } = credentials;
+  const kept = Object.fromEntries(FIELDS.map((f) => [f, credentials[f]]));
   try {
     // A leftover from a crashed run with the same pid would make the exclusive create fail.
     rmSync(temporary, { force: true });
-    writeFileSync(temporary, `${JSON.stringify({ server, token, email, org }, null, 2)}\n`, {
+    writeFileSync(temporary, `${JSON.stringify(kept, null, 2)}\n`, {
       mode: FILE_MODE,
       flag: 'wx',
     });
@@ -91,5 +98,5 @@ export function deleteCredentials(env: NodeJS.ProcessEnv): boolean {
 function isCredentials(value: unknown): value is Credentials {
   if (typeof value !== 'object' || value === null) return false;
   const record = value as Record<string, unknown>;
-  return ['server', 'token', 'email', 'org'].every((field) => typeof record[field] === 'string');
+  return FIELDS.every((field) => typeof record[field] === 'string');
 }

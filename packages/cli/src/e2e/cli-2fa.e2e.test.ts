@@ -60,7 +60,7 @@ test('2fa: enable for scripts, sign in with a TOTP or a backup code, replace the
 
   const code = totp(enrolment.secret, step);
   assert.match(await h.ok([...login, '--totp', code], withPassword), /^Logged in to /);
-  assert.match(readCredentialsFile(h).token, /^kn_ses_/);
+  assert.match(readCredentialsFile(h).accessToken, /^eyJ/);
   await h.ok(['logout']);
   await h.fails([...login, '--totp', code], 1, 'invalid_two_factor_code', withPassword); // replayed
 

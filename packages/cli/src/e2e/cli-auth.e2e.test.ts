@@ -19,7 +19,8 @@ test('setup logs in, stores a 0600 credential, and the setup token then stops wo
   assert.equal(stored.server, h.server.url);
   assert.equal(stored.email, EMAIL);
   assert.equal(stored.org, 'Acme');
-  assert.match(stored.token, /^kn_ses_/);
+  assert.match(stored.accessToken, /^eyJ/);
+  assert.match(stored.refreshToken, /^kn_ref_/);
 
   // The stored server is used when neither --server nor KEYNEST_SERVER is given.
   assert.match(await h.ok(['whoami']), new RegExp(`^${EMAIL} in organization Acme on ${h.server.url}`));
@@ -55,7 +56,9 @@ test('login with a wrong password fails with one line and stores nothing', async
   const answer = JSON.parse(out);
   assert.equal(answer.user.email, EMAIL);
   assert.equal(answer.org.name, 'Acme');
-  assert.equal(answer.session.token, undefined, 'the session token is not printed');
+  assert.equal(answer.accessToken, undefined, 'the access token is not printed');
+  assert.equal(answer.refreshToken, undefined, 'the refresh token is not printed');
+  assert.doesNotMatch(out, /eyJ|kn_ref_/);
 });
 
 test('setup asks for the password on the terminal without echo, and confirms it', async (t) => {
@@ -90,7 +93,7 @@ test('login without a terminal or --password-stdin is a usage error', async (t) 
 test('logout ends the session on the server, and a later use of it gets 401', async (t) => {
   const h = await startHarness(t);
   await h.setup();
-  const { token } = readCredentialsFile(h);
+  const { accessToken: token } = readCredentialsFile(h);
   assert.match(await h.ok(['logout']), /^Logged out of/);
   assert.throws(() => statSync(h.credentialsFile), { code: 'ENOENT' });
 
@@ -105,7 +108,7 @@ test('logout forgets a session the server already refuses', async (t) => {
   const h = await startHarness(t);
   await h.setup();
   const stored = readCredentialsFile(h);
-  writeFileSync(h.credentialsFile, JSON.stringify({ ...stored, token: 'kn_ses_not_a_real_session' }));
+  writeFileSync(h.credentialsFile, JSON.stringify({ ...stored, accessToken: 'eyJnot.a.session', refreshToken: `kn_ref_${'x'.repeat(43)}` }));
   await h.ok(['logout']);
   assert.throws(() => statSync(h.credentialsFile), { code: 'ENOENT' });
 });
@@ -215,4 +218,32 @@ test('a broken credentials file is one clear error', async (t) => {
   mkdirSync(dirname(h.credentialsFile), { recursive: true });
   writeFileSync(h.credentialsFile, '{not json');
   await h.fails(['whoami'], 1, 'credentials_invalid');
+});
+
+test('a refused access token is renewed with the refresh token, once, even by parallel commands', async (t) => {
+  const h = await startHarness(t);
+  await h.setup();
+  const stored = readCredentialsFile(h);
+  // As if the stored access token had expired: the server refuses it, the refresh token still works.
+  writeFileSync(h.credentialsFile, JSON.stringify({ ...stored, accessToken: `eyJ${'x'.repeat(30)}.eyJ${'x'.repeat(30)}.${'x'.repeat(43)}` }), { mode: 0o600 });
+  const runs = await Promise.all(Array.from({ length: 5 }, () => h.cli(['whoami'])));
+  for (const run of runs) assert.equal(run.code, 0, run.stderr);
+  const renewed = readCredentialsFile(h);
+  assert.match(renewed.accessToken, /^eyJ/);
+  assert.notEqual(renewed.refreshToken, stored.refreshToken, 'the refresh token was rotated');
+  assert.equal(statSync(h.credentialsFile).mode & 0o777, 0o600);
+  assert.throws(() => statSync(`${h.credentialsFile}.lock`), { code: 'ENOENT' }, 'the lock is released');
+  // Exactly one refresh happened: a second use of the old token would have ended the session.
+  const refreshes = await h.server.db.selectFrom('audit_events').select(['outcome']).where('action', '=', 'session.refresh').execute();
+  assert.deepEqual(refreshes.map((r) => r.outcome), ['success']);
+  assert.match(await h.ok(['whoami']), new RegExp(EMAIL));
+
+  // Someone else used the stored refresh token first (a stolen copy): the session ends for both.
+  const thief = await fetch(`${h.server.url}/api/v1/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: renewed.refreshToken }) });
+  assert.equal(thief.status, 200);
+  writeFileSync(h.credentialsFile, JSON.stringify({ ...renewed, accessToken: `eyJ${'y'.repeat(30)}.eyJ${'y'.repeat(30)}.${'y'.repeat(43)}` }), { mode: 0o600 });
+  await h.fails(['whoami'], 1, 'not_logged_in');
+  const thiefAccess = ((await thief.json()) as { accessToken: string }).accessToken;
+  const me = await fetch(`${h.server.url}/api/v1/me`, { headers: { authorization: `Bearer ${thiefAccess}` } });
+  assert.equal(me.status, 401, 'reuse detection ended the session, the thief included');
 });

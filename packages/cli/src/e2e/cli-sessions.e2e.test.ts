@@ -24,15 +24,15 @@ test('keynest sessions: list (this one marked), end the others, end one, end all
   await h.fails(['sessions', 'revoke', 'ses_unknown'], 1, 'session_not_found', other);
 
   assert.equal(await h.ok(['sessions', 'revoke', '--others'], other), 'Ended 1 session.\n');
-  await h.fails(['whoami'], 1, 'unauthenticated');
+  await h.fails(['whoami'], 1, 'not_logged_in');
   assert.match(await h.ok(['whoami'], other), new RegExp(EMAIL));
 
   // Sign the first machine in again, and end its session from the laptop by id.
   await h.ok(['login', '--email', EMAIL, '--password-stdin'], { stdin: `${PASSWORD}\n` });
   const first = JSON.parse(await h.ok(['sessions', 'list', '--json'])).sessions.find((s: { current: boolean }) => s.current);
   assert.equal(await h.ok(['sessions', 'revoke', first.id], other), `Ended session ${first.id}.\n`);
-  await h.fails(['whoami'], 1, 'unauthenticated');
+  await h.fails(['whoami'], 1, 'not_logged_in');
 
   assert.match(await h.ok(['sessions', 'revoke', '--all'], other), /^Ended 1 session, this one included/);
-  await h.fails(['whoami'], 1, 'unauthenticated', other);
+  await h.fails(['whoami'], 1, 'not_logged_in', other);
 });

@@ -190,7 +190,7 @@ export function assertOneLineError(result: CliResult, exitCode: number, errorCod
   assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
 }
 
-export function readCredentialsFile(harness: Harness): { server: string; token: string; email: string; org: string } {
+export function readCredentialsFile(harness: Harness): { server: string; accessToken: string; refreshToken: string; sessionExpiresAt: string; email: string; org: string } {
   return JSON.parse(readFileSync(harness.credentialsFile, 'utf8'));
 }
 

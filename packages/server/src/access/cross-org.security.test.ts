@@ -39,7 +39,7 @@ describe('organizations are isolated from each other', () => {
     const login = await api(srv)('POST', '/api/v1/auth/login', { email: 'boss@globex.example', password: 'globex-password-1' });
     assert.equal(login.status, 200, login.text);
     assert.equal(login.body.org.name, 'Globex');
-    b = api(srv, login.body.session.token);
+    b = api(srv, login.body.accessToken);
   });
   after(() => srv.close());
 

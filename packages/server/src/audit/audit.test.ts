@@ -55,7 +55,7 @@ describe('audit trail', () => {
   before(async () => {
     srv = await startServer();
     const setup = await api(srv)('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken });
-    owner = api(srv, setup.body.session.token);
+    owner = api(srv, setup.body.accessToken);
     ownerId = setup.body.user.id;
   });
   after(() => srv.close());
@@ -106,7 +106,7 @@ describe('audit trail', () => {
     e = await during(() => owner('DELETE', '/api/v1/projects/temp'));
     assertEvent(e[0], { action: 'project.delete', actor: user, target: { name: 'temp' } });
     const login = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password });
-    e = await during(() => api(srv, login.body.session.token)('POST', '/api/v1/auth/logout'));
+    e = await during(() => api(srv, login.body.accessToken)('POST', '/api/v1/auth/logout'));
     assertEvent(e[0], { action: 'session.revoke', actor: user, target: { type: 'session' } });
     // Request ids are per request: events of different requests never share one.
     const onePerRequest = new Set(['project.create', 'environment.create', 'secret.rollback', 'secret.delete', 'secret.restore', 'token.create', 'token.revoke', 'keys.rotate', 'keys.reencrypt', 'environment.delete', 'project.delete', 'session.revoke']);

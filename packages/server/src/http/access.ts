@@ -6,6 +6,7 @@ import type { ApiTokenService } from '../access/service.js';
 import type { AnonymousContext, Clock, RequestContext } from '../context.js';
 import { tokenKind } from '../crypto/random.js';
 import { AppError, reauthRequired } from '../errors.js';
+import { looksLikeJwt } from '../identity/access-tokens.js';
 import type { SessionService } from '../identity/sessions.js';
 import type { ProjectService, Target } from '../projects/service.js';
 import { PRINTABLE, REF_MAX } from './schemas.js';
@@ -102,10 +103,10 @@ async function authenticate(req: FastifyRequest, deps: AccessDeps, now: number):
   if (!header) throw new AppError('unauthenticated', 'Authentication required: send Authorization: Bearer <token>');
   const m = /^Bearer ([^\s]+)$/i.exec(header);
   const token = m?.[1];
-  const kind = token ? tokenKind(token) : null;
   let principal: Principal | null = null;
-  if (token && kind === 'ses') principal = await deps.sessions.authenticate(token, now);
-  else if (token && kind === 'api') principal = await deps.tokens.authenticate(token, now, req.ip);
+  // A signed-in user presents a short-lived access token (a JWT); a machine, an API token.
+  if (token && looksLikeJwt(token)) principal = await deps.sessions.authenticate(token, now);
+  else if (token && tokenKind(token) === 'api') principal = await deps.tokens.authenticate(token, now, req.ip);
   if (!principal) throw new AppError('unauthenticated', 'Invalid, expired or revoked credentials');
   return principal;
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ERROR_CODES } from '../errors.js';
 import type { TestServer } from '../testing.js';
 import { startServer } from '../test-support/server.js';
-import { api, assertError, OWNER, request, setupOwner, type Api } from '../test-support/api.js';
+import { api, assertError, OWNER, request, setupOwner, type Api, type SignedInSession } from '../test-support/api.js';
 import { createProject, secretsPath } from '../test-support/fixtures.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -14,7 +14,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 describe('HTTP error answers', () => {
   let srv: TestServer;
   let owner: Api;
-  let token: string;
+  let token: SignedInSession;
   before(async () => {
     srv = await startServer({ env: { KEYNEST_BODY_LIMIT_BYTES: '2048' } });
     token = await setupOwner(srv);
@@ -41,7 +41,7 @@ describe('HTTP error answers', () => {
   it('text/plain is not JSON either: 415, also on routes without a body schema', async () => {
     // text/plain is what a browser may send cross-site without a preflight; the API takes only JSON.
     const login = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password });
-    const throwaway = api(srv, login.body.session.token);
+    const throwaway = api(srv, login.body.accessToken);
     assertError(await throwaway('POST', '/api/v1/auth/logout', undefined, { rawBody: 'x', contentType: 'text/plain' }), 415, 'unsupported_media_type');
     assertError(await owner('PUT', secretsPath('app', 'development', 'K'), undefined, { rawBody: '{"value":"x"}', contentType: 'text/plain' }), 415, 'unsupported_media_type');
   });

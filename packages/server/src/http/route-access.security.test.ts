@@ -6,7 +6,7 @@ import { registerErrorHandling } from './errors.js';
 import { registerAccessControl } from './access.js';
 import type { TestServer } from '../testing.js';
 import { startServer } from '../test-support/server.js';
-import { api, assertError, OWNER, request, setupOwner, type ApiAnswer } from '../test-support/api.js';
+import { api, assertError, OWNER, request, setupOwner, signIn, type ApiAnswer } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 import { createProject, createToken, putSecret } from '../test-support/fixtures.js';
 import { documentedRoutes, liveRoutes, routeId, type LiveRoute } from '../test-support/routes.js';
@@ -27,7 +27,17 @@ const PUBLIC = new Set([
   'HEAD /healthz',
   'HEAD /api/v1/openapi.json',
   'HEAD /api/v1/setup',
+  'POST /api/v1/auth/refresh',
+  'GET /.well-known/jwks.json',
+  'HEAD /.well-known/jwks.json',
 ]);
+
+/** A token with the header and claims of a real access token, and whatever signature we like. */
+function reforge(realAccessToken: string, header: Record<string, unknown>, signature: string): string {
+  const [h, payload] = realAccessToken.split('.');
+  const realHeader = JSON.parse(Buffer.from(h!, 'base64url').toString('utf8')) as Record<string, unknown>;
+  return `${Buffer.from(JSON.stringify({ ...realHeader, ...header })).toString('base64url')}.${payload}.${signature}`;
+}
 
 describe('every non-public route refuses callers without valid credentials', () => {
   const clock = manualClock();
@@ -43,17 +53,25 @@ describe('every non-public route refuses callers without valid credentials', () 
     await putSecret(owner, 'app', 'development', 'KEY', 'route-access-value');
     const write = await createToken(owner, { project: 'app', environment: 'development', access: 'write' });
     assert.equal((await owner('DELETE', `/api/v1/tokens/${write.info.id}`)).status, 204);
-    const loggedOut = (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.session.token;
+    const loggedOut = (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.accessToken;
     assert.equal((await api(srv, loggedOut)('POST', '/api/v1/auth/logout')).status, 204);
     const expiring = await createToken(owner, { project: 'app', environment: 'development', access: 'write', expiresInSeconds: 60 });
     const live = await createToken(owner, { project: 'app', environment: 'development', access: 'read' });
-    const expiredSession = (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.session.token;
+    const expiredSession = (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.accessToken;
+    // A session that stays alive: forgeries carry its real claims, so only the signature is wrong.
+    const alive = await signIn(srv, { email: OWNER.email, password: OWNER.password, rememberMe: true });
     clock.advance(3_600_000);
+    assert.ok(await alive.renew(), 'the remembered session is still alive');
+    creds['live claims, alg none'] = reforge(alive.accessToken, { alg: 'none' }, '');
+    creds['live claims, alg HS256 keyed with the public key'] = reforge(alive.accessToken, { alg: 'HS256' }, alive.accessToken.split('.')[2]!);
+    creds['live claims, signature of another token'] = reforge(alive.accessToken, {}, expiredSession.split('.')[2]!);
+    creds['live claims, unknown kid'] = reforge(alive.accessToken, { kid: 'key_unknown' }, alive.accessToken.split('.')[2]!);
+    creds['live session refresh token as bearer'] = alive.refreshToken;
     // Real names and ids, so that a route missing its check would answer 2xx, not 404.
     params = { project: 'app', env: 'development', key: 'KEY', id: live.info.id };
     creds['no token'] = null;
     creds['garbage token'] = 'garbage';
-    creds['well-formed unknown session'] = `kn_ses_${'A'.repeat(43)}`;
+    creds['JWT-shaped junk'] = `eyJ${'A'.repeat(20)}.eyJ${'A'.repeat(20)}.${'A'.repeat(43)}`;
     creds['well-formed unknown API token'] = `kn_api_${'A'.repeat(43)}`;
     creds['setup token'] = srv.setupToken;
     creds['revoked API token'] = write.token;
@@ -99,7 +117,8 @@ describe('every non-public route refuses callers without valid credentials', () 
       const res = await send(r, null);
       if (res.status !== 401) open.push(routeId(r));
     }
-    assert.deepEqual(open.sort(), [...PUBLIC].sort());
+    // Refresh is public, but without a refresh token it has nothing to answer but 401.
+    assert.deepEqual(open.sort(), [...PUBLIC].filter((r) => r !== 'POST /api/v1/auth/refresh').sort());
   });
 
   it('public routes answer as documented without credentials', async () => {
@@ -111,12 +130,17 @@ describe('every non-public route refuses callers without valid credentials', () 
     assert.deepEqual((await call('GET', '/api/v1/setup')).body, { setupRequired: false });
     assertError(await call('POST', '/api/v1/auth/login', { email: OWNER.email, password: 'wrong-password' }), 401, 'invalid_credentials');
     assertError(await call('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken }), 409, 'already_set_up');
+    assertError(await call('POST', '/api/v1/auth/refresh', {}), 401, 'invalid_refresh_token');
+    const jwks = await call('GET', '/.well-known/jwks.json');
+    assert.equal(jwks.status, 200);
+    assert.ok(jwks.body.keys.length >= 1);
+    for (const k of jwks.body.keys) assert.deepEqual(Object.keys(k).filter((f) => ['d', 'p', 'q', 'dp', 'dq', 'qi'].includes(f)), [], 'no private key parts');
   });
 });
 
 describe('registerAccessControl: deny by default at start-up', () => {
   const principal: UserPrincipal = { type: 'user', orgId: 'org_1', userId: 'usr_1', email: 'a@b.c', role: 'owner', sessionId: 'ses_1', authenticatedAt: Date.now(), mustEnrolTwoFactor: false };
-  const goodToken = `kn_ses_${'B'.repeat(43)}`;
+  const goodToken = `eyJ${'B'.repeat(20)}.eyJ${'B'.repeat(20)}.${'B'.repeat(43)}`;
   const deps = {
     sessions: { authenticate: async (t: string) => (t === goodToken ? principal : null) },
     tokens: { authenticate: async () => null },
@@ -165,7 +189,7 @@ describe('registerAccessControl: deny by default at start-up', () => {
       const none = await app.inject({ method: 'GET', url });
       assert.equal(none.statusCode, 401);
       assert.equal(none.json().error.code, 'unauthenticated');
-      const bad = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer kn_ses_${'C'.repeat(43)}` } });
+      const bad = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer eyJ${'C'.repeat(20)}.eyJ${'C'.repeat(20)}.${'C'.repeat(43)}` } });
       assert.equal(bad.statusCode, 401);
       const good = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${goodToken}` } });
       assert.equal(good.statusCode, 200, good.body);

@@ -50,7 +50,7 @@ describe('password reset and email verification (real SMTP server)', () => {
 
   it('the link sets a new password once, ends every session, and needs a strong password', async () => {
     const token = tokenIn(smtp.received[mailCount - 1]!, 'rst');
-    const other = api(srv, (await anon()('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.session.token);
+    const other = api(srv, (await anon()('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.accessToken);
     const weak = await anon()('POST', '/api/v1/auth/password-reset/confirm', { token, newPassword: 'password1234' });
     assertError(weak, 400, 'weak_password');
     const next = 'Quartz-Heron-Lantern-5512';
@@ -61,7 +61,7 @@ describe('password reset and email verification (real SMTP server)', () => {
     assertError(await anon()('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password }), 401, 'invalid_credentials');
     const signedIn = await anon()('POST', '/api/v1/auth/login', { email: OWNER.email, password: next });
     assert.equal(signedIn.status, 200);
-    owner = api(srv, signedIn.body.session.token);
+    owner = api(srv, signedIn.body.accessToken);
     const audit = await srv.db.selectFrom('audit_events').select(['action', 'details', 'org_id']).where('action', 'in', ['password.reset', 'password.reset_requested']).execute();
     assert.deepEqual(audit.map((r) => r.action).sort(), ['password.reset', 'password.reset_requested']);
     for (const r of audit) assert.ok(r.org_id, 'in the org audit log, where its admins see it');
@@ -81,7 +81,7 @@ describe('password reset and email verification (real SMTP server)', () => {
   });
 
   it('a password change voids a reset link mailed before it', async () => {
-    owner = api(srv, (await anon()('POST', '/api/v1/auth/login', { email: OWNER.email, password: 'Quartz-Heron-Lantern-5512' })).body.session.token);
+    owner = api(srv, (await anon()('POST', '/api/v1/auth/login', { email: OWNER.email, password: 'Quartz-Heron-Lantern-5512' })).body.accessToken);
     mailCount = smtp.received.length;
     await anon()('POST', '/api/v1/auth/password-reset', { email: OWNER.email });
     const token = tokenIn(await nextMail(smtp.received, ++mailCount), 'rst');
@@ -101,7 +101,7 @@ describe('password reset and email verification (real SMTP server)', () => {
     const before = await srv.db.selectFrom('users').select('email_verified_at').executeTakeFirstOrThrow();
     assert.equal(before.email_verified_at, null);
     // A fresh session: the clock moved past the idle timeout of the last one.
-    owner = api(srv, (await anon()('POST', '/api/v1/auth/login', { email: OWNER.email, password: 'Quartz-Heron-Lantern-5512' })).body.session.token);
+    owner = api(srv, (await anon()('POST', '/api/v1/auth/login', { email: OWNER.email, password: 'Quartz-Heron-Lantern-5512' })).body.accessToken);
     mailCount = smtp.received.length;
     assert.equal((await owner('POST', '/api/v1/me/email/verification')).status, 202);
     const token = tokenIn(await nextMail(smtp.received, ++mailCount), 'vfy');

@@ -2,9 +2,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../context.js';
 import { PASSWORD_MAX_LENGTH } from '../crypto/passwords.js';
 import { anonymousOf, callerOf } from '../http/access.js';
+import { clearRefreshCookie } from '../http/cookies.js';
 import { noContent, text } from '../http/schemas.js';
 import type { OrgService } from '../orgs/service.js';
 import type { IdentityService } from './service.js';
+import { credentialsProperties, credentialsRequired, deliverCredentials, refreshTokenDelivery, type RefreshTokenDelivery } from './token-routes.js';
 
 const email = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\s@\\u0000-\\u001f\\u007f]+@[^\\s@\\u0000-\\u001f\\u007f]+$' } as const;
 // Only the hard bound here: the password policy judges the rest and says which rule failed (weak_password).
@@ -14,17 +16,8 @@ const orgSchema = { type: 'object', additionalProperties: false, required: ['id'
 const signedIn = {
   type: 'object',
   additionalProperties: false,
-  required: ['user', 'org', 'session'],
-  properties: {
-    user: userSchema,
-    org: orgSchema,
-    session: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['token', 'expiresAt'],
-      properties: { token: { type: 'string' }, expiresAt: { type: 'string' } },
-    },
-  },
+  required: ['user', 'org', ...credentialsRequired],
+  properties: { user: userSchema, org: orgSchema, ...credentialsProperties },
 } as const;
 
 export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityService; orgs: OrgService; clock: Clock }): void {
@@ -50,14 +43,21 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
         type: 'object',
         additionalProperties: false,
         required: ['setupToken', 'email', 'password', 'orgName'],
-        properties: { setupToken: { type: 'string', minLength: 1, maxLength: 200 }, email, password, orgName: { type: 'string', minLength: 1, maxLength: 100, pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f]+$' } },
+        properties: {
+          setupToken: { type: 'string', minLength: 1, maxLength: 200 },
+          email,
+          password,
+          orgName: { type: 'string', minLength: 1, maxLength: 100, pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f]+$' },
+          refreshTokenDelivery,
+        },
       },
       response: { 201: signedIn },
     },
     handler: async (req, reply) => {
-      const body = req.body as { setupToken: string; email: string; password: string; orgName: string };
-      const result = await identity.setup(body, anonymous(req));
-      return reply.code(201).send(result);
+      const { refreshTokenDelivery: via, ...body } = req.body as { setupToken: string; email: string; password: string; orgName: string; refreshTokenDelivery?: RefreshTokenDelivery };
+      const ctx = anonymous(req);
+      const result = await identity.setup(body, ctx);
+      return reply.code(201).send(deliverCredentials(reply, result, via, ctx.now));
     },
   });
 
@@ -65,7 +65,7 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
     config: { access: { public: 'signing in is how a caller gets credentials' } },
     schema: {
       tags: ['identity'],
-      summary: 'Sign in with email and password; returns a session token',
+      summary: 'Sign in with email and password; returns an access token and a refresh token',
       body: {
         type: 'object',
         additionalProperties: false,
@@ -77,18 +77,24 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
           rememberMe: { type: 'boolean', description: 'A long session (KEYNEST_SESSION_REMEMBER_TTL_S) instead of the default' },
           totp: { type: 'string', maxLength: 16, description: 'The authenticator code, when the account has two-factor authentication' },
           backupCode: { type: 'string', maxLength: 32, description: 'A backup code instead of the authenticator code (each works once)' },
+          refreshTokenDelivery,
         },
       },
       response: { 200: signedIn },
     },
-    handler: async (req) => identity.login(req.body as { email: string; password: string; rememberMe?: boolean; totp?: string; backupCode?: string }, anonymous(req)),
+    handler: async (req, reply) => {
+      const { refreshTokenDelivery: via, ...body } = req.body as { email: string; password: string; rememberMe?: boolean; totp?: string; backupCode?: string; refreshTokenDelivery?: RefreshTokenDelivery };
+      const ctx = anonymous(req);
+      return deliverCredentials(reply, await identity.login(body, ctx), via, ctx.now);
+    },
   });
 
   app.post('/api/v1/auth/logout', {
     config: { access: { authenticated: 'a user ends their own session', sessionOnly: true, duringEnrolment: true } },
-    schema: { tags: ['identity'], summary: 'End the current session', response: { 204: noContent } },
+    schema: { tags: ['identity'], summary: 'End the current session: its access and refresh tokens stop working at once', response: { 204: noContent } },
     handler: async (req, reply) => {
       await identity.logout(callerOf(req));
+      clearRefreshCookie(reply);
       return reply.code(204).send();
     },
   });

@@ -11,7 +11,7 @@ import type { OrgService } from '../orgs/service.js';
 import { isUniqueViolation } from '../storage/dialect.js';
 import type { Db } from '../storage/database.js';
 import { PasswordChecker, type PasswordPolicy } from './password-policy.js';
-import type { SessionService } from './sessions.js';
+import type { SessionCredentials, SessionService } from './sessions.js';
 import { deleteSetting, getSetting, insertSetting, putSetting } from './settings-store.js';
 import * as store from './store.js';
 import type { SecurityNotices } from './notices.js';
@@ -23,10 +23,9 @@ const SETUP_DONE = 'setup_completed';
 const SETUP_TOKEN_DIGEST = 'setup_token_digest';
 const MAX_CHECKERS = 8;
 
-export interface SignedIn {
+export interface SignedIn extends SessionCredentials {
   user: { id: string; email: string };
   org: { id: string; name: string };
-  session: { token: string; expiresAt: string };
 }
 
 export interface IdentityDeps {
@@ -109,7 +108,7 @@ export class IdentityService {
         const audit = { orgId: org.id, actor: { type: 'user' as const, id: userId }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
         await this.deps.audit.record(trx, audit, { action: 'instance.setup', target: { type: 'org', id: org.id, name: org.name }, details: { email } });
         await this.deps.audit.record(trx, audit, { action: 'session.create', target: { type: 'session', id: session.id }, details: { method: 'setup' } });
-        return { user: { id: userId, email }, org, session: { token: session.token, expiresAt: session.expiresAt } };
+        return { user: { id: userId, email }, org, ...session.credentials };
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError('already_set_up', 'This KeyNest instance is already set up');
@@ -144,7 +143,7 @@ export class IdentityService {
         const details = { method: 'password', secondFactor, rehashed: upgraded !== null, rememberMe: input.rememberMe === true };
         await audit.record(trx, who, { action: 'session.create', target: { type: 'session', id: session.id }, details });
         if (secondFactor === 'backup_code') await audit.record(trx, who, { action: '2fa.backup_code_used', target: { type: 'user', id: user.id } });
-        return { session, knownDevice, backupCodesLeft, signedIn: { user: { id: user.id, email: user.email }, org: { id: user.org_id, name: user.org_name }, session: { token: session.token, expiresAt: session.expiresAt } } };
+        return { session, knownDevice, backupCodesLeft, signedIn: { user: { id: user.id, email: user.email }, org: { id: user.org_id, name: user.org_name }, ...session.credentials } };
       });
     } catch (err) {
       // A wrong second factor counts towards the lock like a wrong password (it is the same guessing);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
-import { api, assertError, OWNER, setupOwner, type Api } from '../test-support/api.js';
+import { api, assertError, OWNER, SignedInSession, setupOwner, type Api } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 import { createProject, createToken } from '../test-support/fixtures.js';
 import { startServer } from '../test-support/server.js';
@@ -10,10 +10,12 @@ const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefo
 const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 const MIN = 60 * 1000;
 
-async function signIn(srv: TestServer, opts: { rememberMe?: boolean; userAgent?: string } = {}): Promise<{ token: string; call: Api }> {
+async function signIn(srv: TestServer, opts: { rememberMe?: boolean; userAgent?: string } = {}): Promise<{ token: string; refreshToken: string; call: Api }> {
   const res = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password, ...(opts.rememberMe ? { rememberMe: true } : {}) }, { headers: opts.userAgent ? { 'user-agent': opts.userAgent } : {} });
   assert.equal(res.status, 200, res.text);
-  return { token: res.body.session.token, call: api(srv, res.body.session.token) };
+  // Renews its access token like a real client, so only the session's own end stops it.
+  const session = SignedInSession.of(srv, res);
+  return { token: session.accessToken, refreshToken: session.refreshToken, call: api(srv, session) };
 }
 
 const works = async (call: Api) => (await call('GET', '/api/v1/me')).status === 200;
@@ -45,7 +47,7 @@ describe('sessions: list, end, idle timeout, lifetime, limit', () => {
     assert.equal(Date.parse(l.idleExpiresAt) - clock(), 30 * MIN, 'default idle timeout 30 min');
     assert.equal(Date.parse(p.expiresAt) - clock(), 30 * 24 * 60 * MIN, 'remember me: 30 days');
     assert.equal(p.rememberMe, true);
-    assert.ok(!res.text.includes(laptop.token) && !res.text.includes(phone.token), 'tokens are never listed');
+    for (const t of [laptop.token, phone.token, laptop.refreshToken, phone.refreshToken]) assert.ok(!res.text.includes(t), 'tokens are never listed');
     await laptop.call('DELETE', '/api/v1/me/sessions');
     assert.equal(await works(phone.call), false);
   });

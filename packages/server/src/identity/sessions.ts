@@ -3,10 +3,11 @@ import { signedInUser, type UserPrincipal } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } from '../cache.js';
 import { auditContextOf, iso, type AnonymousContext, type RequestContext } from '../context.js';
-import { constantTimeEqual, newId, newToken, tokenDigest } from '../crypto/random.js';
-import { notFound } from '../errors.js';
+import { constantTimeEqual, newId, newToken, tokenDigest, tokenKind } from '../crypto/random.js';
+import { AppError, notFound } from '../errors.js';
 import type { OrgService } from '../orgs/service.js';
 import type { Db } from '../storage/database.js';
+import type { AccessTokens } from './access-tokens.js';
 import * as store from './store.js';
 import { parseUserAgent, type Device } from './user-agent.js';
 
@@ -37,11 +38,26 @@ export interface SessionInfo {
   location: null;
 }
 
-type SessionRow = NonNullable<Awaited<ReturnType<typeof store.findSessionByDigest>>>;
+type SessionRow = NonNullable<Awaited<ReturnType<typeof store.findSessionById>>>;
+
+/** What a sign-in or a refresh hands the client. The refresh token is shown here once, never again. */
+export interface SessionCredentials {
+  session: { id: string; expiresAt: string };
+  accessToken: string;
+  accessTokenExpiresAt: string;
+  tokenType: 'Bearer';
+  refreshToken: string;
+}
 
 /**
  * Server-side sign-in sessions. Invariants:
- * - a session token is shown once and stored only as its SHA-256 digest;
+ * - a session is used through short-lived signed access tokens (AccessTokens) and renewed with an
+ *   opaque refresh token, shown once and stored only as its SHA-256 digest;
+ * - a refresh token works once: each refresh returns a new one, and presenting a used one again
+ *   revokes the whole session (someone else holds a copy: reuse detection);
+ * - an access token is honoured only while its session lives: every request checks the session
+ *   row (from memory; a revocation drops it at once), so sign-out and revocation end access tokens
+ *   immediately, not at their expiry;
  * - a session ends at its absolute expiry, after `idle timeout` without use (to within the one-minute
  *   touch interval), or when revoked; revocation takes effect on this instance at once (the
  *   invalidation bus drops the cached row, always after the revocation committed);
@@ -49,14 +65,23 @@ type SessionRow = NonNullable<Awaited<ReturnType<typeof store.findSessionByDiges
  * - a user sees and ends only their own sessions; anyone else's id is answered as not found.
  */
 export class SessionService {
-  /** Session rows by token digest: authentication without a query on every request. */
-  readonly #byDigest = new TtlCache<string, SessionRow>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
+  /** Session rows by id: authentication without a query on every request. */
+  readonly #byId = new TtlCache<string, SessionRow>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
 
-  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; orgs: Pick<OrgService, 'sessionLimit'>; policy: SessionPolicy }) {
+  constructor(
+    private readonly deps: {
+      db: Db;
+      audit: AuditService;
+      invalidation: Invalidation;
+      orgs: Pick<OrgService, 'sessionLimit'>;
+      accessTokens: AccessTokens;
+      policy: SessionPolicy;
+    },
+  ) {
     deps.invalidation.subscribe((e) => {
-      if (e.type === 'session.revoked' || e.type === 'session.changed') this.#byDigest.deleteWhere((r) => r.id === e.sessionId);
-      else if (e.type === 'user.changed') this.#byDigest.deleteWhere((r) => r.user_id === e.userId);
-      else if (e.type === 'org.changed') this.#byDigest.deleteWhere((r) => r.org_id === e.orgId);
+      if (e.type === 'session.revoked' || e.type === 'session.changed') this.#byId.deleteWhere((r) => r.id === e.sessionId);
+      else if (e.type === 'user.changed') this.#byId.deleteWhere((r) => r.user_id === e.userId);
+      else if (e.type === 'org.changed') this.#byId.deleteWhere((r) => r.org_id === e.orgId);
     });
   }
 
@@ -66,7 +91,7 @@ export class SessionService {
    */
   async create(trx: Db, who: { orgId: string; userId: string }, ctx: AnonymousContext, opts: { rememberMe: boolean; secondFactor?: 'none' | 'totp' | 'backup_code' }) {
     const { policy } = this.deps;
-    const token = newToken('ses');
+    const refreshToken = newToken('ref');
     const id = newId('ses');
     const expiresAt = ctx.now + (opts.rememberMe ? policy.rememberTtlS : policy.ttlS) * 1000;
     await store.insertSession(trx, {
@@ -74,7 +99,7 @@ export class SessionService {
       orgId: who.orgId,
       userId: who.userId,
       secondFactor: opts.secondFactor ?? 'none',
-      digest: tokenDigest(token),
+      digest: tokenDigest(refreshToken),
       now: ctx.now,
       expiresAt,
       idleTimeoutMs: (opts.rememberMe ? policy.rememberIdleS : policy.idleS) * 1000,
@@ -90,7 +115,55 @@ export class SessionService {
     for (const sid of evicted) {
       await this.deps.audit.record(trx, audit, { action: 'session.revoke', target: { type: 'session', id: sid }, details: { reason: 'session_limit' } });
     }
-    return { id, token, expiresAt: iso(expiresAt), evicted };
+    const access = await this.deps.accessTokens.issue({ sessionId: id, userId: who.userId, orgId: who.orgId, sessionExpiresAt: expiresAt }, ctx.now);
+    const credentials = credentialsOf(id, expiresAt, access, refreshToken);
+    return { id, credentials, evicted };
+  }
+
+  /**
+   * Exchanges a refresh token for a new access token and a new refresh token. A refresh token that
+   * was already exchanged revokes its session (and is answered like any invalid one): either the
+   * client or a thief used it twice, and we cannot tell which, so neither keeps the session.
+   */
+  async refresh(refreshToken: string, ctx: AnonymousContext): Promise<SessionCredentials> {
+    const digest = tokenDigest(refreshToken);
+    const invalid = new AppError('invalid_refresh_token', 'Invalid, expired or revoked refresh token: sign in again');
+    const { db, audit } = this.deps;
+    const row = tokenKind(refreshToken) === 'ref' ? await store.findSessionByRefreshDigest(db, digest) : undefined;
+    if (!row || !constantTimeEqual(row.token_digest, digest)) {
+      if (tokenKind(refreshToken) === 'ref') await this.#detectReuse(digest, ctx);
+      throw invalid;
+    }
+    if (!isLive(row, ctx.now)) throw invalid;
+    const next = newToken('ref');
+    const rotated = await db.transaction().execute(async (trx) => {
+      if (!(await store.rotateRefreshToken(trx, row.id, digest, tokenDigest(next), ctx.now))) return false;
+      const who = { orgId: row.org_id, actor: { type: 'user' as const, id: row.user_id }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+      await audit.record(trx, who, { action: 'session.refresh', target: { type: 'session', id: row.id } });
+      return true;
+    });
+    // Lost the race to another refresh with the same token: that is a second use.
+    if (!rotated) {
+      await this.#detectReuse(digest, ctx);
+      throw invalid;
+    }
+    this.announceChanged(row.id);
+    const access = await this.deps.accessTokens.issue({ sessionId: row.id, userId: row.user_id, orgId: row.org_id, sessionExpiresAt: row.expires_at }, ctx.now);
+    return credentialsOf(row.id, row.expires_at, access, next);
+  }
+
+  async #detectReuse(digest: string, ctx: AnonymousContext): Promise<void> {
+    const { db, audit } = this.deps;
+    const used = await store.findUsedRefreshToken(db, digest);
+    if (!used) return;
+    const revoked = await db.transaction().execute(async (trx) => {
+      const done = await store.revokeUserSessions(trx, used.org_id, used.user_id, [used.id], ctx.now);
+      const who = { orgId: used.org_id, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+      await audit.record(trx, who, { action: 'session.refresh', outcome: 'failure', target: { type: 'session', id: used.id }, details: { reason: 'refresh_token_reuse', sessionRevoked: done.length > 0 } });
+      for (const id of done) await audit.record(trx, who, { action: 'session.revoke', target: { type: 'session', id }, details: { reason: 'refresh_token_reuse' } });
+      return done;
+    });
+    this.announceRevoked(revoked);
   }
 
   /** Records a re-authentication on the caller's session (inside the caller's transaction). */
@@ -107,17 +180,21 @@ export class SessionService {
     for (const sessionId of ids) this.deps.invalidation.publish({ type: 'session.revoked', sessionId });
   }
 
-  /** The principal behind a session token, or null when it is unknown, revoked, expired or idle too long. */
-  async authenticate(token: string, now: number): Promise<UserPrincipal | null> {
-    const digest = tokenDigest(token);
-    let row = this.#byDigest.get(digest, now);
+  /**
+   * The principal behind an access token, or null when the token is invalid or expired, or its
+   * session is unknown, revoked, expired or idle too long.
+   */
+  async authenticate(accessToken: string, now: number): Promise<UserPrincipal | null> {
+    const claims = await this.deps.accessTokens.verify(accessToken, now);
+    if (!claims) return null;
+    let row = this.#byId.get(claims.sessionId, now);
     if (!row) {
-      const epoch = this.#byDigest.epoch;
-      row = await store.findSessionByDigest(this.deps.db, digest);
-      if (row) this.#byDigest.set(digest, row, now, epoch);
+      const epoch = this.#byId.epoch;
+      row = await store.findSessionById(this.deps.db, claims.sessionId);
+      if (row) this.#byId.set(claims.sessionId, row, now, epoch);
     }
-    if (!row || !constantTimeEqual(row.token_digest, digest)) return null;
-    if (row.revoked_at !== null || row.expires_at <= now || now - row.last_active_at >= row.idle_timeout_ms || !isRole(row.role)) return null;
+    if (!row || row.user_id !== claims.userId || row.org_id !== claims.orgId) return null;
+    if (!isLive(row, now) || !isRole(row.role)) return null;
     if (now - row.last_active_at > SESSION_TOUCH_INTERVAL_MS) {
       row.last_active_at = now;
       await store.touchSession(this.deps.db, row.id, now);
@@ -181,4 +258,12 @@ export class SessionService {
     this.announceRevoked(revoked);
     return revoked;
   }
+}
+
+function isLive(row: Pick<SessionRow, 'revoked_at' | 'expires_at' | 'last_active_at' | 'idle_timeout_ms'>, now: number): boolean {
+  return row.revoked_at === null && row.expires_at > now && now - row.last_active_at < row.idle_timeout_ms;
+}
+
+function credentialsOf(id: string, expiresAt: number, access: { token: string; expiresAt: number }, refreshToken: string): SessionCredentials {
+  return { session: { id, expiresAt: iso(expiresAt) }, accessToken: access.token, accessTokenExpiresAt: iso(access.expiresAt), tokenType: 'Bearer', refreshToken };
 }

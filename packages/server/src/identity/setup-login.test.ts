@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
 import { startServer } from '../test-support/server.js';
-import { api, assertError, OWNER, request, setupOwner } from '../test-support/api.js';
+import { api, assertError, OWNER, request, setupOwner, type SignedInSession } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
@@ -68,14 +68,16 @@ describe('first setup', () => {
   it('succeeds once with the token, then the token file is gone and setup is no longer required', async () => {
     const res = await api(srv)('POST', '/api/v1/setup', { setupToken: srv.setupToken, email: 'Owner@Example.COM', password: OWNER.password, orgName: 'Acme' });
     assert.equal(res.status, 201, res.text);
-    assert.deepEqual(Object.keys(res.body).sort(), ['org', 'session', 'user']);
+    assert.deepEqual(Object.keys(res.body).sort(), ['accessToken', 'accessTokenExpiresAt', 'org', 'refreshToken', 'session', 'tokenType', 'user']);
     assert.equal(res.body.user.email, 'owner@example.com', 'email is stored lower-cased');
     assert.equal(res.body.org.name, 'Acme');
-    assert.match(res.body.session.token, /^kn_ses_[A-Za-z0-9_-]{43}$/);
+    assert.match(res.body.accessToken, /^eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    assert.match(res.body.refreshToken, /^kn_ref_[A-Za-z0-9_-]{43}$/);
+    assert.equal(res.body.tokenType, 'Bearer');
     assert.ok(!Number.isNaN(Date.parse(res.body.session.expiresAt)));
     assert.equal(existsSync(path.join(srv.dataDir, 'setup-token')), false);
     assert.deepEqual((await api(srv)('GET', '/api/v1/setup')).body, { setupRequired: false });
-    const me = await api(srv, res.body.session.token)('GET', '/api/v1/me');
+    const me = await api(srv, res.body.accessToken)('GET', '/api/v1/me');
     assert.equal(me.status, 200);
     assert.equal(me.body.principal.type, 'user');
     assert.equal(me.body.principal.user.email, 'owner@example.com');
@@ -101,7 +103,7 @@ describe('first setup', () => {
 
 describe('sign-in and sessions', () => {
   let srv: TestServer;
-  let ownerSession: string;
+  let ownerSession: SignedInSession;
   before(async () => {
     srv = await startServer();
     ownerSession = await setupOwner(srv);
@@ -114,9 +116,9 @@ describe('sign-in and sessions', () => {
       assert.equal(res.status, 200, res.text);
       assert.equal(res.body.user.email, OWNER.email);
       assert.equal(res.body.org.name, OWNER.orgName);
-      assert.match(res.body.session.token, /^kn_ses_/);
-      assert.notEqual(res.body.session.token, ownerSession);
-      assert.equal((await api(srv, res.body.session.token)('GET', '/api/v1/me')).status, 200);
+      assert.match(res.body.accessToken, /^eyJ/);
+      assert.notEqual(res.body.accessToken, ownerSession.accessToken);
+      assert.equal((await api(srv, res.body.accessToken)('GET', '/api/v1/me')).status, 200);
     }
   });
 
@@ -134,9 +136,10 @@ describe('sign-in and sessions', () => {
     assert.equal(wrongPassword.headers.get('content-type'), unknownEmail.headers.get('content-type'));
   });
 
-  it('stores sessions only as the SHA-256 hex digest of their token', async () => {
+  it('stores a session only with the SHA-256 hex digest of its refresh token, and never the access token', async () => {
     const res = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password });
-    const token: string = res.body.session.token;
+    const token: string = res.body.refreshToken;
+    const access: string = res.body.accessToken;
     const rows = await srv.db.selectFrom('sessions').selectAll().execute();
     const row = rows.find((r) => r.token_digest === sha256(token));
     assert.ok(row, 'a session row keyed by the digest');
@@ -144,13 +147,14 @@ describe('sign-in and sessions', () => {
     for (const r of rows) {
       const text = JSON.stringify(r);
       assert.ok(!text.includes(token), 'raw token stored in sessions');
-      assert.ok(!text.includes(token.slice('kn_ses_'.length)), 'token body stored in sessions');
+      assert.ok(!text.includes(token.slice('kn_ref_'.length)), 'token body stored in sessions');
+      assert.ok(!text.includes(access.split('.')[2]!), 'access token stored in sessions');
     }
   });
 
   it('logout revokes the session at once; other sessions keep working', async () => {
     const login = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password });
-    const token: string = login.body.session.token;
+    const token: string = login.body.accessToken;
     const call = api(srv, token);
     assert.equal((await call('GET', '/api/v1/projects')).status, 200);
     const out = await call('POST', '/api/v1/auth/logout');
@@ -160,12 +164,13 @@ describe('sign-in and sessions', () => {
     assertError(await call('GET', '/api/v1/me'), 401, 'unauthenticated');
     assertError(await call('POST', '/api/v1/auth/logout'), 401, 'unauthenticated');
     assert.equal((await api(srv, ownerSession)('GET', '/api/v1/me')).status, 200);
-    const row = await srv.db.selectFrom('sessions').select('revoked_at').where('token_digest', '=', sha256(token)).executeTakeFirstOrThrow();
+    const row = await srv.db.selectFrom('sessions').select('revoked_at').where('id', '=', login.body.session.id).executeTakeFirstOrThrow();
     assert.notEqual(row.revoked_at, null);
   });
 
   it('refuses malformed Authorization headers with 401 unauthenticated', async () => {
-    for (const authorization of [ownerSession, `Basic ${ownerSession}`, `Bearer  ${ownerSession}`, `Bearer ${ownerSession} extra`, 'Bearer', `Bearer ${ownerSession.toUpperCase()}`]) {
+    const t = ownerSession.accessToken;
+    for (const authorization of [t, `Basic ${t}`, `Bearer  ${t}`, `Bearer ${t} extra`, 'Bearer', `Bearer ${t.toUpperCase()}`, `Bearer ${ownerSession.refreshToken}`]) {
       const res = await request(srv, null, 'GET', '/api/v1/me', undefined, { headers: { authorization } });
       assertError(res, 401, 'unauthenticated');
     }
@@ -184,7 +189,7 @@ describe('session expiry (injected clock)', () => {
     const setup = await api(srv)('POST', '/api/v1/setup', { ...OWNER, setupToken: srv.setupToken });
     assert.equal(setup.status, 201);
     assert.equal(setup.body.session.expiresAt, new Date(clock() + 600_000).toISOString());
-    const call = api(srv, setup.body.session.token);
+    const call = api(srv, setup.body.accessToken);
     clock.advance(599_999);
     assert.equal((await call('GET', '/api/v1/me')).status, 200);
     clock.advance(1);
@@ -193,7 +198,7 @@ describe('session expiry (injected clock)', () => {
     const login = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password });
     assert.equal(login.status, 200);
     assert.equal(login.body.session.expiresAt, new Date(clock() + 600_000).toISOString());
-    assert.equal((await api(srv, login.body.session.token)('GET', '/api/v1/me')).status, 200);
+    assert.equal((await api(srv, login.body.accessToken)('GET', '/api/v1/me')).status, 200);
     assertError(await call('GET', '/api/v1/me'), 401, 'unauthenticated');
   });
 });

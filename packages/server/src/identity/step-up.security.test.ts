@@ -103,7 +103,7 @@ describe('password change', () => {
     const srv = await startServer();
     try {
       const owner = api(srv, await setupOwner(srv));
-      const other = api(srv, (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.session.token);
+      const other = api(srv, (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.accessToken);
       const next = 'Granite-Pelican-Harbor-7731';
       assertError(await owner('POST', '/api/v1/me/password', { currentPassword: 'wrong-current-pw', newPassword: next }), 401, 'invalid_credentials');
       const weak = await owner('POST', '/api/v1/me/password', { currentPassword: OWNER.password, newPassword: 'password1234' });

@@ -61,8 +61,8 @@ export function insertSession(
     .execute();
 }
 
-/** The live session behind a token digest, with its user's role in the session's org. */
-export function findSessionByDigest(db: Db, digest: string) {
+/** A session with its user's role in the session's org, its org's 2FA policy and the user's 2FA state. */
+function selectSession(db: Db) {
   return db
     .selectFrom('sessions')
     .innerJoin('users', 'users.id', 'sessions.user_id')
@@ -84,8 +84,42 @@ export function findSessionByDigest(db: Db, digest: string) {
       'user_totp.state as totp_state',
       'users.email',
       'memberships.role',
-    ])
-    .where('sessions.token_digest', '=', digest)
+    ]);
+}
+
+export function findSessionById(db: Db, id: string) {
+  return selectSession(db).where('sessions.id', '=', id).executeTakeFirst();
+}
+
+/** The session whose current refresh token has this digest. */
+export function findSessionByRefreshDigest(db: Db, digest: string) {
+  return selectSession(db).where('sessions.token_digest', '=', digest).executeTakeFirst();
+}
+
+/**
+ * Swaps the session's refresh token, only if `oldDigest` is still the current one (of two refreshes
+ * racing with one token, exactly one wins) and the session is not revoked. Remembers the old digest.
+ */
+export async function rotateRefreshToken(db: Db, sessionId: string, oldDigest: string, newDigest: string, now: number): Promise<boolean> {
+  const result = await db
+    .updateTable('sessions')
+    .set({ token_digest: newDigest, last_active_at: now })
+    .where('id', '=', sessionId)
+    .where('token_digest', '=', oldDigest)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) !== 1) return false;
+  await db.insertInto('used_refresh_tokens').values({ token_digest: oldDigest, session_id: sessionId, used_at: now }).execute();
+  return true;
+}
+
+/** The session an already-exchanged refresh token belonged to, with its user and org. */
+export function findUsedRefreshToken(db: Db, digest: string) {
+  return db
+    .selectFrom('used_refresh_tokens')
+    .innerJoin('sessions', 'sessions.id', 'used_refresh_tokens.session_id')
+    .select(['sessions.id', 'sessions.org_id', 'sessions.user_id', 'sessions.revoked_at'])
+    .where('used_refresh_tokens.token_digest', '=', digest)
     .executeTakeFirst();
 }
 

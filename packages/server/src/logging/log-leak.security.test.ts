@@ -54,7 +54,7 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(null, 'POST', '/api/v1/setup', { setupToken, email, password, orgName: 'Acme', extra: keep('setup extra', marker('SETUPEXTRA')) }), 400);
     const setup = await call(null, 'POST', '/api/v1/setup', { setupToken, email, password, orgName: 'Acme' });
     expect(setup, 201);
-    const session = keep('setup session', setup.body.session.token);
+    const session = keep('setup session', setup.body.accessToken);
     expect(await call(null, 'POST', '/api/v1/setup', { setupToken, email, password, orgName: 'Acme' }), 409);
 
     const wrongPassword = keep('wrong password', `wrong-${marker('WRONGPW')}`);
@@ -64,11 +64,33 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(null, 'POST', '/api/v1/auth/login', undefined, { rawBody: `{"email":"${email}","password":"${wrongPassword}"` }), 400);
     const login = await call(null, 'POST', '/api/v1/auth/login', { email, password });
     expect(login, 200);
-    const second = keep('login session', login.body.session.token);
+    const second = keep('login session', login.body.accessToken);
     expect(await call(second, 'GET', '/api/v1/me'), 200);
     expect(await call(second, 'POST', '/api/v1/auth/logout'), 204);
     expect(await call(second, 'GET', '/api/v1/me'), 401);
-    expect(await call(`kn_ses_${'Z'.repeat(43)}`, 'GET', '/api/v1/me'), 401);
+    expect(await call(`eyJ${marker('FAKEJWT')}.eyJ${'Z'.repeat(20)}.${'Z'.repeat(43)}`, 'GET', '/api/v1/me'), 401);
+    keep('setup refresh token', setup.body.refreshToken);
+    keep('login refresh token', login.body.refreshToken);
+
+    // Refresh: body delivery, the reuse of a used token (which ends that session), cookie delivery.
+    const renewable = await call(null, 'POST', '/api/v1/auth/login', { email, password });
+    keep('renewable access token', renewable.body.accessToken);
+    const firstRefresh = keep('first refresh token', renewable.body.refreshToken);
+    const renewed = await call(null, 'POST', '/api/v1/auth/refresh', { refreshToken: firstRefresh });
+    expect(renewed, 200);
+    keep('renewed access token', renewed.body.accessToken);
+    keep('second refresh token', renewed.body.refreshToken);
+    expect(await call(null, 'POST', '/api/v1/auth/refresh', { refreshToken: firstRefresh }), 401);
+    expect(await call(renewed.body.accessToken, 'GET', '/api/v1/me'), 401);
+    const browser = await call(null, 'POST', '/api/v1/auth/login', { email, password, refreshTokenDelivery: 'cookie' });
+    expect(browser, 200);
+    keep('browser access token', browser.body.accessToken);
+    const cookieOf = (res: ApiAnswer) => keep('refresh cookie', /__Host-keynest_refresh=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!);
+    const viaCookie = await call(null, 'POST', '/api/v1/auth/refresh', undefined, { headers: { cookie: `__Host-keynest_refresh=${cookieOf(browser)}` } });
+    expect(viaCookie, 200);
+    cookieOf(viaCookie);
+    keep('cookie-refreshed access token', viaCookie.body.accessToken);
+    expect(await call(null, 'GET', '/.well-known/jwks.json'), 200);
 
     expect(await call(session, 'GET', '/api/v1/projects'), 200);
     expect(await call(session, 'POST', '/api/v1/projects', { name: 'app' }), 201);
@@ -162,6 +184,8 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
 
     // Re-authentication and a password change (then back, so the rest of the tour signs in as before).
     expect(await call(session, 'POST', '/api/v1/auth/reauth', { password }), 204);
+    expect(await call(session, 'POST', '/api/v1/admin/rotate-signing-key'), 200);
+    expect(await call(session, 'GET', '/api/v1/me'), 200);
     const interim = keep('interim password', `Interim-${marker('PW')}`);
     expect(await call(session, 'POST', '/api/v1/me/password', { currentPassword: password, newPassword: 'password1234' }), 400);
     expect(await call(session, 'POST', '/api/v1/me/password', { currentPassword: password, newPassword: interim }), 200);
@@ -176,15 +200,15 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(confirmed, 200);
     const firstCodes = (confirmed.body.backupCodes as string[]).map((c, i) => keep(`backup code ${i}`, c));
     expect(await call(null, 'POST', '/api/v1/auth/login', { email, password }), 401);
-    keep('backup-code session', (await call(null, 'POST', '/api/v1/auth/login', { email, password, backupCode: firstCodes[0] })).body.session.token);
+    keep('backup-code session', (await call(null, 'POST', '/api/v1/auth/login', { email, password, backupCode: firstCodes[0] })).body.accessToken);
     const replaced = await call(session, 'POST', '/api/v1/me/2fa/backup-codes', { password, backupCode: firstCodes[1] });
     expect(replaced, 200);
     const newCodes = (replaced.body.backupCodes as string[]).map((c, i) => keep(`new backup code ${i}`, c));
     expect(await call(session, 'POST', '/api/v1/me/2fa/disable', { password, backupCode: newCodes[0] }), 204);
 
     // Sessions last: revoke-others and revoke-all end the tour's own session too.
-    const third = keep('third session', (await call(null, 'POST', '/api/v1/auth/login', { email, password, rememberMe: true })).body.session.token);
-    const fourth = keep('fourth session', (await call(null, 'POST', '/api/v1/auth/login', { email, password })).body.session.token);
+    const third = keep('third session', (await call(null, 'POST', '/api/v1/auth/login', { email, password, rememberMe: true })).body.accessToken);
+    const fourth = keep('fourth session', (await call(null, 'POST', '/api/v1/auth/login', { email, password })).body.accessToken);
     const listed = await call(fourth, 'GET', '/api/v1/me/sessions');
     expect(listed, 200);
     const fourthId = listed.body.sessions.find((x: { current: boolean }) => x.current).id;
@@ -210,7 +234,7 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     // A link opened against the API (there is no web UI yet): a 404 whose log must not hold the token.
     await request(srv, null, 'GET', `/reset-password?token=${resetToken}`);
     expect(await call(null, 'POST', '/api/v1/auth/password-reset/confirm', { token: resetToken, newPassword: resetPassword }), 204);
-    const fresh = keep('post-reset session', (await call(null, 'POST', '/api/v1/auth/login', { email, password: resetPassword })).body.session.token);
+    const fresh = keep('post-reset session', (await call(null, 'POST', '/api/v1/auth/login', { email, password: resetPassword })).body.accessToken);
     expect(await call(fresh, 'POST', '/api/v1/me/email/verification'), 202);
     expect(await call(null, 'POST', '/api/v1/auth/verify-email', { token: await fromOutbox('vfy') }), 204);
   });

@@ -71,7 +71,7 @@ describe('org settings: session limit and password policy (may only tighten the 
     owner = api(srv, await setupOwner(srv));
   });
   after(() => srv.close());
-  const signIn = async () => api(srv, (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.session.token);
+  const signIn = async () => api(srv, (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.accessToken);
 
   it('shows the deployment values in force, and refuses to loosen them', async () => {
     const res = await owner('GET', '/api/v1/org/settings');

@@ -35,6 +35,7 @@ export interface Database {
     id: string;
     org_id: string;
     user_id: string;
+    /** Digest of the session's current refresh token (rotated on every refresh). */
     token_digest: string;
     created_at: number;
     expires_at: number;
@@ -49,6 +50,19 @@ export interface Database {
     authenticated_at: number;
     second_factor: 'none' | 'totp' | 'backup_code';
   };
+  signing_keys: {
+    kid: string;
+    alg: 'EdDSA' | 'ES256' | 'RS256';
+    /** The public key as a JWK (what the JWKS publishes). */
+    public_jwk: string;
+    /** PKCS#8 DER, sealed by the root key (ciphertext || tag), bound to the kid. */
+    private_key: Buffer;
+    nonce: Buffer;
+    created_at: number;
+    /** When a newer key took over signing; published until the tokens it signed have expired. */
+    retired_at: number | null;
+  };
+  used_refresh_tokens: { token_digest: string; session_id: string; used_at: number };
   user_totp: {
     user_id: string;
     secret_ciphertext: Buffer;

@@ -1,0 +1,121 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { auditContextOf, type Clock } from '../context.js';
+import { AppError } from '../errors.js';
+import type { AuditService } from '../audit/service.js';
+import { anonymousOf, callerOf } from '../http/access.js';
+import { clearRefreshCookie, readCookie, REFRESH_COOKIE, setRefreshCookie } from '../http/cookies.js';
+import { isoTime } from '../http/schemas.js';
+import type { SessionCredentials, SessionService } from './sessions.js';
+import type { SigningKeys } from './signing-keys.js';
+
+/** Where a client wants its refresh token: in the JSON answer (CLI, SDK) or in an HttpOnly cookie (browser). */
+export type RefreshTokenDelivery = 'body' | 'cookie';
+
+export const refreshTokenDelivery = {
+  type: 'string',
+  enum: ['body', 'cookie'],
+  description: `body (default): the refresh token is in the answer. cookie: it is set as ${REFRESH_COOKIE} (HttpOnly, Secure, SameSite=Strict) and left out of the answer, out of reach of page scripts`,
+} as const;
+
+/** The JSON of a sign-in or refresh: a session, its access token, and (body delivery) its next refresh token. */
+export const credentialsProperties = {
+  session: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'expiresAt'],
+    properties: { id: { type: 'string' }, expiresAt: { ...isoTime, description: 'The absolute end of the session' } },
+  },
+  accessToken: { type: 'string', description: 'A signed JWT; send as Authorization: Bearer. Short-lived: renew with POST /api/v1/auth/refresh' },
+  accessTokenExpiresAt: isoTime,
+  tokenType: { type: 'string', enum: ['Bearer'] },
+  refreshToken: { type: 'string', description: 'Single use: each refresh returns the next one. Absent with cookie delivery' },
+} as const;
+export const credentialsRequired = ['session', 'accessToken', 'accessTokenExpiresAt', 'tokenType'] as const;
+
+/**
+ * Hands fresh credentials to the client the way it asked. With cookie delivery the refresh token
+ * goes only into the cookie, so the JSON answer (readable by scripts) never carries it.
+ */
+export function deliverCredentials<T extends SessionCredentials>(reply: FastifyReply, credentials: T, via: RefreshTokenDelivery | undefined, now: number): T | Omit<T, 'refreshToken'> {
+  if (via !== 'cookie') return credentials;
+  const { refreshToken, ...rest } = credentials;
+  setRefreshCookie(reply, refreshToken, (Date.parse(credentials.session.expiresAt) - now) / 1000);
+  return rest;
+}
+
+export function tokenRoutes(app: FastifyInstance, deps: { sessions: SessionService; signingKeys: SigningKeys; audit: AuditService; clock: Clock }): void {
+  const { sessions, signingKeys, clock } = deps;
+
+  app.post('/api/v1/auth/refresh', {
+    config: { access: { public: 'the refresh token in the body or cookie is the credential' } },
+    schema: {
+      tags: ['identity'],
+      summary: 'Exchange a refresh token (single use) for a new access token and a new refresh token',
+      description: `Send the refresh token in the body, or let the browser send the ${REFRESH_COOKIE} cookie. A refresh token used twice ends its session.`,
+      body: {
+        anyOf: [
+          { type: 'null' },
+          { type: 'object', additionalProperties: false, properties: { refreshToken: { type: 'string', minLength: 1, maxLength: 200 } } },
+        ],
+      },
+      response: { 200: { type: 'object', additionalProperties: false, required: credentialsRequired, properties: credentialsProperties } },
+    },
+    handler: async (req: FastifyRequest, reply) => {
+      const fromBody = (req.body as { refreshToken?: string } | null)?.refreshToken;
+      const token = fromBody ?? readCookie(req, REFRESH_COOKIE);
+      const ctx = anonymousOf(req, clock);
+      if (!token) throw new AppError('invalid_refresh_token', 'Invalid, expired or revoked refresh token: sign in again');
+      try {
+        const credentials = await sessions.refresh(token, ctx);
+        return deliverCredentials(reply, credentials, fromBody === undefined ? 'cookie' : 'body', ctx.now);
+      } catch (err) {
+        // A dead cookie is useless to keep: the browser drops it and shows the sign-in.
+        if (fromBody === undefined) clearRefreshCookie(reply);
+        throw err;
+      }
+    },
+  });
+
+  app.get('/.well-known/jwks.json', {
+    config: { access: { public: 'public keys, so that anyone can verify access tokens' } },
+    schema: {
+      tags: ['identity'],
+      summary: 'The public keys that sign access tokens (JWKS, RFC 7517), the retiring ones included until their tokens expire',
+      response: {
+        200: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['keys'],
+          properties: {
+            keys: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['kty', 'kid', 'alg', 'use'],
+                properties: Object.fromEntries(['kty', 'kid', 'alg', 'use', 'crv', 'x', 'y', 'n', 'e'].map((k) => [k, { type: 'string' }])),
+              },
+            },
+          },
+        },
+      },
+    },
+    handler: async () => signingKeys.publicSet(clock()),
+  });
+
+  app.post('/api/v1/admin/rotate-signing-key', {
+    config: { access: { permission: 'settings:manage', sessionOnly: true, stepUp: 'always' } },
+    schema: {
+      tags: ['admin'],
+      summary: 'Start signing access tokens with a new key now (tokens signed by the old key stay valid until they expire)',
+      response: { 200: { type: 'object', additionalProperties: false, required: ['kid'], properties: { kid: { type: 'string' } } } },
+    },
+    handler: async (req) => {
+      const ctx = callerOf(req);
+      const kid = await signingKeys.rotate(ctx.now, (trx, newKid) =>
+        deps.audit.record(trx, auditContextOf(ctx), { action: 'signing_key.rotate', target: { type: 'signing_key', id: newKid } }),
+      );
+      return { kid };
+    },
+  });
+}
