@@ -7,6 +7,8 @@ import { constantTimeEqual, newId, newToken, tokenDigest } from '../crypto/rando
 import { notFound } from '../errors.js';
 import type { OrgService } from '../orgs/service.js';
 import type { Db } from '../storage/database.js';
+import type { GeoIp } from '../geo/geoip.js';
+import { parseStoredLocation, storedLocation, type GeoLocation } from '../geo/location.js';
 import * as store from './store.js';
 import { parseUserAgent, type Device } from './user-agent.js';
 
@@ -33,8 +35,8 @@ export interface SessionInfo {
   ip: string | null;
   userAgent: string | null;
   device: Device;
-  /** From a GeoIP database when one is configured; null otherwise. */
-  location: null;
+  /** Where the sign-in came from, by the GeoIP database at the time (KEYNEST_GEOIP_DB); null when unknown. */
+  location: GeoLocation | null;
 }
 
 type SessionRow = NonNullable<Awaited<ReturnType<typeof store.findSessionByDigest>>>;
@@ -52,7 +54,7 @@ export class SessionService {
   /** Session rows by token digest: authentication without a query on every request. */
   readonly #byDigest = new TtlCache<string, SessionRow>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
 
-  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; orgs: Pick<OrgService, 'sessionLimit'>; policy: SessionPolicy }) {
+  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; orgs: Pick<OrgService, 'sessionLimit'>; policy: SessionPolicy; geoIp?: Pick<GeoIp, 'locate'> | undefined }) {
     deps.invalidation.subscribe((e) => {
       if (e.type === 'session.revoked' || e.type === 'session.changed') this.#byDigest.deleteWhere((r) => r.id === e.sessionId);
       else if (e.type === 'user.changed') this.#byDigest.deleteWhere((r) => r.user_id === e.userId);
@@ -69,6 +71,8 @@ export class SessionService {
     const token = newToken('ses');
     const id = newId('ses');
     const expiresAt = ctx.now + (opts.rememberMe ? policy.rememberTtlS : policy.ttlS) * 1000;
+    // Kept with the session: the list shows where the sign-in was placed then, whatever a newer database says.
+    const location = this.deps.geoIp?.locate(ctx.ip) ?? null;
     await store.insertSession(trx, {
       id,
       orgId: who.orgId,
@@ -81,6 +85,7 @@ export class SessionService {
       rememberMe: opts.rememberMe,
       ip: ctx.ip,
       userAgent: ctx.userAgent?.slice(0, 512) ?? null,
+      location: storedLocation(location),
     });
     const live = await store.listLiveSessions(trx, who.orgId, who.userId, ctx.now);
     const limit = await this.deps.orgs.sessionLimit(trx, who.orgId);
@@ -90,7 +95,7 @@ export class SessionService {
     for (const sid of evicted) {
       await this.deps.audit.record(trx, audit, { action: 'session.revoke', target: { type: 'session', id: sid }, details: { reason: 'session_limit' } });
     }
-    return { id, token, expiresAt: iso(expiresAt), evicted };
+    return { id, token, expiresAt: iso(expiresAt), evicted, location };
   }
 
   /** Records a re-authentication on the caller's session (inside the caller's transaction). */
@@ -151,7 +156,7 @@ export class SessionService {
         ip: r.ip,
         userAgent: r.user_agent,
         device: parseUserAgent(r.user_agent),
-        location: null,
+        location: parseStoredLocation(r.location),
       }));
   }
 
