@@ -91,7 +91,17 @@ export interface SessionInfo {
   ip: string | null;
   userAgent: string | null;
   device: { type: 'desktop' | 'mobile' | 'tablet' | 'cli' | 'bot' | 'unknown'; browser: string | null; os: string | null };
-  location: null;
+  /** Where the sign-in came from, when the server has a GeoIP database that knows the address. */
+  location: SessionLocation | null;
+}
+
+/** An estimate from the client's IP address, not a fact. */
+export interface SessionLocation {
+  /** ISO 3166-1 alpha-2 (`DE`). */
+  countryCode: string | null;
+  /** English names (`Germany`, `Berlin`). */
+  country: string | null;
+  city: string | null;
 }
 
 export type Principal =

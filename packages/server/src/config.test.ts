@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
+import { cityRecord, writeMmdb, writeMmdbFile } from './test-support/mmdb.js';
 
 const GOOD_KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => i + 1)).toString('base64');
 
@@ -37,6 +38,7 @@ describe('loadConfig', () => {
     assert.equal(c.sessionTtlS, 12 * 3600);
     assert.equal(c.shutdownTimeoutMs, 10_000);
     assert.equal(c.bodyLimitBytes, 8 * 1024 * 1024);
+    assert.equal(c.geoIp, undefined, 'no GeoIP database unless one is named');
   });
 
   it('reads every KEYNEST_* variable; empty ones count as unset; overrides win', () => {
@@ -120,6 +122,33 @@ describe('loadConfig', () => {
       assert.ok(!msg.includes(key), msg);
     }
     assert.ok(loadConfig({ KEYNEST_ROOT_KEY: GOOD_KEY.replace(/=+$/, '') }).rootKey?.equals(Buffer.from(GOOD_KEY, 'base64')));
+  });
+
+  it('opens the GeoIP database named by KEYNEST_GEOIP_DB (relative to the working directory)', () => {
+    const file = writeMmdbFile(dir, 'city.mmdb', [{ network: '203.0.113.0/24', record: cityRecord({ countryCode: 'DE', country: 'Germany', city: 'Berlin' }) }]);
+    const c = loadConfig({ KEYNEST_GEOIP_DB: file });
+    assert.deepEqual(c.geoIp?.locate('203.0.113.5'), { countryCode: 'DE', country: 'Germany', city: 'Berlin' });
+    assert.ok(loadConfig({ KEYNEST_GEOIP_DB: path.relative(process.cwd(), file) }).geoIp);
+    assert.equal(loadConfig({ KEYNEST_GEOIP_DB: '' }).geoIp, undefined, 'empty counts as unset');
+  });
+
+  it('refuses a GeoIP database that is missing, unreadable or not a City/Country .mmdb, naming the file', () => {
+    const write = (name: string, bytes: Buffer | string) => {
+      const f = path.join(dir, name);
+      writeFileSync(f, bytes);
+      return f;
+    };
+    const missing = path.join(dir, 'GeoLite2-City.mmdb');
+    assert.match(failure({ KEYNEST_GEOIP_DB: missing }, 'KEYNEST_GEOIP_DB'), new RegExp(`cannot read ${missing} \\(ENOENT\\)`));
+    assert.match(failure({ KEYNEST_GEOIP_DB: dir }, 'KEYNEST_GEOIP_DB'), /EISDIR/);
+    assert.match(failure({ KEYNEST_GEOIP_DB: write('GeoLite2-City.csv', 'network,geoname_id\n1.0.0.0/24,2077456\n') }, 'KEYNEST_GEOIP_DB'), /not a MaxMind DB/);
+    const asn = write('GeoLite2-ASN.mmdb', writeMmdb([{ network: '192.0.2.0/24', record: { autonomous_system_number: 64500 } }], { databaseType: 'GeoLite2-ASN' }));
+    assert.match(failure({ KEYNEST_GEOIP_DB: asn }, 'KEYNEST_GEOIP_DB'), /holds no locations/);
+    if (process.getuid?.() !== 0) {
+      const locked = write('locked.mmdb', writeMmdb([]));
+      chmodSync(locked, 0o000);
+      assert.match(failure({ KEYNEST_GEOIP_DB: locked }, 'KEYNEST_GEOIP_DB'), /EACCES/);
+    }
   });
 
   it('reads a JSON config file; the environment wins over it', () => {

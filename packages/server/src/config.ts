@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
+import { GeoIp, GeoIpDatabaseError } from './geo/geoip.js';
 import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-policy.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './identity/signing-keys.js';
 
@@ -50,6 +51,8 @@ export interface Config {
   /** How long read secret values stay decrypted in memory; 0 decrypts on every read. */
   valueCacheTtlMs: number;
   valueCacheMaxBytes: number;
+  /** The GeoIP database named by KEYNEST_GEOIP_DB, read and checked; undefined: no locations. */
+  geoIp: GeoIp | undefined;
 }
 
 export interface RateSetting {
@@ -97,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     bodyLimitBytes: integer(vars, 'KEYNEST_BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     valueCacheTtlMs: integer(vars, 'KEYNEST_VALUE_CACHE_TTL_MS', 1000, 0, 60_000),
     valueCacheMaxBytes: integer(vars, 'KEYNEST_VALUE_CACHE_MAX_MB', 64, 1, 4096) * 1024 * 1024,
+    geoIp: geoIpDatabase(vars.KEYNEST_GEOIP_DB),
   };
 }
 
@@ -242,6 +246,20 @@ function smtpUrl(raw: string | undefined): string | undefined {
   // The URL may hold a password: the error names the variable, never the value.
   if (!/^smtps?:\/\/[^\s]+$/.test(raw)) throw new ConfigError('KEYNEST_SMTP_URL', 'must be an smtp:// or smtps:// URL');
   return raw;
+}
+
+/**
+ * Opened here, not at the first sign-in, so that a wrong path or a file that is not a database
+ * stops the start with a line naming the variable instead of silently giving no locations.
+ */
+function geoIpDatabase(raw: string | undefined): GeoIp | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return GeoIp.open(path.resolve(raw));
+  } catch (err) {
+    if (err instanceof GeoIpDatabaseError) throw new ConfigError('KEYNEST_GEOIP_DB', err.message);
+    throw err;
+  }
 }
 
 function publicUrl(raw: string | undefined): string {

@@ -3,3 +3,5 @@ export { createKeyNest, type KeyNest } from './server.js';
 export { loadConfig, type Config } from './config.js';
 export { startTestServer, type TestServer, type TestServerOptions } from './testing.js';
 export { ERROR_CODES, AppError, type ErrorCode } from './errors.js';
+/** For tests in other packages: a real MaxMind DB file to point KEYNEST_GEOIP_DB at. */
+export { writeMmdbFile, cityRecord, type MmdbEntry } from './test-support/mmdb.js';

@@ -76,6 +76,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         rememberTtlS: config.sessionRememberTtlS,
         rememberIdleS: config.sessionRememberIdleS,
       },
+      geoIp: config.geoIp,
     });
     const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxFile: path.join(config.dataDir, OUTBOX_FILE), log, clock });
     const notices = new SecurityNotices(mailer);

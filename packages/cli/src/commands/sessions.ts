@@ -1,3 +1,4 @@
+import type { SessionLocation } from '@keynest/sdk';
 import { expectPositionals, parseCommand } from '../args.js';
 import { connect } from '../config/context.js';
 import { UsageError } from '../errors.js';
@@ -24,14 +25,17 @@ async function list(argv: string[], io: Io): Promise<number> {
   expectPositionals(positionals, []);
   const { client } = connect(io, globals, { auth: true });
   const sessions = await client.listSessions();
+  // Without a GeoIP database on the server no session has a location: no empty column then.
+  const located = sessions.some((s) => s.location !== null);
   emit(io, globals, { sessions }, () =>
     table(
-      ['', 'ID', 'DEVICE', 'IP', 'SIGNED IN', 'LAST ACTIVE', 'ENDS'],
+      ['', 'ID', 'DEVICE', 'IP', ...(located ? ['LOCATION'] : []), 'SIGNED IN', 'LAST ACTIVE', 'ENDS'],
       sessions.map((s) => [
         s.current ? '*' : '',
         s.id,
         [s.device.browser, s.device.os && `on ${s.device.os}`].filter(Boolean).join(' ') || s.device.type,
         s.ip ?? '',
+        ...(located ? [place(s.location)] : []),
         when(s.createdAt),
         when(s.lastActiveAt),
         when(s.idleExpiresAt),
@@ -39,6 +43,12 @@ async function list(argv: string[], io: Io): Promise<number> {
     ),
   );
   return 0;
+}
+
+/** `Berlin, DE`: short enough for a table column; the full names are in --json. */
+function place(l: SessionLocation | null): string {
+  if (l === null) return '';
+  return [l.city, l.countryCode ?? l.country].filter((part) => part !== null).join(', ');
 }
 
 async function revoke(argv: string[], io: Io): Promise<number> {

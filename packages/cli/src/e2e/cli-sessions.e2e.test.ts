@@ -1,5 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cityRecord, writeMmdbFile } from '@keynest/server';
 import { EMAIL, PASSWORD, startHarness } from './harness.test-util.js';
 
 test('keynest sessions: list (this one marked), end the others, end one, end all', async (t) => {
@@ -18,6 +22,7 @@ test('keynest sessions: list (this one marked), end the others, end one, end all
   assert.equal(mine.rememberMe, true, 'the CLI signs in with a long session');
   const table = await h.ok(['sessions', 'list'], other);
   assert.match(table, new RegExp(`^\\*\\s+${mine.id}\\s+KeyNest CLI`, 'm'));
+  assert.doesNotMatch(table, /LOCATION/, 'no location column when the server has no GeoIP database');
 
   await h.fails(['sessions', 'revoke'], 2, 'usage', other);
   await h.fails(['sessions', 'revoke', 'ses_x', '--all'], 2, 'usage', other);
@@ -35,4 +40,20 @@ test('keynest sessions: list (this one marked), end the others, end one, end all
 
   assert.match(await h.ok(['sessions', 'revoke', '--all'], other), /^Ended 1 session, this one included/);
   await h.fails(['whoami'], 1, 'not_logged_in', other);
+});
+
+test('keynest sessions list: a location column when the server places sessions; --json passes it through', async (t) => {
+  // The CLI connects over loopback, so the database places loopback: as an operator's own database
+  // may place internal networks (public databases leave them out).
+  const dir = mkdtempSync(join(tmpdir(), 'keynest-cli-geo-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const location = { countryCode: 'DE', country: 'Germany', city: 'Berlin' };
+  const db = writeMmdbFile(dir, 'city.mmdb', [{ network: '127.0.0.0/8', record: cityRecord(location) }]);
+  const h = await startHarness(t, { env: { KEYNEST_GEOIP_DB: db } });
+  await h.setup();
+  const [session] = JSON.parse(await h.ok(['sessions', 'list', '--json'])).sessions;
+  assert.deepEqual(session.location, location);
+  const lines = (await h.ok(['sessions', 'list'])).split('\n');
+  assert.match(lines[0]!, /^\s+ID\s+DEVICE\s+IP\s+LOCATION\s+SIGNED IN/);
+  assert.match(lines[1]!, new RegExp(`^\\*\\s+${session.id}\\s+KeyNest CLI.*\\s127\\.0\\.0\\.1\\s+Berlin, DE\\s+\\d{4}-`));
 });

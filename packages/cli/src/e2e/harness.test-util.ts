@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { startTestServer, type TestServer } from '@keynest/server';
+import { startTestServer, type TestServer, type TestServerOptions } from '@keynest/server';
 import { shellQuote } from '../formats/shell.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/keynest.js', import.meta.url));
@@ -62,7 +62,8 @@ export interface Harness {
   setupProject(): Promise<void>;
 }
 
-export async function startHarness(t: TestContext): Promise<Harness> {
+/** `serverOptions`: settings of the test's server (a GeoIP database, say). */
+export async function startHarness(t: TestContext, serverOptions: TestServerOptions = {}): Promise<Harness> {
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'keynest-cli-e2e-')));
   const home = join(root, 'home');
   const configHome = join(root, 'config');
@@ -71,7 +72,7 @@ export async function startHarness(t: TestContext): Promise<Harness> {
   const children = new Set<ChildProcess>();
   let server: TestServer;
   try {
-    server = await startTestServer();
+    server = await startTestServer(serverOptions);
   } catch (error) {
     rmSync(root, { recursive: true, force: true });
     throw error;

@@ -245,7 +245,10 @@ describe('mail templates', () => {
   const at = new Date(Date.UTC(2030, 0, 2, 9, 41, 30));
   const samples: { [K in MailKind]: { params: MailParams[K]; facts: string[] } } = {
     account_locked: { params: { lockedUntil: new Date(Date.UTC(2030, 0, 2, 9, 56)), ip: '203.0.113.7' }, facts: ['203.0.113.7', '2030-01-02 09:56 UTC'] },
-    new_sign_in: { params: { at, ip: '198.51.100.23', device: 'Firefox on Linux' }, facts: ['198.51.100.23', 'Firefox on Linux', '2030-01-02 09:41 UTC'] },
+    new_sign_in: {
+      params: { at, ip: '198.51.100.23', device: 'Firefox on Linux', location: { countryCode: 'DE', country: 'Germany', city: 'Berlin' } },
+      facts: ['198.51.100.23', 'Firefox on Linux', '2030-01-02 09:41 UTC', 'Location:   Berlin, Germany (DE)'],
+    },
     backup_code_used: { params: { at, ip: '2001:db8::1', remaining: 3 }, facts: ['2001:db8::1', 'Backup codes left: 3', '2030-01-02 09:41 UTC'] },
     two_factor_enabled: { params: { at, ip: '192.0.2.4' }, facts: ['192.0.2.4', '2030-01-02 09:41 UTC', 'turned on'] },
     two_factor_disabled: { params: { at, ip: '192.0.2.5' }, facts: ['192.0.2.5', '2030-01-02 09:41 UTC', 'turned off'] },
@@ -296,5 +299,13 @@ describe('mail templates', () => {
     assert.ok(!text.split('\n').some((l) => l.startsWith('Bcc:') || l.startsWith('Evil line') || l.startsWith('Please sign in')), text);
     const long = renderMail('new_sign_in', { at, ip: '192.0.2.1', device: 'x'.repeat(5000) }).text;
     assert.ok(long.length < 1000, 'a long device string is cut short');
+    // Names from the GeoIP file are no more trusted than a user agent.
+    const placed = renderMail('new_sign_in', { at, ip: '192.0.2.1', device: 'd', location: { countryCode: 'DE', country: 'Germany\nEvil line', city: 'y'.repeat(5000) } }).text;
+    assert.ok(!placed.split('\n').some((l) => l.startsWith('Evil line')) && placed.length < 1000, placed);
+  });
+
+  it('a new sign-in mentions the location only when it is known', () => {
+    for (const location of [undefined, null]) assert.doesNotMatch(renderMail('new_sign_in', { at, ip: '192.0.2.1', device: 'd', location }).text, /Location/);
+    assert.match(renderMail('new_sign_in', { at, ip: '192.0.2.1', device: 'd', location: { countryCode: 'FR', country: null, city: null } }).text, /^Location: {3}FR, estimated from the IP address$/m);
   });
 });

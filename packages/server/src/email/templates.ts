@@ -1,3 +1,4 @@
+import { describeLocation, type GeoLocation } from '../geo/location.js';
 import type { Mail, MailKind } from './mailer.js';
 
 /**
@@ -20,7 +21,8 @@ interface Where {
 
 export interface MailParams {
   account_locked: { lockedUntil: Date; ip: string | null };
-  new_sign_in: Where & { device: string };
+  /** `location` from the GeoIP database, when one is configured and knows the address. */
+  new_sign_in: Where & { device: string; location?: GeoLocation | null };
   backup_code_used: Where & { remaining: number };
   two_factor_enabled: Where;
   two_factor_disabled: Where;
@@ -53,6 +55,7 @@ const TEMPLATES: { [K in MailKind]: (p: MailParams[K]) => MailContent } = {
       'Someone signed in to your KeyNest account.',
       '',
       ...facts(p),
+      ...(p.location ? [`Location:   ${field(describeLocation(p.location))}, estimated from the IP address`] : []),
       `Device:     ${field(p.device)}`,
       '',
       "If this wasn't you, change your password now: that signs out every session.",

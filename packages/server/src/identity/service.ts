@@ -154,7 +154,7 @@ export class IdentityService {
     }
     this.deps.sessions.announceRevoked(result.session.evicted);
     const at = new Date(ctx.now);
-    if (!result.knownDevice) this.deps.notices.send(user.email, 'new_sign_in', { at, ip: ctx.ip, device: describeDevice(ctx.userAgent) });
+    if (!result.knownDevice) this.deps.notices.send(user.email, 'new_sign_in', { at, ip: ctx.ip, location: result.session.location, device: describeDevice(ctx.userAgent) });
     if (result.backupCodesLeft !== null) this.deps.notices.send(user.email, 'backup_code_used', { at, ip: ctx.ip, remaining: result.backupCodesLeft });
     return result.signedIn;
   }

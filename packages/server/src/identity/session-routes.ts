@@ -24,7 +24,17 @@ const session = {
       required: ['type', 'browser', 'os'],
       properties: { type: { type: 'string', enum: ['desktop', 'mobile', 'tablet', 'cli', 'bot', 'unknown'] }, browser: nullableString, os: nullableString },
     },
-    location: { type: 'null', description: 'From a GeoIP database when one is configured (not yet)' },
+    location: {
+      type: ['object', 'null'],
+      description: 'Where the sign-in came from, by the GeoIP database (KEYNEST_GEOIP_DB) at the time; null without one or for an address it does not know. A hint, not a fact',
+      additionalProperties: false,
+      required: ['countryCode', 'country', 'city'],
+      properties: {
+        countryCode: { ...nullableString, description: 'ISO 3166-1 alpha-2 (DE)' },
+        country: { ...nullableString, description: 'English name (Germany)' },
+        city: { ...nullableString, description: 'English name (Berlin)' },
+      },
+    },
   },
 } as const;
 const revokedCount = { type: 'object', additionalProperties: false, required: ['revoked'], properties: { revoked: { type: 'integer' } } } as const;

@@ -7,6 +7,8 @@ import { constantTimeEqual, newId, newToken, tokenDigest, tokenKind } from '../c
 import { AppError, notFound } from '../errors.js';
 import type { OrgService } from '../orgs/service.js';
 import type { Db } from '../storage/database.js';
+import type { GeoIp } from '../geo/geoip.js';
+import { parseStoredLocation, storedLocation, type GeoLocation } from '../geo/location.js';
 import type { AccessTokens } from './access-tokens.js';
 import * as store from './store.js';
 import { parseUserAgent, type Device } from './user-agent.js';
@@ -34,8 +36,8 @@ export interface SessionInfo {
   ip: string | null;
   userAgent: string | null;
   device: Device;
-  /** From a GeoIP database when one is configured; null otherwise. */
-  location: null;
+  /** Where the sign-in came from, by the GeoIP database at the time (KEYNEST_GEOIP_DB); null when unknown. */
+  location: GeoLocation | null;
 }
 
 type SessionRow = NonNullable<Awaited<ReturnType<typeof store.findSessionById>>>;
@@ -76,6 +78,7 @@ export class SessionService {
       orgs: Pick<OrgService, 'sessionLimit'>;
       accessTokens: AccessTokens;
       policy: SessionPolicy;
+      geoIp?: Pick<GeoIp, 'locate'> | undefined;
     },
   ) {
     deps.invalidation.subscribe((e) => {
@@ -94,6 +97,8 @@ export class SessionService {
     const refreshToken = newToken('ref');
     const id = newId('ses');
     const expiresAt = ctx.now + (opts.rememberMe ? policy.rememberTtlS : policy.ttlS) * 1000;
+    // Kept with the session: the list shows where the sign-in was placed then, whatever a newer database says.
+    const location = this.deps.geoIp?.locate(ctx.ip) ?? null;
     await store.insertSession(trx, {
       id,
       orgId: who.orgId,
@@ -106,6 +111,7 @@ export class SessionService {
       rememberMe: opts.rememberMe,
       ip: ctx.ip,
       userAgent: ctx.userAgent?.slice(0, 512) ?? null,
+      location: storedLocation(location),
     });
     const live = await store.listLiveSessions(trx, who.orgId, who.userId, ctx.now);
     const limit = await this.deps.orgs.sessionLimit(trx, who.orgId);
@@ -117,7 +123,7 @@ export class SessionService {
     }
     const access = await this.deps.accessTokens.issue({ sessionId: id, userId: who.userId, orgId: who.orgId, sessionExpiresAt: expiresAt }, ctx.now);
     const credentials = credentialsOf(id, expiresAt, access, refreshToken);
-    return { id, credentials, evicted };
+    return { id, credentials, evicted, location };
   }
 
   /**
@@ -228,7 +234,7 @@ export class SessionService {
         ip: r.ip,
         userAgent: r.user_agent,
         device: parseUserAgent(r.user_agent),
-        location: null,
+        location: parseStoredLocation(r.location),
       }));
   }
 

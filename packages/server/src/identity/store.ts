@@ -38,6 +38,7 @@ export function insertSession(
     rememberMe: boolean;
     ip: string | null;
     userAgent: string | null;
+    location: string | null;
   },
 ): Promise<unknown> {
   return db
@@ -57,6 +58,7 @@ export function insertSession(
       remember_me: row.rememberMe ? 1 : 0,
       authenticated_at: row.now,
       second_factor: row.secondFactor,
+      location: row.location,
     })
     .execute();
 }
@@ -135,7 +137,7 @@ export function touchSession(db: Db, id: string, now: number): Promise<unknown> 
 export function listLiveSessions(db: Db, orgId: string, userId: string, now: number) {
   return db
     .selectFrom('sessions')
-    .select(['id', 'created_at', 'expires_at', 'last_active_at', 'idle_timeout_ms', 'remember_me', 'ip', 'user_agent'])
+    .select(['id', 'created_at', 'expires_at', 'last_active_at', 'idle_timeout_ms', 'remember_me', 'ip', 'user_agent', 'location'])
     .where('org_id', '=', orgId)
     .where('user_id', '=', userId)
     .where('revoked_at', 'is', null)

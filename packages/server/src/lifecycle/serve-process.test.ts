@@ -167,6 +167,7 @@ describe('keynest serve (the process)', () => {
         ['KEYNEST_PORT', 'eighty'],
         ['KEYNEST_ROOT_KEY', 'c2hvcnQ='],
         ['KEYNEST_LOG_LEVEL', 'loud'],
+        ['KEYNEST_GEOIP_DB', path.join(dataDir, 'no-such-GeoLite2-City.mmdb')],
       ] as const) {
         const srv = start(dataDir, { [name]: value });
         assert.equal(await srv.exited, 78);

@@ -49,6 +49,8 @@ export interface Database {
     /** Sign-in or the last re-authentication: sensitive actions need it to be recent. */
     authenticated_at: number;
     second_factor: 'none' | 'totp' | 'backup_code';
+    /** JSON `{countryCode, country, city}` from the GeoIP database at sign-in; null when unknown. */
+    location: string | null;
   };
   signing_keys: {
     kid: string;

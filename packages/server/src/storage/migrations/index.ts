@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { DialectTraits } from '../dialect.js';
 import * as m001 from './001-initial.js';
 import * as m002 from './002-identity.js';
+import * as m003 from './003-session-location.js';
 import * as m005 from './005-access-tokens.js';
 
 export interface Migration {
@@ -16,5 +17,6 @@ export interface Migration {
 export const MIGRATIONS: readonly (readonly [name: string, migration: Migration])[] = [
   ['001-initial', m001],
   ['002-identity', m002],
+  ['003-session-location', m003],
   ['005-access-tokens', m005],
 ];
