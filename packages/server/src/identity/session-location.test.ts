@@ -24,7 +24,7 @@ async function signInFrom(srv: TestServer, ip: string | null, userAgent: string)
   const headers: Record<string, string> = { 'user-agent': userAgent, ...(ip === null ? {} : { 'x-forwarded-for': ip }) };
   const res = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password }, { headers });
   assert.equal(res.status, 200, res.text);
-  return api(srv, res.body.session.token);
+  return api(srv, res.body.accessToken);
 }
 
 async function currentSession(call: Api): Promise<Listed> {
