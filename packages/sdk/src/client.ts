@@ -323,6 +323,11 @@ export class KeyNestClient {
     return this.#call({ method: 'POST', path: `${API}/admin/rotate-keys` });
   }
 
+  /** Signs access tokens with a new key from now on (the old key verifies until its tokens expire). */
+  async rotateSigningKey(): Promise<{ kid: string }> {
+    return this.#call({ method: 'POST', path: `${API}/admin/rotate-signing-key` });
+  }
+
   async reencrypt(batchSize?: number): Promise<ReencryptResult> {
     const body = batchSize === undefined ? {} : { batchSize };
     return this.#call({ method: 'POST', path: `${API}/admin/reencrypt`, body });

@@ -8,10 +8,12 @@ const USAGE = `Usage: keynest admin <subcommand>
 
   rotate-keys [--batch-size N]   start a new data key for the organization, then re-encrypt every
                                  stored value with it, N values per request (server default 500)
+  rotate-signing-key             sign access tokens with a new key from now on (tokens of the old
+                                 key stay valid until they expire, in at most 15 minutes)
 `;
 
 export function run(argv: string[], io: Io): Promise<number> {
-  return dispatch('admin', argv, io, { 'rotate-keys': rotateKeys }, USAGE, { 'batch-size': { type: 'string' } });
+  return dispatch('admin', argv, io, { 'rotate-keys': rotateKeys, 'rotate-signing-key': rotateSigningKey }, USAGE, { 'batch-size': { type: 'string' } });
 }
 
 async function rotateKeys(argv: string[], io: Io): Promise<number> {
@@ -37,5 +39,14 @@ async function rotateKeys(argv: string[], io: Io): Promise<number> {
     }
   }
   emit(io, globals, { keyVersion, reencrypted: total, remaining: 0 }, () => `Done: ${total} values re-encrypted.`);
+  return 0;
+}
+
+async function rotateSigningKey(argv: string[], io: Io): Promise<number> {
+  const { positionals, globals } = parseCommand(argv, {}, USAGE);
+  expectPositionals(positionals, []);
+  const { client } = connect(io, globals, { auth: true });
+  const { kid } = await client.rotateSigningKey();
+  emit(io, globals, { kid }, () => `Access tokens are now signed with key ${kid}.`);
   return 0;
 }

@@ -179,7 +179,7 @@ const HELP_COMMANDS = [
   ['secrets', 'restore'], ['secrets', 'history'], ['secrets', 'rollback'],
   ['run'], ['export'], ['import'], ['link'],
   ['tokens'], ['tokens', 'create'], ['tokens', 'list'], ['tokens', 'revoke'],
-  ['admin'], ['admin', 'rotate-keys'], ['audit'], ['audit', 'list'],
+  ['admin'], ['admin', 'rotate-keys'], ['admin', 'rotate-signing-key'], ['audit'], ['audit', 'list'],
   ['sessions'], ['sessions', 'list'], ['sessions', 'revoke'],
   ['2fa'], ['2fa', 'status'], ['2fa', 'enable'], ['2fa', 'confirm'], ['2fa', 'disable'], ['2fa', 'backup-codes'],
 ];

@@ -76,6 +76,19 @@ test('admin rotate-keys re-encrypts until nothing remains, and the values still 
   assert.equal(typeof json.keyVersion, 'number');
 });
 
+test('admin rotate-signing-key starts a new access-token key; the stored session keeps working', async (t) => {
+  const h = await startHarness(t);
+  await h.setup();
+  const before = (await (await fetch(`${h.server.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+  const out = await h.ok(['admin', 'rotate-signing-key']);
+  const kid = /^Access tokens are now signed with key (key_[A-Za-z0-9_-]+)\.\n$/.exec(out)?.[1];
+  assert.ok(kid, out);
+  const after = (await (await fetch(`${h.server.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+  assert.deepEqual(after.keys.map((k) => k.kid).sort(), [...before.keys.map((k) => k.kid), kid].sort());
+  assert.match(await h.ok(['whoami']), /in organization/);
+  assert.match(JSON.parse(await h.ok(['admin', 'rotate-signing-key', '--json'])).kid, /^key_/);
+});
+
 test('audit list shows recent events, newest first', async (t) => {
   const h = await startHarness(t);
   await h.setupProject();
