@@ -29,12 +29,12 @@ test('path segments are URI-encoded and the token is sent as a bearer', async ()
   const seen: Seen[] = [];
   const client = new KeyNestClient({
     server: 'http://keynest.test/',
-    token: 'kn_ses_abc',
+    token: 'eyJ.token.abc',
     fetch: recordingFetch(200, { key: 'A', value: 'x', version: 1 }, seen),
   });
   await client.getSecret('my app/1', 'prod?x', 'KEY#1', { raw: true });
   assert.equal(seen[0]!.url, 'http://keynest.test/api/v1/projects/my%20app%2F1/environments/prod%3Fx/secrets/KEY%231?raw=true');
-  assert.equal(seen[0]!.headers.authorization, 'Bearer kn_ses_abc');
+  assert.equal(seen[0]!.headers.authorization, 'Bearer eyJ.token.abc');
 });
 
 test('listSecrets sends only the options asked for', async () => {
@@ -112,4 +112,41 @@ test('withToken gives a new client and leaves the first unchanged', async () => 
   assert.equal(first.token, undefined);
   assert.equal(seen[0]!.headers.authorization, undefined);
   assert.equal(seen[1]!.headers.authorization, 'Bearer kn_api_x');
+});
+
+test('renewToken: a token refused as unauthenticated is renewed once and the request sent again', async () => {
+  const seen: string[] = [];
+  const fetch: FetchLike = async (_input, init) => {
+    seen.push(init.headers.authorization ?? '');
+    const ok = init.headers.authorization === 'Bearer fresh';
+    const body = ok ? { principal: { type: 'user' } } : { error: { code: 'unauthenticated', message: 'expired' }, requestId: 'r' };
+    return new Response(JSON.stringify(body), { status: ok ? 200 : 401, headers: { 'content-type': 'application/json' } });
+  };
+  let renewals = 0;
+  const client = new KeyNestClient({ server: 'http://k.test', token: 'stale', fetch, renewToken: async () => (renewals++, 'fresh') });
+  await client.me();
+  assert.deepEqual(seen, ['Bearer stale', 'Bearer fresh']);
+  assert.equal(client.token, 'fresh');
+  await client.me();
+  assert.equal(renewals, 1, 'the renewed token is kept');
+
+  // Giving up (null) surfaces the original error; a renewed token that is refused too is not renewed again.
+  const giveUp = new KeyNestClient({ server: 'http://k.test', token: 'stale', fetch, renewToken: async () => null });
+  await assert.rejects(giveUp.me(), (e: unknown) => e instanceof KeyNestApiError && e.code === 'unauthenticated');
+  let calls = 0;
+  const stillStale = new KeyNestClient({ server: 'http://k.test', token: 'stale', fetch, renewToken: async () => (calls++, 'also-stale') });
+  await assert.rejects(stillStale.me(), (e: unknown) => e instanceof KeyNestApiError && e.status === 401);
+  assert.equal(calls, 1);
+});
+
+test('renewToken is not called for other errors, nor without a token', async () => {
+  let calls = 0;
+  const renewToken = async () => (calls++, 'x');
+  const forbidden = new KeyNestClient({ server: 'http://k.test', token: 't', renewToken, fetch: recordingFetch(403, { error: { code: 'forbidden', message: 'no' }, requestId: 'r' }, []) });
+  await assert.rejects(forbidden.me(), (e: unknown) => e instanceof KeyNestApiError && e.code === 'forbidden');
+  const anonymous = new KeyNestClient({ server: 'http://k.test', renewToken, fetch: recordingFetch(401, { error: { code: 'unauthenticated', message: 'no' }, requestId: 'r' }, []) });
+  await assert.rejects(anonymous.me());
+  const badRefresh = new KeyNestClient({ server: 'http://k.test', token: 't', renewToken, fetch: recordingFetch(401, { error: { code: 'invalid_refresh_token', message: 'no' }, requestId: 'r' }, []) });
+  await assert.rejects(badRefresh.refresh('kn_ref_x'));
+  assert.equal(calls, 0);
 });
