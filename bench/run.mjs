@@ -177,6 +177,8 @@ async function measureKeynest(server, database) {
   const out = {};
   log(`(b) GET one secret, ${database}`);
   out.getOne = await measure({ name: 'get_one', url, server, request: { method: 'GET', path: fx.paths.getOne, headers: read }, ...profiled(server, `${database}-b-get-one`) }, settings);
+  log(`(b') GET one secret as a signed-in user (JWT access token), ${database}`);
+  out.getOneUser = await measure({ name: 'get_one_user', url, server, request: { method: 'GET', path: fx.paths.getOne, headers: { authorization: `Bearer ${fx.accessToken}` } }, ...profiled(server, `${database}-b-get-one-user`) }, settings);
   log(`(c) GET all ${SECRET_COUNT} secrets, ${database}`);
   out.listAll = await measure({ name: 'list_all', url, server, request: { method: 'GET', path: fx.paths.listAll, headers: read }, ...profiled(server, `${database}-c-list-all`) }, settings);
 
@@ -276,7 +278,7 @@ async function main() {
   const baselineLast = await baseline('last');
   results.load.baseline = combineBaselines(baselineFirst, baselineLast);
 
-  const measured = [['(a) baseline first', baselineFirst], ['(a) baseline last', baselineLast], ...databases.flatMap((d) => ['getOne', 'listAll', 'putOne'].map((k) => [`${d} ${k}`, results.load[d]?.[k]]))];
+  const measured = [['(a) baseline first', baselineFirst], ['(a) baseline last', baselineLast], ...databases.flatMap((d) => ['getOne', 'getOneUser', 'listAll', 'putOne'].map((k) => [`${d} ${k}`, results.load[d]?.[k]]))];
   for (const [name, m] of measured) for (const p of m?.problems ?? []) results.problems.push(`${name}: ${p}`);
   if (results.cli?.problems?.length) for (const p of results.cli.problems) results.problems.push(`(e) keynest run: ${p}`);
   if (results.cli?.skipped) log(`(e) skipped: ${results.cli.skipped}`);

@@ -16,7 +16,7 @@ const ratio = (x, base) => (x && base ? Math.round((x.requestsPerSec / base.requ
 
 export function ratiosOf(baseline, section) {
   if (!section) return null;
-  return { getOneVsBaseline: ratio(section.getOne, baseline), listAllVsBaseline: ratio(section.listAll, baseline) };
+  return { getOneVsBaseline: ratio(section.getOne, baseline), getOneUserVsBaseline: ratio(section.getOneUser, baseline), listAllVsBaseline: ratio(section.listAll, baseline) };
 }
 
 function target(id, description, measured, pass, extra = {}) {
@@ -80,6 +80,7 @@ export function formatReport(results) {
     const s = load[db];
     if (!s) continue;
     row('b', 'GET .../secrets/{key}  one value, API token', db, s.getOne, load.baseline);
+    row("b'", 'GET .../secrets/{key}  one value, user JWT', db, s.getOneUser, load.baseline);
     row('c', 'GET .../secrets  all 50 values, API token', db, s.listAll, load.baseline);
     row('d', 'PUT .../secrets/{key}  a new version', db, s.putOne, load.baseline);
   }

@@ -35,7 +35,7 @@ export async function prepareKeynest({ url, setupToken }) {
     body: { setupToken, email: 'bench@example.com', password: randomBytes(18).toString('base64url'), orgName: 'bench' },
     expect: 201,
   });
-  const session = setup.session.token;
+  const session = setup.accessToken;
   await call(url, 'POST', '/api/v1/projects', { token: session, body: { name: PROJECT, environments: [READ_ENV, WRITE_ENV] }, expect: 201 });
 
   const readValues = new Map();
@@ -68,7 +68,12 @@ export async function prepareKeynest({ url, setupToken }) {
   const put = await call(url, 'PUT', `${writeBase}/${secretKey('WRITE', 0)}`, { token: writeToken, body: { value: 'sanity' }, expect: 200 });
   if (put.status !== 'changed' || put.version !== 2) throw new Error(`setup: PUT answered ${JSON.stringify(put)}`);
 
+  // A signed-in user reads the same value with the access token of the setup sign-in (b').
+  const asUser = await call(url, 'GET', `${readBase}/${oneKey}`, { token: session, expect: 200 });
+  if (asUser.value !== readValues.get(oneKey)) throw new Error('setup: GET one secret as the user returned a different value');
+
   return {
+    accessToken: session,
     readToken,
     writeToken,
     paths: {
