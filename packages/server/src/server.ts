@@ -6,6 +6,7 @@ import { AuditService } from './audit/service.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
 import { stepUpPolicyOf } from './access/policy.js';
+import { BackgroundWork } from './background.js';
 import { Invalidation } from './cache.js';
 import { Keyring } from './crypto/keyring.js';
 import { loadRootKey } from './crypto/root-key.js';
@@ -14,6 +15,9 @@ import { SessionService } from './identity/sessions.js';
 import { TwoFactorService } from './identity/two-factor.js';
 import { SecurityNotices } from './identity/notices.js';
 import { AccountRecovery } from './identity/recovery.js';
+import { InvitationAcceptance } from './identity/invitation-acceptance.js';
+import { OpenSignup } from './identity/signup.js';
+import { InvitationService } from './orgs/invitations.js';
 import { createMailer } from './email/mailer.js';
 import { LoginThrottle } from './identity/throttle.js';
 import type { Logger } from './logger.js';
@@ -39,6 +43,8 @@ export interface KeyNest {
    * the lookups behind a reset request). The database stays open.
    */
   quiesce(): Promise<void>;
+  /** Waits for the work answered requests left behind (a reset's or sign-up's lookup and mail). */
+  settled(): Promise<void>;
   /** `quiesce`, then closes the database. */
   close(): Promise<void>;
 }
@@ -86,6 +92,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       failedAttempt: (...args) => identity!.failedAttempt(...args),
     });
     identity = new IdentityService({ db, orgs, audit, log, sessions, throttle, passwordPolicy: config.passwordPolicy, twoFactor, notices, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE) });
+    // Work left behind by answered requests (reset and sign-up lookups, their mails); drained at quiesce.
+    const background = new BackgroundWork(log);
     const recovery = new AccountRecovery({
       db,
       audit,
@@ -94,12 +102,16 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       throttle,
       mailer,
       notices,
-      log,
+      background,
       publicUrl: config.publicUrl,
     });
+    const invitations = new InvitationService({ db, audit, mailer, orgs, publicUrl: config.publicUrl });
     const services: Services = {
       identity,
       recovery,
+      signup: new OpenSignup({ db, audit, orgs, identity, sessions, throttle, mailer, background, publicUrl: config.publicUrl }),
+      acceptance: new InvitationAcceptance({ db, audit, invitations, identity, sessions, twoFactor, throttle }),
+      invitations,
       sessions,
       twoFactor,
       orgs,
@@ -117,7 +129,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       (quiescing ??= (async () => {
         lifecycle.draining = true;
         await app.close();
-        await recovery.close();
+        await background.settled();
         await mailer.close();
       })());
     let closing: Promise<void> | null = null;
@@ -128,6 +140,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       keyring,
       setupToken,
       quiesce,
+      settled: () => background.settled(),
       close: () =>
         (closing ??= (async () => {
           await quiesce();

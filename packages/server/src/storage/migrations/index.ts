@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { DialectTraits } from '../dialect.js';
 import * as m001 from './001-initial.js';
 import * as m002 from './002-identity.js';
+import * as m004 from './004-signup.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, t: DialectTraits): Promise<void>;
@@ -15,4 +16,5 @@ export interface Migration {
 export const MIGRATIONS: readonly (readonly [name: string, migration: Migration])[] = [
   ['001-initial', m001],
   ['002-identity', m002],
+  ['004-signup', m004],
 ];
