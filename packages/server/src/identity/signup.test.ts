@@ -240,4 +240,19 @@ describe('open sign-up: limits', () => {
       await srv.close();
     }
   });
+
+  it("weak passwords refused do not spend the address's allowance; every request spends the client's", async () => {
+    const srv = await startServer();
+    try {
+      await setupOwner(srv);
+      const call = (password: string) => api(srv)('POST', SIGNUP, { email: 'typo@acme.test', password });
+      for (let i = 0; i < 6; i++) assertError(await call(`weak${i}`), 400, 'weak_password');
+      assert.equal((await call(PASSWORD)).status, 202);
+      const statuses: number[] = [];
+      for (let i = 0; i < 15; i++) statuses.push((await call(`weak${i}`)).status);
+      assert.deepEqual(statuses.slice(-2), [429, 429], 'at most 20 requests per client address in 15 minutes');
+    } finally {
+      await srv.close();
+    }
+  });
 });

@@ -54,16 +54,20 @@ export class OpenSignup {
   ) {}
 
   /**
-   * Throws only 429 rate_limited and 400 weak_password (about the password itself); everything
-   * else about the request happens after the answer.
+   * Throws only 429 rate_limited and 400 weak_password (about the password itself), neither of
+   * which depends on accounts or the org's setting; everything else happens after the answer.
    */
   async request(input: { email: string; password: string; org?: string | undefined }, ctx: AnonymousContext): Promise<void> {
     const email = normalizeEmail(input.email);
-    await this.deps.throttle.admitRequest('signup', email, ctx.ip);
+    // Per address first: the policy check below is CPU work anyone may ask for.
+    await this.deps.throttle.admitRequest('signup', '', ctx.ip);
     // The org is looked up by what the caller typed (or is the only one); its stricter policy, and
     // its name as personal information, apply whether or not it is open to sign-up.
     const target = await this.deps.orgs.signupTarget(input.org);
     await this.deps.identity.assertAcceptablePassword(input.password, { email, ...(target && { orgName: target.org.name }) }, target?.org.id ?? null);
+    // Per email only for requests that may mail: trying weak passwords must not spend the
+    // address's allowance (5 an hour) and shut its owner out for the hour.
+    await this.deps.throttle.admitRequest('signup-mail', email, ctx.ip);
     const passwordHash = await hashPassword(input.password);
     this.deps.background.run('sign-up request', ctx.requestId, () => this.#handle(email, passwordHash, target, ctx));
   }

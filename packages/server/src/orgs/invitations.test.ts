@@ -28,7 +28,7 @@ describe('invitations (real SMTP server)', () => {
   const seen = new Set<string>();
   /** The newest invitation mailed to `email` (security notices may arrive in between). */
   const invitationMailTo = async (email: string) => {
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 250; i++) {
       const mail = smtp.received.find((m) => m.rcptTo.includes(email) && /kn_inv_/.test(m.body) && !seen.has(mailedToken(m, 'inv')));
       if (mail) {
         seen.add(mailedToken(mail, 'inv'));

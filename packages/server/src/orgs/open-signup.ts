@@ -17,7 +17,6 @@ export interface OpenSignupSettings {
 
 export const MAX_SIGNUP_DOMAINS = 50;
 export const DEFAULT_SIGNUP_ROLE: Role = 'viewer';
-export { SELF_SIGNUP_ROLES };
 
 /** A DNS name of at least two labels (IDNs in their xn-- form), at most 253 characters. */
 export const DOMAIN_PATTERN = '^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';

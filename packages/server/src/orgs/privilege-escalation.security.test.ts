@@ -21,7 +21,7 @@ describe('nobody gains or grants more than they hold through invitations or sign
   const members: Record<string, Api> = {};
   const outbox = () => (existsSync(path.join(srv.dataDir, 'outbox.jsonl')) ? readFileSync(path.join(srv.dataDir, 'outbox.jsonl'), 'utf8') : '');
   const tokenFor = async (email: string, kind: 'inv' | 'sgn') => {
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 250; i++) {
       const lines = outbox().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { to: string; text: string });
       const found = lines.reverse().find((m) => m.to === email && m.text.includes(`kn_${kind}_`));
       if (found) return new RegExp(`kn_${kind}_[A-Za-z0-9_-]{43}`).exec(found.text)![0];

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { callerOf } from '../http/access.js';
 import { text } from '../http/schemas.js';
-import { MAX_SIGNUP_DOMAINS, SELF_SIGNUP_ROLES } from './open-signup.js';
+import { SELF_SIGNUP_ROLES } from '../access/policy.js';
+import { MAX_SIGNUP_DOMAINS } from './open-signup.js';
 import { REQUIRE_2FA, type OrgService, type OrgSettingsChange } from './service.js';
 
 const nullableInt = { type: ['integer', 'null'] } as const;

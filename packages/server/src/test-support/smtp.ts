@@ -63,9 +63,9 @@ export function parseMessage(raw: string): { headers: Map<string, string>; body:
   return { headers, body: body.replace(/\r\n/g, '\n') };
 }
 
-/** The `count`-th mail received (1-based), waiting up to 2 s for it to arrive. */
+/** The `count`-th mail received (1-based), waiting up to 5 s for it to arrive. */
 export async function nthMail(received: ReceivedMail[], count: number): Promise<ReceivedMail> {
-  for (let i = 0; i < 100 && received.length < count; i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 250 && received.length < count; i++) await new Promise((r) => setTimeout(r, 20));
   if (received.length < count) throw new Error(`mail ${count} did not arrive (${received.length} received)`);
   return received[count - 1]!;
 }
