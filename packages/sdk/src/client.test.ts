@@ -150,3 +150,23 @@ test('renewToken is not called for other errors, nor without a token', async () 
   await assert.rejects(badRefresh.refresh('kn_ref_x'));
   assert.equal(calls, 0);
 });
+
+test('sign-up and invitations: one request each, absent options left out, ids encoded', async () => {
+  const seen: Seen[] = [];
+  const client = new KeyNestClient({ server: 'http://k.test', fetch: recordingFetch(200, { status: 'sent_if_allowed' }, seen) });
+  await client.signup({ email: 'a@b.test', password: 'pw' });
+  await client.signup({ email: 'a@b.test', password: 'pw', org: 'Acme' });
+  await client.verifySignup({ token: 'kn_sgn_x', password: 'pw' });
+  await client.acceptInvitation({ token: 'kn_inv_x', password: 'pw', rememberMe: true, totp: '123456' });
+  await client.revokeInvitation('inv/1');
+  assert.deepEqual(
+    seen.map((s) => [s.method, s.url, s.body]),
+    [
+      ['POST', 'http://k.test/api/v1/auth/signup', { email: 'a@b.test', password: 'pw' }],
+      ['POST', 'http://k.test/api/v1/auth/signup', { email: 'a@b.test', password: 'pw', org: 'Acme' }],
+      ['POST', 'http://k.test/api/v1/auth/signup/verify', { token: 'kn_sgn_x', password: 'pw' }],
+      ['POST', 'http://k.test/api/v1/auth/invitations/accept', { token: 'kn_inv_x', password: 'pw', rememberMe: true, totp: '123456' }],
+      ['DELETE', 'http://k.test/api/v1/org/invitations/inv%2F1', undefined],
+    ],
+  );
+});

@@ -6,11 +6,14 @@
 import { KeyNestApiError } from './errors.js';
 import { send, segment, type FetchLike, type RequestSpec } from './transport.js';
 import type {
+  AcceptInvitationInput,
   AuditEvent,
   AuthResult,
   BatchWriteResult,
   CreatedToken,
+  CreateInvitationInput,
   CreateTokenInput,
+  Invitation,
   Environment,
   GetSecretOptions,
   IfVersionOption,
@@ -26,7 +29,10 @@ import type {
   SecretWrite,
   SetupInput,
   SetupStatus,
+  SignupInput,
+  SignupRequested,
   TokenInfo,
+  VerifySignupInput,
   WriteResult,
   SessionCredentials,
   SessionInfo,
@@ -118,6 +124,29 @@ export class KeyNestClient {
    */
   async refresh(refreshToken: string): Promise<SessionCredentials> {
     return this.#call({ method: 'POST', path: `${API}/auth/refresh`, body: { refreshToken } });
+  }
+
+  /** Asks for a sign-up link; the answer is the same whether or not one is sent. */
+  async signup(input: SignupInput): Promise<SignupRequested> {
+    const body = { email: input.email, password: input.password, ...(input.org !== undefined && { org: input.org }) };
+    return this.#call({ method: 'POST', path: `${API}/auth/signup`, body });
+  }
+
+  /** Finishes a sign-up with the mailed token: creates the account and signs in. */
+  async verifySignup(input: VerifySignupInput): Promise<AuthResult> {
+    const body = { token: input.token, password: input.password, ...(input.rememberMe !== undefined && { rememberMe: input.rememberMe }) };
+    return this.#call({ method: 'POST', path: `${API}/auth/signup/verify`, body });
+  }
+
+  /** Accepts an invitation (creating the account, or joining with an existing one) and signs in. */
+  async acceptInvitation(input: AcceptInvitationInput): Promise<AuthResult> {
+    const body = {
+      token: input.token,
+      password: input.password,
+      ...(input.rememberMe !== undefined && { rememberMe: input.rememberMe }),
+      ...secondFactorFields(input),
+    };
+    return this.#call({ method: 'POST', path: `${API}/auth/invitations/accept`, body });
   }
 
   // Identity.
@@ -298,6 +327,22 @@ export class KeyNestClient {
       body: proofBody(proof),
     });
     return answer.backupCodes;
+  }
+
+  // Invitations into your organization (needs member:manage).
+
+  async listInvitations(): Promise<Invitation[]> {
+    return (await this.#call<{ invitations: Invitation[] }>({ method: 'GET', path: `${API}/org/invitations` })).invitations;
+  }
+
+  /** Mails the invitation; its token is never answered here. */
+  async createInvitation(input: CreateInvitationInput): Promise<Invitation> {
+    const body = { email: input.email, role: input.role };
+    return (await this.#call<{ invitation: Invitation }>({ method: 'POST', path: `${API}/org/invitations`, body })).invitation;
+  }
+
+  async revokeInvitation(id: string): Promise<void> {
+    await this.#call({ method: 'DELETE', path: `${API}/org/invitations/${segment(id)}` });
   }
 
   // API tokens.

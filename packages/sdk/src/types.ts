@@ -60,6 +60,58 @@ export interface LoginInput {
   backupCode?: string;
 }
 
+/** `POST /auth/signup`: asks for a sign-up link by mail (only if the org's open sign-up admits the email). */
+export interface SignupInput {
+  email: string;
+  /** The password of the account-to-be; it is needed again to use the mailed link. */
+  password: string;
+  /** The organization (id or name); needed only on an instance with more than one. */
+  org?: string;
+}
+
+/** The one answer to every sign-up request: it never says whether anything was sent. */
+export interface SignupRequested {
+  status: 'sent_if_allowed';
+}
+
+/** `POST /auth/signup/verify`: the mailed token and the password chosen when signing up. */
+export interface VerifySignupInput {
+  token: string;
+  password: string;
+  rememberMe?: boolean;
+}
+
+export type Role = 'owner' | 'admin' | 'developer' | 'viewer';
+
+/** A pending invitation (never its token: that goes only to the invitee's mailbox). */
+export interface Invitation {
+  id: string;
+  email: string;
+  role: Role;
+  invitedBy: User | null;
+  createdAt: string;
+  expiresAt: string;
+}
+
+export interface CreateInvitationInput {
+  email: string;
+  /** At most your own role: only an owner invites an owner. */
+  role: Role;
+}
+
+/**
+ * `POST /auth/invitations/accept`. For an address without an account, `password` is the new
+ * account's; for one that has an account, it is that account's password (and `totp` or
+ * `backupCode` when it has two-factor authentication).
+ */
+export interface AcceptInvitationInput {
+  token: string;
+  password: string;
+  rememberMe?: boolean;
+  totp?: string;
+  backupCode?: string;
+}
+
 /** `GET /me/2fa`. */
 export interface TwoFactorStatus {
   enabled: boolean;

@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   weak_password: 400,
   invalid_reset_token: 400,
   invalid_verification_token: 400,
+  invalid_signup_token: 400,
+  invalid_invitation_token: 400,
   invalid_secret_key: 400,
   invalid_name: 400,
   unauthenticated: 401,
@@ -21,6 +23,7 @@ export const ERROR_CODES = {
   forbidden: 403,
   two_factor_enrolment_required: 403,
   reference_forbidden: 403,
+  role_not_grantable: 403,
   not_found: 404,
   project_not_found: 404,
   environment_not_found: 404,
@@ -28,6 +31,7 @@ export const ERROR_CODES = {
   version_not_found: 404,
   token_not_found: 404,
   session_not_found: 404,
+  invitation_not_found: 404,
   method_not_allowed: 405,
   already_set_up: 409,
   version_conflict: 409,
@@ -37,6 +41,7 @@ export const ERROR_CODES = {
   two_factor_enabled: 409,
   two_factor_not_enabled: 409,
   two_factor_not_started: 409,
+  already_member: 409,
   value_too_large: 413,
   body_too_large: 413,
   unsupported_media_type: 415,
@@ -67,7 +72,7 @@ export class AppError extends Error {
   }
 }
 
-export const notFound = (what: 'project' | 'environment' | 'secret' | 'version' | 'token' | 'session'): AppError =>
+export const notFound = (what: 'project' | 'environment' | 'secret' | 'version' | 'token' | 'session' | 'invitation'): AppError =>
   new AppError(`${what}_not_found`, `${what[0]!.toUpperCase()}${what.slice(1)} not found`);
 
 /** A step-up action without a recent sign-in (see access/policy.ts `stepUpRequired`). */

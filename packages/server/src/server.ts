@@ -6,6 +6,7 @@ import { AuditService } from './audit/service.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
 import { stepUpPolicyOf } from './access/policy.js';
+import { BackgroundWork } from './background.js';
 import { Invalidation } from './cache.js';
 import { Keyring } from './crypto/keyring.js';
 import { loadRootKey } from './crypto/root-key.js';
@@ -16,6 +17,9 @@ import { SessionService } from './identity/sessions.js';
 import { TwoFactorService } from './identity/two-factor.js';
 import { SecurityNotices } from './identity/notices.js';
 import { AccountRecovery } from './identity/recovery.js';
+import { InvitationAcceptance } from './identity/invitation-acceptance.js';
+import { OpenSignup } from './identity/signup.js';
+import { InvitationService } from './orgs/invitations.js';
 import { createMailer } from './email/mailer.js';
 import { LoginThrottle } from './identity/throttle.js';
 import type { Logger } from './logger.js';
@@ -41,6 +45,8 @@ export interface KeyNest {
    * the lookups behind a reset request). The database stays open.
    */
   quiesce(): Promise<void>;
+  /** Waits for the work answered requests left behind (a reset's or sign-up's lookup and mail). */
+  settled(): Promise<void>;
   /** `quiesce`, then closes the database. */
   close(): Promise<void>;
 }
@@ -97,6 +103,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       failedAttempt: (...args) => identity!.failedAttempt(...args),
     });
     identity = new IdentityService({ db, orgs, audit, log, sessions, throttle, passwordPolicy: config.passwordPolicy, twoFactor, notices, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE) });
+    // Work left behind by answered requests (reset and sign-up lookups, their mails); drained at quiesce.
+    const background = new BackgroundWork(log);
     const recovery = new AccountRecovery({
       db,
       audit,
@@ -105,12 +113,16 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       throttle,
       mailer,
       notices,
-      log,
+      background,
       publicUrl: config.publicUrl,
     });
+    const invitations = new InvitationService({ db, audit, mailer, orgs, publicUrl: config.publicUrl });
     const services: Services = {
       identity,
       recovery,
+      signup: new OpenSignup({ db, audit, orgs, identity, sessions, throttle, mailer, background, publicUrl: config.publicUrl }),
+      acceptance: new InvitationAcceptance({ db, audit, invitations, identity, sessions, twoFactor, throttle }),
+      invitations,
       sessions,
       signingKeys,
       twoFactor,
@@ -129,7 +141,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       (quiescing ??= (async () => {
         lifecycle.draining = true;
         await app.close();
-        await recovery.close();
+        await background.settled();
         await signingKeys.close();
         await mailer.close();
       })());
@@ -141,6 +153,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       keyring,
       setupToken,
       quiesce,
+      settled: () => background.settled(),
       close: () =>
         (closing ??= (async () => {
           await quiesce();

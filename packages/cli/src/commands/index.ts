@@ -11,6 +11,7 @@ export interface Command {
 const LOADERS: Record<string, () => Promise<Command>> = {
   serve: () => import('./serve.js'),
   setup: () => import('./setup.js'),
+  signup: () => import('./signup.js'),
   login: () => import('./login.js'),
   logout: () => import('./logout.js'),
   whoami: () => import('./whoami.js'),
@@ -22,6 +23,7 @@ const LOADERS: Record<string, () => Promise<Command>> = {
   import: () => import('./import.js'),
   link: () => import('./link.js'),
   tokens: () => import('./tokens.js'),
+  invitations: () => import('./invitations.js'),
   sessions: () => import('./sessions.js'),
   '2fa': () => import('./twofa.js'),
   admin: () => import('./admin.js'),
@@ -42,6 +44,8 @@ Server
   setup                    create the first user and organization on a new server
 
 Session
+  signup                   ask to join an organization that has open sign-up
+  signup verify TOKEN      finish signing up with the token from the mail
   login                    sign in and store the session
   logout                   end the session on the server and forget it here
   whoami                   show who the current credential is
@@ -60,6 +64,7 @@ Data
 
 Access
   tokens create|list|revoke
+  invitations create|list|revoke|accept
   admin rotate-keys
   audit list
 

@@ -182,6 +182,8 @@ const HELP_COMMANDS = [
   ['admin'], ['admin', 'rotate-keys'], ['admin', 'rotate-signing-key'], ['audit'], ['audit', 'list'],
   ['sessions'], ['sessions', 'list'], ['sessions', 'revoke'],
   ['2fa'], ['2fa', 'status'], ['2fa', 'enable'], ['2fa', 'confirm'], ['2fa', 'disable'], ['2fa', 'backup-codes'],
+  ['signup'], ['signup', 'verify'],
+  ['invitations'], ['invitations', 'create'], ['invitations', 'list'], ['invitations', 'revoke'], ['invitations', 'accept'],
 ];
 
 test('the help walk below covers every command there is', () => {

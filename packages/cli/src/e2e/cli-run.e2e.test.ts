@@ -59,7 +59,8 @@ test('a child killed by a signal gives 128 + the signal number', async (t) => {
 });
 
 for (const [signal, status] of [['SIGTERM', 42], ['SIGINT', 43], ['SIGHUP', 44]] as const) {
-  test(`${signal} sent to keynest is forwarded to the child`, async (t) => {
+  // Bounded: a lost signal must fail this test, not hang the suite.
+  test(`${signal} sent to keynest is forwarded to the child`, { timeout: 60_000 }, async (t) => {
     const h = await startHarness(t);
     await h.setupProject();
     const script = `process.on('${signal}', () => process.exit(${status})); console.log('ready'); setInterval(() => {}, 1000)`;

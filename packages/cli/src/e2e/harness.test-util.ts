@@ -241,3 +241,51 @@ export async function answerPrompts(child: ChildProcess, answers: Array<[prompt:
   const exit = await exitOf(child);
   return { ...exit, screen };
 }
+
+/**
+ * The newest mailed link (`kn_sgn_…`, `kn_inv_…`) to `to`: without SMTP the test server writes
+ * mails to the outbox file in its data directory. Waits for the server's background work first.
+ */
+export async function mailedToken(harness: Harness, to: string, kind: 'sgn' | 'inv'): Promise<{ token: string; link: string }> {
+  await harness.server.keynest.settled();
+  // Invitation mails are not background work (the request does not wait for them): poll, up to 5 s.
+  for (let i = 0; i < 250; i++) {
+    let text = '';
+    try {
+      text = readFileSync(join(harness.server.dataDir, 'outbox.jsonl'), 'utf8');
+    } catch {
+      /* no mail yet */
+    }
+    const mail = text
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { to: string; text: string })
+      .reverse()
+      .find((m) => m.to === to && m.text.includes(`kn_${kind}_`));
+    if (mail) {
+      return { token: new RegExp(`kn_${kind}_[A-Za-z0-9_-]{43}`).exec(mail.text)![0], link: /^https?:\/\/\S+token=\S+$/m.exec(mail.text)![0] };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`no kn_${kind}_ mail to ${to}`);
+}
+
+/** Whether any mail went to `to` (after the server's background work settled). */
+export async function mailedTo(harness: Harness, to: string): Promise<boolean> {
+  await harness.server.keynest.settled();
+  try {
+    return readFileSync(join(harness.server.dataDir, 'outbox.jsonl'), 'utf8').includes(`"to":${JSON.stringify(to)}`);
+  } catch {
+    return false;
+  }
+}
+
+/** A request to the server with the session `keynest setup` stored (for settings the CLI has no command for). */
+export async function asOwner(harness: Harness, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${harness.server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${readCredentialsFile(harness).accessToken}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: await res.json() };
+}

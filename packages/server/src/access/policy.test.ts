@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PERMISSIONS, ROLE_PERMISSIONS, ROLES, TOKEN_ACCESS, TOKEN_ACCESS_PERMISSIONS, isRole, type Permission } from './permissions.js';
-import { can, canSeeEnvironment, canSeeProject } from './policy.js';
+import { can, canGrantRole, canSeeEnvironment, canSeeProject, isSelfSignupRole, SELF_SIGNUP_ROLES } from './policy.js';
 import type { Principal, TokenPrincipal, UserPrincipal } from './principal.js';
 
 const docs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../docs/permissions.md');
@@ -38,6 +38,25 @@ describe('access policy', () => {
     for (const role of ROLES) for (const p of PERMISSIONS) assert.equal(can(user(role), p), ROLE_PERMISSIONS[role].has(p), `${role} ${p}`);
     assert.equal(isRole('owner'), true);
     assert.equal(isRole('root'), false);
+  });
+
+  it('nobody grants a role with a permission they lack: only an owner makes an owner', () => {
+    const grants = Object.fromEntries(ROLES.map((g) => [g, ROLES.filter((r) => canGrantRole(g, r))]));
+    assert.deepEqual(grants, {
+      owner: ['owner', 'admin', 'developer', 'viewer'],
+      admin: ['admin', 'developer', 'viewer'],
+      developer: ['developer', 'viewer'],
+      viewer: ['viewer'],
+    });
+    assert.equal(canGrantRole('admin', 'root' as never), false);
+    assert.equal(canGrantRole('root' as never, 'viewer'), false);
+  });
+
+  it('open sign-up gives only roles that do not run the org', () => {
+    assert.deepEqual([...SELF_SIGNUP_ROLES], ['developer', 'viewer']);
+    assert.equal(isSelfSignupRole('admin'), false);
+    assert.equal(isSelfSignupRole('owner'), false);
+    assert.equal(isSelfSignupRole('root' as never), false);
   });
 
   it('a token may use only its access, only in its own project environment', () => {

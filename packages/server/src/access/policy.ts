@@ -1,4 +1,4 @@
-import { ROLE_PERMISSIONS, TOKEN_ACCESS_PERMISSIONS, type Permission } from './permissions.js';
+import { ROLE_PERMISSIONS, ROLES, TOKEN_ACCESS_PERMISSIONS, type Permission, type Role } from './permissions.js';
 import type { Principal } from './principal.js';
 
 export interface Scope {
@@ -37,6 +37,35 @@ export function canSeeEnvironment(principal: Principal, projectId: string, envir
   if (principal.type === 'token') return principal.scope.projectId === projectId && principal.scope.environmentId === environmentId;
   return can(principal, 'project:read', { projectId, environmentId });
 }
+
+/**
+ * Whether a member with role `grantor` may give `role` to someone (an invitation now, role changes in
+ * issue 4): only when every permission of `role` is the grantor's own, so nobody hands out more than
+ * they hold. An admin cannot make an owner (billing); a developer, who cannot manage members at
+ * all, could not make an admin even if a route let them try.
+ */
+export function canGrantRole(grantor: Role, role: Role): boolean {
+  const own = ROLE_PERMISSIONS[grantor];
+  const wanted = ROLE_PERMISSIONS[role];
+  if (!own || !wanted) return false;
+  for (const p of wanted) if (!own.has(p)) return false;
+  return true;
+}
+
+/** Permissions that run an organization rather than use it. */
+const ADMINISTRATIVE: readonly Permission[] = ['member:manage', 'role:manage', 'settings:manage', 'token:manage', 'audit:read', 'billing:manage'];
+
+/**
+ * The roles open sign-up may give: none that runs the org. Anyone with an allowed address can sign
+ * up, so an administrative role there would hand the org to strangers (or to whoever controls one
+ * mailbox of the domain).
+ */
+export function isSelfSignupRole(role: Role): boolean {
+  const granted = ROLE_PERMISSIONS[role];
+  return granted !== undefined && !ADMINISTRATIVE.some((p) => granted.has(p));
+}
+
+export const SELF_SIGNUP_ROLES: readonly Role[] = ROLES.filter(isSelfSignupRole);
 
 /** Which actions need a recent proof of identity from a signed-in user (see http/access.ts). */
 export type StepUp = 'always' | 'protected-environment';

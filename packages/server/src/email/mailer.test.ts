@@ -256,9 +256,14 @@ describe('mail templates', () => {
     password_reset: { params: { link: RESET_LINK, expiresInMinutes: 30 }, facts: [RESET_LINK, '30 minutes'] },
     email_verification: { params: { link: 'https://keynest.example.test/verify?t=abc', code: '482913', expiresInHours: 1 }, facts: ['https://keynest.example.test/verify?t=abc', '482913', '1 hour'] },
     invitation: {
-      params: { orgName: 'Acme Corp', inviterEmail: 'carol@acme.test', link: 'https://keynest.example.test/invite?t=inv1', expiresInHours: 72 },
-      facts: ['Acme Corp', 'carol@acme.test', 'https://keynest.example.test/invite?t=inv1', '72 hours'],
+      params: { orgName: 'Acme Corp', inviterEmail: 'carol@acme.test', link: 'https://keynest.example.test/invite?t=inv1', code: 'kn_inv_1', expiresInDays: 7 },
+      facts: ['Acme Corp', 'carol@acme.test', 'https://keynest.example.test/invite?t=inv1', 'keynest invitations accept kn_inv_1', '7 days'],
     },
+    signup_verification: {
+      params: { orgName: 'Acme Corp', link: 'https://keynest.example.test/signup?t=sgn1', code: 'kn_sgn_1', expiresInHours: 24 },
+      facts: ['Acme Corp', 'https://keynest.example.test/signup?t=sgn1', 'keynest signup verify kn_sgn_1', '24 hours'],
+    },
+    signup_account_exists: { params: { signInUrl: 'https://keynest.example.test' }, facts: ['https://keynest.example.test', 'already has an account', 'forgot your password'] },
   };
 
   for (const kind of MAIL_KINDS) {
@@ -294,7 +299,7 @@ describe('mail templates', () => {
 
   it('user-supplied text stays on one short line and cannot add headers or lines', () => {
     const orgName = 'Acme\r\nBcc: attacker@evil.test\n\nPlease sign in at https://evil.test \u202eliam';
-    const { subject, text } = renderMail('invitation', { orgName, inviterEmail: 'x@evil.test\nEvil line', link: 'https://keynest.example.test/i', expiresInHours: 24 });
+    const { subject, text } = renderMail('invitation', { orgName, inviterEmail: 'x@evil.test\nEvil line', link: 'https://keynest.example.test/i', code: 'kn_inv_x', expiresInDays: 1 });
     assert.ok(!/[\r\n\u202e]/.test(subject), subject);
     assert.ok(!text.split('\n').some((l) => l.startsWith('Bcc:') || l.startsWith('Evil line') || l.startsWith('Please sign in')), text);
     const long = renderMail('new_sign_in', { at, ip: '192.0.2.1', device: 'x'.repeat(5000) }).text;

@@ -29,6 +29,8 @@ export const MAIL_KINDS = [
   'password_reset',
   'email_verification',
   'invitation',
+  'signup_verification',
+  'signup_account_exists',
 ] as const;
 
 export type MailKind = (typeof MAIL_KINDS)[number];

@@ -29,7 +29,9 @@ export interface MailParams {
   password_changed: Where;
   password_reset: { link: string; expiresInMinutes: number };
   email_verification: { link: string; code: string; expiresInHours: number };
-  invitation: { orgName: string; inviterEmail: string; link: string; expiresInHours: number };
+  invitation: { orgName: string; inviterEmail: string; link: string; code: string; expiresInDays: number };
+  signup_verification: { orgName: string; link: string; code: string; expiresInHours: number };
+  signup_account_exists: { signInUrl: string };
 }
 
 const MAX_FIELD_LENGTH = 100;
@@ -143,14 +145,50 @@ const TEMPLATES: { [K in MailKind]: (p: MailParams[K]) => MailContent } = {
       text: lines(
         `${field(p.inviterEmail)} invited you to join the organization "${org}" on KeyNest.`,
         '',
-        `To accept, open this link within ${plural(p.expiresInHours, 'hour')}:`,
+        `To accept, open this link within ${plural(p.expiresInDays, 'day')}:`,
         '',
         p.link,
+        '',
+        `or run: keynest invitations accept ${p.code}`,
+        '',
+        'It works once. If you already have a KeyNest account with this address, accept with its password.',
         '',
         "If you weren't expecting this invitation, ignore this mail.",
       ),
     };
   },
+
+  signup_verification: (p) => ({
+    subject: 'Finish signing up for KeyNest',
+    text: lines(
+      `Someone asked to create a KeyNest account for this email address in the organization "${field(p.orgName)}".`,
+      '',
+      `To finish, open this link within ${plural(p.expiresInHours, 'hour')} and enter the password chosen when signing up:`,
+      '',
+      p.link,
+      '',
+      `or run: keynest signup verify ${p.code}`,
+      '',
+      'It works once. No account exists until it is used.',
+      '',
+      "If you didn't sign up for KeyNest, ignore this mail: no account is created.",
+    ),
+  }),
+
+  signup_account_exists: (p) => ({
+    subject: 'You already have a KeyNest account',
+    text: lines(
+      'Someone tried to sign up for KeyNest with this email address, but it already has an account.',
+      '',
+      'Sign in with it instead:',
+      '',
+      p.signInUrl,
+      '',
+      'If you forgot your password, reset it from there (or with POST /api/v1/auth/password-reset).',
+      '',
+      "If you didn't try to sign up, ignore this mail: nothing has changed.",
+    ),
+  }),
 };
 
 export function renderMail<K extends MailKind>(kind: K, params: MailParams[K]): MailContent {

@@ -1,12 +1,12 @@
 import { signedInUser } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
+import type { BackgroundWork } from '../background.js';
 import { auditContextOf, type AnonymousContext, type RequestContext } from '../context.js';
 import { hashPassword } from '../crypto/passwords.js';
 import { newToken, tokenDigest, tokenKind } from '../crypto/random.js';
 import type { Mailer } from '../email/mailer.js';
 import { composeMail } from '../email/templates.js';
 import { AppError } from '../errors.js';
-import type { Logger } from '../logger.js';
 import type { Db } from '../storage/database.js';
 import type { IdentityService } from './service.js';
 import type { SessionService } from './sessions.js';
@@ -26,9 +26,6 @@ export const VERIFICATION_TTL_MS = 24 * 3600 * 1000;
  * - a reset ends every session of the user and clears the sign-in lock; 2FA stays on.
  */
 export class AccountRecovery {
-  /** Work started after a request answered; `close` waits for it so shutdown never cuts it off. */
-  readonly #background = new Set<Promise<void>>();
-
   constructor(
     private readonly deps: {
       db: Db;
@@ -38,7 +35,8 @@ export class AccountRecovery {
       throttle: Pick<LoginThrottle, 'admitRequest' | 'clearLock'>;
       mailer: Mailer;
       notices: SecurityNotices;
-      log: Logger;
+      /** Where the lookup and mail behind a reset request run, after the answer. */
+      background: BackgroundWork;
       publicUrl: string;
     },
   ) {}
@@ -46,15 +44,7 @@ export class AccountRecovery {
   /** Answers nothing about the account; the work happens after the caller has its answer. */
   async requestReset(email: string, ctx: AnonymousContext): Promise<void> {
     await this.deps.throttle.admitRequest('reset', email, ctx.ip);
-    const job = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.#sendReset(email, ctx))
-      .catch((err: unknown) => this.deps.log.error({ err, requestId: ctx.requestId }, 'password reset request failed'))
-      .finally(() => this.#background.delete(job));
-    this.#background.add(job);
-  }
-
-  async close(): Promise<void> {
-    await Promise.allSettled([...this.#background]);
+    this.deps.background.run('password reset request', ctx.requestId, () => this.#sendReset(email, ctx));
   }
 
   async confirmReset(input: { token: string; newPassword: string }, ctx: AnonymousContext): Promise<void> {

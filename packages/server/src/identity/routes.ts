@@ -8,12 +8,12 @@ import type { OrgService } from '../orgs/service.js';
 import type { IdentityService } from './service.js';
 import { credentialsProperties, credentialsRequired, deliverCredentials, refreshTokenDelivery, type RefreshTokenDelivery } from './token-routes.js';
 
-const email = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\s@\\u0000-\\u001f\\u007f]+@[^\\s@\\u0000-\\u001f\\u007f]+$' } as const;
+export const email = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\s@\\u0000-\\u001f\\u007f]+@[^\\s@\\u0000-\\u001f\\u007f]+$' } as const;
 // Only the hard bound here: the password policy judges the rest and says which rule failed (weak_password).
 const password = { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH } as const;
 const userSchema = { type: 'object', additionalProperties: false, required: ['id', 'email'], properties: { id: { type: 'string' }, email: { type: 'string' } } } as const;
 const orgSchema = { type: 'object', additionalProperties: false, required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } } as const;
-const signedIn = {
+export const signedIn = {
   type: 'object',
   additionalProperties: false,
   required: ['user', 'org', ...credentialsRequired],

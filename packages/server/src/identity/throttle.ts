@@ -3,6 +3,9 @@ import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError } from '../errors.js';
 import type { Db } from '../storage/database.js';
 
+/** The mailing and link endpoints, each limited on its own. */
+export type RequestPurpose = 'reset' | 'reset-confirm' | 'verify' | 'verify-confirm' | 'signup' | 'signup-mail' | 'signup-verify' | 'invitation-accept';
+
 /** `points` attempts per `durationS` seconds. */
 export interface RateLimit {
   points: number;
@@ -81,11 +84,11 @@ export class LoginThrottle {
   }
 
   /**
-   * For endpoints that mail a link or take one (reset, verification): every request counts, per
-   * IP (20 per 15 min) and per email+IP (5 per 15 min), so they cannot be used to flood a mailbox
-   * or to guess links. 429 rate_limited beyond.
+   * For endpoints that mail a link or take one (reset, verification, sign-up, invitations): every
+   * request counts, per IP (20 per 15 min) and per email+IP (5 per 15 min), so they cannot be used
+   * to flood a mailbox or to guess links. 429 rate_limited beyond.
    */
-  async admitRequest(purpose: 'reset' | 'reset-confirm' | 'verify' | 'verify-confirm', email: string, ip: string | null): Promise<void> {
+  async admitRequest(purpose: RequestPurpose, email: string, ip: string | null): Promise<void> {
     let limits = this.#requests.get(purpose);
     if (!limits) {
       limits = {

@@ -182,6 +182,45 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(session, 'GET', '/api/v1/org/settings'), 200);
     expect(await call(session, 'PATCH', '/api/v1/org/settings', { require2fa: 'off' }), 200);
 
+    // Without SMTP, mailed links land in the outbox: the newest of a kind, not yet seen.
+    const seenLinks = new Set<string>();
+    const fromOutbox = async (kind: 'rst' | 'vfy' | 'sgn' | 'inv') => {
+      for (let i = 0; i < 100; i++) {
+        const text = existsSync(path.join(srv.dataDir, 'outbox.jsonl')) ? readFileSync(path.join(srv.dataDir, 'outbox.jsonl'), 'utf8') : '';
+        const found = [...text.matchAll(new RegExp(`kn_${kind}_[A-Za-z0-9_-]{43}`, 'g'))].map((m) => m[0]).filter((t) => !seenLinks.has(t)).pop();
+        if (found) {
+          seenLinks.add(found);
+          return keep(`${kind} link token ${seenLinks.size}`, found);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no ${kind} mail in the outbox`);
+    };
+
+    // Open sign-up and invitations: passwords in bodies, tokens in mails and bodies.
+    expect(await call(session, 'PATCH', '/api/v1/org/settings', { openSignup: { enabled: true, allowedDomains: ['example.com'] } }), 200);
+    const signupPassword = keep('sign-up password', `Signup-${marker('PW')}`);
+    expect(await call(null, 'POST', '/api/v1/auth/signup', { email: 'newcomer@example.com', password: signupPassword }), 202);
+    expect(await call(null, 'POST', '/api/v1/auth/signup', { email: 'newcomer@example.com', password: `${signupPassword}`.slice(0, 5) }), 400);
+    expect(await call(null, 'POST', '/api/v1/auth/signup', { email: 'closed@elsewhere.test', password: keep('refused sign-up password', `Refused-${marker('PW')}`) }), 202);
+    await srv.keynest.settled();
+    const signupToken = await fromOutbox('sgn');
+    expect(await call(null, 'POST', '/api/v1/auth/signup/verify', { token: signupToken, password: wrongPassword }), 401);
+    keep('sign-up session', (await call(null, 'POST', '/api/v1/auth/signup/verify', { token: signupToken, password: signupPassword })).body.accessToken);
+    expect(await call(null, 'POST', '/api/v1/auth/signup/verify', { token: signupToken, password: signupPassword }), 400);
+    expect(await call(session, 'POST', '/api/v1/org/invitations', { email: 'invitee@example.com', role: 'developer' }), 201);
+    expect(await call(session, 'POST', '/api/v1/org/invitations', { email: email, role: 'viewer' }), 409);
+    expect(await call(session, 'GET', '/api/v1/org/invitations'), 200);
+    const inviteToken = await fromOutbox('inv');
+    const invitePassword = keep('invitee password', `Joiner-${marker('PW')}`);
+    expect(await call(null, 'POST', '/api/v1/auth/invitations/accept', { token: inviteToken, password: 'password1234' }), 400);
+    keep('invitee session', (await call(null, 'POST', '/api/v1/auth/invitations/accept', { token: inviteToken, password: invitePassword })).body.accessToken);
+    const revoked = await call(session, 'POST', '/api/v1/org/invitations', { email: 'revoked@example.com', role: 'viewer' });
+    expect(revoked, 201);
+    const revokedToken = await fromOutbox('inv');
+    expect(await call(session, 'DELETE', `/api/v1/org/invitations/${revoked.body.invitation.id}`), 204);
+    expect(await call(null, 'POST', '/api/v1/auth/invitations/accept', { token: revokedToken, password: invitePassword }), 400);
+
     // Re-authentication and a password change (then back, so the rest of the tour signs in as before).
     expect(await call(session, 'POST', '/api/v1/auth/reauth', { password }), 204);
     expect(await call(session, 'POST', '/api/v1/admin/rotate-signing-key'), 200);
@@ -218,16 +257,7 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(third, 'DELETE', '/api/v1/me/sessions'), 200);
     expect(await call(third, 'GET', '/api/v1/me/sessions'), 401);
 
-    // Account recovery last: a reset ends every session. Without SMTP the links land in the outbox.
-    const fromOutbox = async (kind: 'rst' | 'vfy') => {
-      for (let i = 0; i < 100; i++) {
-        const text = existsSync(path.join(srv.dataDir, 'outbox.jsonl')) ? readFileSync(path.join(srv.dataDir, 'outbox.jsonl'), 'utf8') : '';
-        const found = new RegExp(`kn_${kind}_[A-Za-z0-9_-]{43}`).exec(text);
-        if (found) return keep(`${kind} link token`, found[0]);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error(`no ${kind} mail in the outbox`);
-    };
+    // Account recovery last: a reset ends every session.
     expect(await call(null, 'POST', '/api/v1/auth/password-reset', { email }), 202);
     const resetPassword = keep('reset password', `Reset-${marker('PW')}`);
     const resetToken = await fromOutbox('rst');

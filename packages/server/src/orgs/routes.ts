@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { callerOf } from '../http/access.js';
-import { REQUIRE_2FA, type OrgService, type OrgSettings } from './service.js';
+import { text } from '../http/schemas.js';
+import { SELF_SIGNUP_ROLES } from '../access/policy.js';
+import { MAX_SIGNUP_DOMAINS } from './open-signup.js';
+import { REQUIRE_2FA, type OrgService, type OrgSettingsChange } from './service.js';
 
 const nullableInt = { type: ['integer', 'null'] } as const;
 const policy = {
@@ -8,17 +11,29 @@ const policy = {
   additionalProperties: false,
   properties: { minLength: nullableInt, minScore: nullableInt, requireClasses: nullableInt },
 } as const;
+const openSignupFields = {
+  enabled: { type: 'boolean', description: 'Whether people may sign themselves up (off by default)' },
+  allowedDomains: {
+    type: 'array',
+    maxItems: MAX_SIGNUP_DOMAINS,
+    items: text(1, 253),
+    description: 'Email domains that may sign up, matched exactly (acme.com admits a@acme.com, not a@eu.acme.com); empty = any',
+  },
+  role: { type: 'string', enum: [...SELF_SIGNUP_ROLES], description: 'The role a self-signed-up member gets (never one that manages the organization)' },
+} as const;
 const settingsFields = {
   require2fa: { type: 'string', enum: [...REQUIRE_2FA], description: 'off, admins (owners and admins), or all members' },
   sessionLimit: { ...nullableInt, description: 'Live sessions per user; null = the deployment default' },
   passwordPolicy: { ...policy, description: 'Overrides of the deployment policy (may only tighten it); null = the deployment value' },
+  openSignup: { type: 'object', additionalProperties: false, properties: openSignupFields, description: 'Open sign-up (POST /api/v1/auth/signup); fields left out keep their value' },
 } as const;
 const answer = {
   type: 'object',
   additionalProperties: false,
-  required: ['require2fa', 'sessionLimit', 'passwordPolicy', 'effective'],
+  required: ['require2fa', 'sessionLimit', 'passwordPolicy', 'openSignup', 'effective'],
   properties: {
     ...settingsFields,
+    openSignup: { type: 'object', additionalProperties: false, required: ['enabled', 'allowedDomains', 'role'], properties: openSignupFields },
     effective: {
       type: 'object',
       additionalProperties: false,
@@ -53,6 +68,6 @@ export function orgRoutes(app: FastifyInstance, deps: { orgs: OrgService }): voi
       body: { type: 'object', additionalProperties: false, properties: settingsFields },
       response: { 200: answer },
     },
-    handler: async (req) => orgs.updateSettings(callerOf(req), req.body as Partial<OrgSettings>),
+    handler: async (req) => orgs.updateSettings(callerOf(req), req.body as OrgSettingsChange),
   });
 }

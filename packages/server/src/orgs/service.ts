@@ -6,7 +6,8 @@ import type { Keyring } from '../crypto/keyring.js';
 import { AppError } from '../errors.js';
 import type { PasswordPolicy, PasswordScore } from '../identity/password-policy.js';
 import type { Db } from '../storage/database.js';
-import { findOrg, findOrgSettings, insertOrg, updateOrgSettings, type OrgSettingsRow } from './store.js';
+import { openSignupColumns, openSignupOf, type OpenSignupSettings } from './open-signup.js';
+import { findOrg, findOrgByRef, findOrgSettings, findSoleOrg, insertOrg, updateOrgSettings, type OrgSettingsRow } from './store.js';
 
 export type Require2fa = 'off' | 'admins' | 'all';
 export const REQUIRE_2FA: readonly Require2fa[] = ['off', 'admins', 'all'];
@@ -17,7 +18,15 @@ export interface OrgSettings {
   require2fa: Require2fa;
   sessionLimit: number | null;
   passwordPolicy: { minLength: number | null; minScore: number | null; requireClasses: number | null };
+  /** Whether strangers may sign themselves up, from which domains, and as what (orgs/open-signup.ts). */
+  openSignup: OpenSignupSettings;
 }
+
+/** A PATCH: every field optional, and the nested ones field by field. */
+export type OrgSettingsChange = Partial<Omit<OrgSettings, 'passwordPolicy' | 'openSignup'>> & {
+  passwordPolicy?: Partial<OrgSettings['passwordPolicy']>;
+  openSignup?: Partial<OpenSignupSettings>;
+};
 
 export interface OrgSettingsView extends OrgSettings {
   /** The values in force once the deployment's defaults fill the nulls. */
@@ -35,7 +44,8 @@ export interface DeploymentDefaults {
  * - an org's settings may only tighten the deployment's (more characters, a higher score, fewer
  *   sessions), never loosen them;
  * - a settings change is audited with its old and new values and announced, so cached sessions
- *   pick up a new 2FA requirement at once.
+ *   pick up a new 2FA requirement at once;
+ * - open sign-up is off until an admin turns it on, and never gives a role that runs the org.
  */
 export class OrgService {
   constructor(private readonly deps: { db: Db; keyring: Keyring; audit: AuditService; invalidation: Invalidation; defaults: DeploymentDefaults }) {}
@@ -64,7 +74,22 @@ export class OrgService {
     return this.#view(await findOrgSettings(this.deps.db, orgId)).effective.passwordPolicy;
   }
 
-  async updateSettings(ctx: RequestContext, change: Partial<OrgSettings>): Promise<OrgSettingsView> {
+  /**
+   * The org a sign-up names (its id or exact name), or the instance's only org when none is named,
+   * with its open sign-up setting; undefined when there is no such org (or no single one).
+   */
+  async signupTarget(ref: string | undefined): Promise<{ org: { id: string; name: string }; openSignup: OpenSignupSettings } | undefined> {
+    const org = ref === undefined ? await findSoleOrg(this.deps.db) : await findOrgByRef(this.deps.db, ref);
+    if (!org) return undefined;
+    return { org, openSignup: await this.openSignup(this.deps.db, org.id) };
+  }
+
+  /** The open sign-up setting in force (read inside the caller's transaction when given one). */
+  async openSignup(db: Db, orgId: string): Promise<OpenSignupSettings> {
+    return openSignupOf(await findOrgSettings(db, orgId));
+  }
+
+  async updateSettings(ctx: RequestContext, change: OrgSettingsChange): Promise<OrgSettingsView> {
     const orgId = ctx.principal.orgId;
     const values = this.#validated(change);
     const result = await this.deps.db.transaction().execute(async (trx) => {
@@ -81,7 +106,7 @@ export class OrgService {
     return result;
   }
 
-  #validated(change: Partial<OrgSettings>): Partial<OrgSettingsRow> {
+  #validated(change: OrgSettingsChange): Partial<OrgSettingsRow> {
     const d = this.deps.defaults;
     const out: Partial<OrgSettingsRow> = {};
     const atLeast = (path: string, value: number | null | undefined, min: number, max: number): number | null | undefined => {
@@ -97,6 +122,7 @@ export class OrgService {
     if (p?.minLength !== undefined) out.password_min_length = atLeast('passwordPolicy/minLength', p.minLength, d.passwordPolicy.minLength, d.passwordPolicy.maxLength) ?? null;
     if (p?.minScore !== undefined) out.password_min_score = atLeast('passwordPolicy/minScore', p.minScore, d.passwordPolicy.minScore, 4) ?? null;
     if (p?.requireClasses !== undefined) out.password_require_classes = atLeast('passwordPolicy/requireClasses', p.requireClasses, d.passwordPolicy.requireClasses, 4) ?? null;
+    if (change.openSignup !== undefined) Object.assign(out, openSignupColumns(change.openSignup));
     return out;
   }
 
@@ -109,6 +135,7 @@ export class OrgService {
       require2fa: row?.require_2fa ?? 'off',
       sessionLimit: row?.session_limit ?? null,
       passwordPolicy: { minLength, minScore, requireClasses },
+      openSignup: openSignupOf(row),
       // Clamped again here, not only when saved: the deployment may have tightened since.
       effective: {
         sessionLimit: Math.min(row?.session_limit ?? d.sessionLimit, d.sessionLimit),

@@ -13,6 +13,9 @@ export function insertOrg(db: Db, row: { id: string; name: string; now: number }
       password_min_length: null,
       password_min_score: null,
       password_require_classes: null,
+      open_signup: 0,
+      signup_domains: null,
+      signup_role: 'viewer',
     })
     .execute();
 }
@@ -21,7 +24,16 @@ export function findOrg(db: Db, id: string) {
   return db.selectFrom('orgs').select(['id', 'name']).where('id', '=', id).executeTakeFirst();
 }
 
-export const ORG_SETTING_COLUMNS = ['require_2fa', 'session_limit', 'password_min_length', 'password_min_score', 'password_require_classes'] as const;
+export const ORG_SETTING_COLUMNS = [
+  'require_2fa',
+  'session_limit',
+  'password_min_length',
+  'password_min_score',
+  'password_require_classes',
+  'open_signup',
+  'signup_domains',
+  'signup_role',
+] as const;
 export type OrgSettingsRow = Pick<Database['orgs'], (typeof ORG_SETTING_COLUMNS)[number]>;
 
 export function findOrgSettings(db: Db, id: string): Promise<OrgSettingsRow | undefined> {
@@ -30,4 +42,18 @@ export function findOrgSettings(db: Db, id: string): Promise<OrgSettingsRow | un
 
 export function updateOrgSettings(db: Db, id: string, values: Partial<OrgSettingsRow>): Promise<unknown> {
   return db.updateTable('orgs').set(values).where('id', '=', id).execute();
+}
+
+/** An org by id, or by exact name when exactly one org has it. */
+export async function findOrgByRef(db: Db, ref: string): Promise<{ id: string; name: string } | undefined> {
+  const byId = await findOrg(db, ref);
+  if (byId) return byId;
+  const named = await db.selectFrom('orgs').select(['id', 'name']).where('name', '=', ref).limit(2).execute();
+  return named.length === 1 ? named[0] : undefined;
+}
+
+/** The instance's org when it has exactly one. */
+export async function findSoleOrg(db: Db): Promise<{ id: string; name: string } | undefined> {
+  const orgs = await db.selectFrom('orgs').select(['id', 'name']).limit(2).execute();
+  return orgs.length === 1 ? orgs[0] : undefined;
 }

@@ -18,10 +18,31 @@ export interface Database {
     password_min_length: number | null;
     password_min_score: number | null;
     password_require_classes: number | null;
+    /** 1 when strangers may sign up (open sign-up), else 0. */
+    open_signup: number;
+    /** Comma-separated lower-case domains open sign-up admits; null = any. */
+    signup_domains: string | null;
+    /** The role a self-signed-up member gets (never one that manages members or settings). */
+    signup_role: string;
   };
   users: { id: string; email: string; password_hash: string; created_at: number; email_verified_at: number | null };
   user_tokens: { token_digest: string; user_id: string; purpose: 'password_reset' | 'email_verification'; created_at: number; expires_at: number; used_at: number | null };
   memberships: { org_id: string; user_id: string; role: string; created_at: number };
+  /** Open sign-ups waiting for their mailed link; the account is created only when it is used. */
+  signup_requests: { token_digest: string; org_id: string; email: string; password_hash: string; created_at: number; expires_at: number; used_at: number | null };
+  invitations: {
+    id: string;
+    org_id: string;
+    email: string;
+    role: string;
+    token_digest: string;
+    invited_by: string | null;
+    created_at: number;
+    expires_at: number;
+    accepted_at: number | null;
+    accepted_by: string | null;
+    revoked_at: number | null;
+  };
   data_keys: {
     org_id: string;
     version: number;

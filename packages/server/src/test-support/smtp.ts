@@ -62,3 +62,17 @@ export function parseMessage(raw: string): { headers: Map<string, string>; body:
   }
   return { headers, body: body.replace(/\r\n/g, '\n') };
 }
+
+/** The `count`-th mail received (1-based), waiting up to 5 s for it to arrive. */
+export async function nthMail(received: ReceivedMail[], count: number): Promise<ReceivedMail> {
+  for (let i = 0; i < 250 && received.length < count; i++) await new Promise((r) => setTimeout(r, 20));
+  if (received.length < count) throw new Error(`mail ${count} did not arrive (${received.length} received)`);
+  return received[count - 1]!;
+}
+
+/** The single-use token of the given kind (`kn_sgn_…`, `kn_inv_…`) a mail carries. */
+export function mailedToken(mail: ReceivedMail, kind: 'rst' | 'vfy' | 'sgn' | 'inv'): string {
+  const m = new RegExp(`kn_${kind}_[A-Za-z0-9_-]{43}`).exec(mail.body);
+  if (!m) throw new Error(`no kn_${kind}_ token in the mail to ${mail.rcptTo.join(', ')}`);
+  return m[0];
+}

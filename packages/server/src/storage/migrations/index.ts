@@ -3,6 +3,7 @@ import type { DialectTraits } from '../dialect.js';
 import * as m001 from './001-initial.js';
 import * as m002 from './002-identity.js';
 import * as m003 from './003-session-location.js';
+import * as m004 from './004-signup.js';
 import * as m005 from './005-access-tokens.js';
 
 export interface Migration {
@@ -18,5 +19,6 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['001-initial', m001],
   ['002-identity', m002],
   ['003-session-location', m003],
+  ['004-signup', m004],
   ['005-access-tokens', m005],
 ];

@@ -1,0 +1,136 @@
+import { isRole, type Role } from '../access/permissions.js';
+import { canGrantRole } from '../access/policy.js';
+import { signedInUser } from '../access/principal.js';
+import type { AuditService } from '../audit/service.js';
+import { auditContextOf, iso, type AnonymousContext, type RequestContext } from '../context.js';
+import { constantTimeEqual, newId, newToken, tokenDigest, tokenKind } from '../crypto/random.js';
+import type { Mailer } from '../email/mailer.js';
+import { composeMail } from '../email/templates.js';
+import { AppError, notFound } from '../errors.js';
+import { normalizeEmail } from '../identity/service.js';
+import type { Db } from '../storage/database.js';
+import { findInvitationByDigest, insertInvitation, isMemberByEmail, listPendingInvitations, markAccepted, revokeInvitations } from './invitation-store.js';
+import type { OrgService } from './service.js';
+
+export const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
+
+export interface InvitationInfo {
+  id: string;
+  email: string;
+  role: Role;
+  /** Null once the inviting user no longer exists. */
+  invitedBy: { id: string; email: string } | null;
+  createdAt: string;
+  expiresAt: string;
+}
+
+/** A live invitation, as its acceptance needs it (identity/signup.ts turns it into a member). */
+export interface LiveInvitation {
+  id: string;
+  orgId: string;
+  orgName: string;
+  email: string;
+  role: Role;
+}
+
+/**
+ * Invitations into an organization (issue 3; issue 4's member management grows from here).
+ * Invariants:
+ * - the token is mailed to the invitee only, never answered to the inviter, and stored only as its
+ *   SHA-256 digest: whoever accepts has read that mailbox, which is why acceptance marks the address
+ *   verified;
+ * - an invitation works once, for 7 days, unless revoked; inviting the same address again revokes
+ *   the pending one (one live invitation per address and org);
+ * - nobody invites with a role whose permissions they do not all hold themselves (`canGrantRole`):
+ *   only an owner invites an owner;
+ * - inviting someone who is already a member is refused (409): the inviter manages members, so this
+ *   tells them nothing they may not know;
+ * - every change is audited in its own transaction, without the token.
+ */
+export class InvitationService {
+  constructor(private readonly deps: { db: Db; audit: AuditService; mailer: Mailer; orgs: Pick<OrgService, 'getOrg'>; publicUrl: string }) {}
+
+  async create(ctx: RequestContext, input: { email: string; role: Role }): Promise<InvitationInfo> {
+    const inviter = signedInUser(ctx);
+    const email = normalizeEmail(input.email);
+    if (!canGrantRole(inviter.role, input.role)) {
+      throw new AppError('role_not_grantable', `You cannot invite someone as ${input.role}: that role holds permissions yours does not (only an owner invites owners)`);
+    }
+    const token = newToken('inv');
+    const id = newId('inv');
+    const expiresAt = ctx.now + INVITATION_TTL_MS;
+    await this.deps.db.transaction().execute(async (trx) => {
+      if (await isMemberByEmail(trx, inviter.orgId, email)) throw new AppError('already_member', 'This address already belongs to a member of the organization');
+      const replaced = await revokeInvitations(trx, inviter.orgId, { email }, ctx.now);
+      for (const old of replaced) {
+        await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'invitation.revoke', target: { type: 'invitation', id: old, name: email }, details: { reason: 'replaced', by: id } });
+      }
+      await insertInvitation(trx, { id, orgId: inviter.orgId, email, role: input.role, digest: tokenDigest(token), invitedBy: inviter.userId, now: ctx.now, expiresAt });
+      await this.deps.audit.record(trx, auditContextOf(ctx), {
+        action: 'invitation.create',
+        target: { type: 'invitation', id, name: email },
+        details: { role: input.role, expiresAt: iso(expiresAt) },
+      });
+    });
+    const org = await this.deps.orgs.getOrg(inviter.orgId);
+    const link = `${this.deps.publicUrl}/accept-invitation?token=${token}`;
+    // Not awaited, like every mail: a slow mail server must not fail the invitation (the mailer logs
+    // a failure without the content; inviting again sends a new link and voids this one).
+    this.deps.mailer
+      .send(composeMail(email, 'invitation', { orgName: org?.name ?? '', inviterEmail: inviter.email, link, code: token, expiresInDays: INVITATION_TTL_MS / 86_400_000 }))
+      .catch(() => {});
+    return { id, email, role: input.role, invitedBy: { id: inviter.userId, email: inviter.email }, createdAt: iso(ctx.now), expiresAt: iso(expiresAt) };
+  }
+
+  /** The org's invitations that can still be accepted; never their tokens (only digests are kept). */
+  async list(ctx: RequestContext): Promise<InvitationInfo[]> {
+    const rows = await listPendingInvitations(this.deps.db, ctx.principal.orgId, ctx.now);
+    return rows.map((r) => ({
+      id: r.id,
+      email: r.email,
+      role: isRole(r.role) ? r.role : 'viewer',
+      invitedBy: r.invited_by !== null && r.inviter_email !== null ? { id: r.invited_by, email: r.inviter_email } : null,
+      createdAt: iso(r.created_at),
+      expiresAt: iso(r.expires_at),
+    }));
+  }
+
+  /** Revokes an invitation of the caller's org that was not accepted; anything else is not found. */
+  async revoke(ctx: RequestContext, id: string): Promise<void> {
+    await this.deps.db.transaction().execute(async (trx) => {
+      const revoked = await revokeInvitations(trx, ctx.principal.orgId, { id }, ctx.now);
+      if (revoked.length === 0) throw notFound('invitation');
+      await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'invitation.revoke', target: { type: 'invitation', id }, details: { reason: 'revoked' } });
+    });
+  }
+
+  /** The invitation a token stands for, if it can still be accepted; else 400 invalid_invitation_token. */
+  async findLive(token: string, now: number): Promise<LiveInvitation> {
+    // A token of another kind (a reset link, a session) is refused without a query.
+    if (tokenKind(token) !== 'inv') throw invalidInvitation();
+    const digest = tokenDigest(token);
+    const row = await findInvitationByDigest(this.deps.db, digest);
+    if (!row || !constantTimeEqual(row.token_digest, digest)) throw invalidInvitation();
+    if (row.accepted_at !== null || row.revoked_at !== null || row.expires_at <= now || !isRole(row.role)) throw invalidInvitation();
+    return { id: row.id, orgId: row.org_id, orgName: row.org_name, email: row.email, role: row.role };
+  }
+
+  /**
+   * Marks the invitation accepted by `userId`, inside the acceptor's transaction (the membership is
+   * added there too), with its audit record. Of two acceptances racing, or an acceptance racing a
+   * revocation, only one wins; the loser gets invalid_invitation_token and its transaction rolls back.
+   */
+  async claim(trx: Db, invitation: LiveInvitation, who: { userId: string; newAccount: boolean }, ctx: AnonymousContext): Promise<void> {
+    if (!(await markAccepted(trx, invitation.id, who.userId, ctx.now))) throw invalidInvitation();
+    const audited = { orgId: invitation.orgId, actor: { type: 'user' as const, id: who.userId }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+    await this.deps.audit.record(trx, audited, {
+      action: 'invitation.accept',
+      target: { type: 'invitation', id: invitation.id, name: invitation.email },
+      details: { role: invitation.role, newAccount: who.newAccount },
+    });
+  }
+}
+
+function invalidInvitation(): AppError {
+  return new AppError('invalid_invitation_token', 'This invitation is invalid, already used, revoked or expired; ask for a new one');
+}
