@@ -93,7 +93,7 @@ describe('open sign-up (real SMTP server)', () => {
     assertError(await anon()('POST', VERIFY, { token, password: 'Another-Strong-Pass-99' }), 401, 'invalid_credentials');
     const done = await anon()('POST', VERIFY, { token, password: PASSWORD });
     assert.equal(done.status, 201, done.text);
-    assert.deepEqual(Object.keys(done.body).sort(), ['org', 'session', 'user']);
+    assert.deepEqual(Object.keys(done.body).sort(), ['accessToken', 'accessTokenExpiresAt', 'org', 'refreshToken', 'session', 'tokenType', 'user']);
     assert.equal(done.body.user.email, email);
     assert.equal(done.body.org.name, OWNER.orgName);
     const member = api(srv, done.body.accessToken);

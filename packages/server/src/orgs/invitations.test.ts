@@ -80,8 +80,11 @@ describe('invitations (real SMTP server)', () => {
     assertError(personal, 400, 'weak_password');
     assert.equal(personal.body.error.details.field, 'orgName', "the org's name counts as personal information");
 
-    const accepted = await anon()('POST', ACCEPT, { token, password: PASSWORD });
+    // Accepted in a browser: the refresh token goes only into the HttpOnly cookie.
+    const accepted = await anon()('POST', ACCEPT, { token, password: PASSWORD, refreshTokenDelivery: 'cookie' });
     assert.equal(accepted.status, 201, accepted.text);
+    assert.equal(accepted.body.refreshToken, undefined);
+    assert.match(accepted.headers.get('set-cookie') ?? '', /^__Host-keynest_refresh=kn_ref_[A-Za-z0-9_-]{43}; Path=\/; Max-Age=\d+; HttpOnly; Secure; SameSite=Strict$/);
     assert.equal(accepted.body.user.email, 'ada@example.org');
     assert.equal(accepted.body.org.name, OWNER.orgName);
     assert.equal(await roleOf(api(srv, accepted.body.accessToken)), 'admin');
