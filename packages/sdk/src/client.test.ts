@@ -123,7 +123,7 @@ test('renewToken: a token refused as unauthenticated is renewed once and the req
     return new Response(JSON.stringify(body), { status: ok ? 200 : 401, headers: { 'content-type': 'application/json' } });
   };
   let renewals = 0;
-  const client = new KeyNestClient({ server: 'http://k.test', token: 'stale', fetch, renewToken: async () => (renewals++, 'fresh') });
+  const client = new KeyNestClient({ server: 'http://k.test', token: 'stale', fetch, renewToken: async (refusedToken) => (assert.equal(refusedToken, 'stale'), renewals++, 'fresh') });
   await client.me();
   assert.deepEqual(seen, ['Bearer stale', 'Bearer fresh']);
   assert.equal(client.token, 'fresh');
@@ -169,4 +169,34 @@ test('sign-up and invitations: one request each, absent options left out, ids en
       ['DELETE', 'http://k.test/api/v1/org/invitations/inv%2F1', undefined],
     ],
   );
+});
+
+test('renewToken: parallel requests refused together share one renewal, and it is told which token was refused', async () => {
+  let current = 'first';
+  const fetch: FetchLike = async (_input, init) => {
+    await new Promise((r) => setTimeout(r, 5));
+    const ok = init.headers.authorization === `Bearer ${current}`;
+    const body = ok ? { principal: { type: 'user' } } : { error: { code: 'unauthenticated', message: 'expired' }, requestId: 'r' };
+    return new Response(JSON.stringify(body), { status: ok ? 200 : 401, headers: { 'content-type': 'application/json' } });
+  };
+  const refused: string[] = [];
+  let n = 0;
+  const client = new KeyNestClient({
+    server: 'http://k.test',
+    token: 'first',
+    fetch,
+    renewToken: async (token) => {
+      refused.push(token);
+      await new Promise((r) => setTimeout(r, 5));
+      return `renewed-${++n}`;
+    },
+  });
+  current = 'renewed-1';
+  await Promise.all([client.me(), client.me(), client.me()]);
+  assert.deepEqual(refused, ['first'], 'one renewal for three refused requests');
+  // The renewed token expires too: a second renewal, for the token refused this time.
+  current = 'renewed-2';
+  await Promise.all([client.me(), client.me()]);
+  assert.deepEqual(refused, ['first', 'renewed-1']);
+  assert.equal(client.token, 'renewed-2');
 });

@@ -47,11 +47,13 @@ export interface KeyNestClientOptions {
   /** A signed-in user's access token (a JWT from login or refresh) or an API token (`kn_api_…`). */
   token?: string | undefined;
   /**
-   * Called when the server refuses `token` as expired or revoked (401 unauthenticated): returns a
-   * fresh access token (usually by `refresh`), or null to give up. The request is then sent once
-   * more with it. Authentication is checked before anything runs, so a refused request did nothing.
+   * Called when the server refuses a token as expired or revoked (401 unauthenticated), with that
+   * token: returns a fresh access token (usually by `refresh`), or null to give up. The request is
+   * then sent once more with it. Authentication is checked before anything runs, so a refused
+   * request did nothing. Requests refused at the same time share one call (a refresh token works
+   * once), and a request refused after another already renewed the token just uses the new one.
    */
-  renewToken?: (() => Promise<string | null>) | undefined;
+  renewToken?: ((refused: string) => Promise<string | null>) | undefined;
   /** Defaults to the global fetch; tests and proxies may pass their own. */
   fetch?: FetchLike;
 }
@@ -61,7 +63,9 @@ const API = '/api/v1';
 export class KeyNestClient {
   readonly server: string;
   #token: string | undefined;
-  readonly #renewToken: (() => Promise<string | null>) | undefined;
+  readonly #renewToken: ((refused: string) => Promise<string | null>) | undefined;
+  /** The renewal under way, for the token it replaces. */
+  #renewal: { refused: string; next: Promise<string | null> } | null = null;
   readonly #fetch: FetchLike;
 
   constructor(options: KeyNestClientOptions) {
@@ -83,15 +87,26 @@ export class KeyNestClient {
   }
 
   async #call<T>(spec: RequestSpec): Promise<T> {
+    const sentWith = this.#token;
     try {
-      return await send<T>({ server: this.server, token: this.#token, fetch: this.#fetch }, spec);
+      return await send<T>({ server: this.server, token: sentWith, fetch: this.#fetch }, spec);
     } catch (err) {
-      if (!this.#renewToken || this.#token === undefined || !(err instanceof KeyNestApiError) || err.status !== 401 || err.code !== 'unauthenticated') throw err;
-      const renewed = await this.#renewToken();
-      if (renewed === null) throw err;
-      this.#token = renewed;
-      return send<T>({ server: this.server, token: this.#token, fetch: this.#fetch }, spec);
+      if (!this.#renewToken || sentWith === undefined || !(err instanceof KeyNestApiError) || err.status !== 401 || err.code !== 'unauthenticated') throw err;
+      const renewed = this.#token !== sentWith ? this.#token : await this.#renew(sentWith);
+      if (renewed === null || renewed === undefined) throw err;
+      return send<T>({ server: this.server, token: renewed, fetch: this.#fetch }, spec);
     }
+  }
+
+  #renew(refused: string): Promise<string | null> {
+    if (this.#renewal?.refused !== refused) {
+      const next = this.#renewToken!(refused).then((token) => {
+        if (token !== null && this.#token === refused) this.#token = token;
+        return token;
+      });
+      this.#renewal = { refused, next };
+    }
+    return this.#renewal.next;
   }
 
   // Public routes.

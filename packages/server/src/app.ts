@@ -103,7 +103,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
     openapi: {
       openapi: '3.0.3',
       info: { title: 'KeyNest API', version: SERVER_VERSION, description: 'Secrets and environment variables for teams. See docs/api.md.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A session token (kn_ses_…) or an API token (kn_api_…)' } } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The access token of a signed-in user (a JWT from login or refresh) or an API token (kn_api_…)' } } },
       security: [{ bearer: [] }],
     },
   });

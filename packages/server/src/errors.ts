@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   invalid_credentials: 401,
   invalid_setup_token: 401,
   invalid_refresh_token: 401,
+  refresh_token_superseded: 401,
   two_factor_required: 401,
   reauth_required: 401,
   invalid_two_factor_code: 401,

@@ -5,3 +5,5 @@ export { startTestServer, type TestServer, type TestServerOptions } from './test
 export { ERROR_CODES, AppError, type ErrorCode } from './errors.js';
 /** For tests in other packages: a real MaxMind DB file to point KEYNEST_GEOIP_DB at. */
 export { writeMmdbFile, cityRecord, type MmdbEntry } from './test-support/mmdb.js';
+/** For tests in other packages: a clock they move by hand (expiry without sleeping). */
+export { manualClock, type ManualClock } from './test-support/clock.js';

@@ -2,6 +2,7 @@ import { KeyNestApiError, KeyNestClient } from '@keynest/sdk';
 import { parseCommand, expectPositionals } from '../args.js';
 import { deleteCredentials, readCredentials } from '../config/credentials.js';
 import { renewStoredSession } from '../config/session-refresh.js';
+import { CliError } from '../errors.js';
 import { httpFetch } from '../http-fetch.js';
 import { emit, type Io } from '../io.js';
 
@@ -22,7 +23,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
   // The session belongs to the server it came from, whatever --server or KEYNEST_SERVER say now.
   // An expired access token is renewed first: the session must end on the server, not just here.
-  const renewToken = () => renewStoredSession(io.env, stored.server, stored.accessToken, httpFetch).catch(() => null);
+  // A session the server already ended needs no logout there; any other failure keeps the login.
+  const renewToken = (refused: string) =>
+    renewStoredSession(io.env, stored.server, refused, httpFetch).catch((error: unknown) => {
+      if (error instanceof CliError && error.code === 'not_logged_in') return null;
+      throw error;
+    });
   const client = new KeyNestClient({ server: stored.server, token: stored.accessToken, renewToken, fetch: httpFetch });
   try {
     await client.logout();

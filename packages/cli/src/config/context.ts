@@ -62,7 +62,7 @@ export function connect(io: Io, globals: Globals, options: { auth: boolean }): C
   // A stored session's access token lives minutes: when the server refuses it, renew it once.
   const renewToken =
     credential?.source === 'session' && stored
-      ? async () => (await renewStoredSession(io.env, stored.server, credential.token, httpFetch)) ?? Promise.reject(sessionEnded())
+      ? async (refused: string) => (await renewStoredSession(io.env, stored.server, refused, httpFetch)) ?? Promise.reject(sessionEnded())
       : undefined;
   return { client: new KeyNestClient({ server, token: credential?.token, renewToken, fetch: httpFetch }), server };
 }

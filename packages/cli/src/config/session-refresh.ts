@@ -4,13 +4,14 @@
  * must never refresh with the same token: they take turns under a lock file next to the
  * credentials, and whoever comes second finds the file already renewed and uses that.
  */
-import { closeSync, openSync, rmSync, statSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { KeyNestApiError, KeyNestClient, type FetchLike } from '@keynest/sdk';
 import { CliError } from '../errors.js';
 import { credentialsPath, readCredentials, writeCredentials } from './credentials.js';
 
-/** A holder that crashed leaves its lock behind; after this long it is presumed dead. */
-const STALE_LOCK_MS = 30_000;
+/** A lock older than this is abandoned even if its pid is alive (the pid was reused): no refresh takes that long. */
+const ABANDONED_LOCK_MS = 10 * 60_000;
 const WAIT_STEP_MS = 25;
 const MAX_WAIT_MS = 15_000;
 
@@ -32,7 +33,8 @@ export async function renewStoredSession(env: NodeJS.ProcessEnv, server: string,
     try {
       renewed = await new KeyNestClient({ server, fetch }).refresh(stored.refreshToken);
     } catch (error) {
-      if (error instanceof KeyNestApiError && error.code === 'invalid_refresh_token') throw sessionEnded();
+      // Superseded: something outside this lock exchanged the token a moment ago and kept the result.
+      if (error instanceof KeyNestApiError && (error.code === 'invalid_refresh_token' || error.code === 'refresh_token_superseded')) throw sessionEnded();
       throw error;
     }
     if (!renewed.refreshToken) throw new CliError('unexpected_response', 'the server renewed the session without a refresh token');
@@ -43,34 +45,76 @@ export async function renewStoredSession(env: NodeJS.ProcessEnv, server: string,
 
 async function withLock<T>(target: string, work: () => Promise<T>): Promise<T> {
   const lock = `${target}.lock`;
+  const mine = `${process.pid}\n${randomUUID()}\n`;
   const started = Date.now();
   for (;;) {
     try {
-      // O_EXCL: exactly one process creates it; the others wait.
-      closeSync(openSync(lock, 'wx', 0o600));
+      // O_EXCL: exactly one process creates it; the others wait. It names its holder.
+      writeFileSync(lock, mine, { flag: 'wx', mode: 0o600 });
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new CliError('credentials_unwritable', `cannot lock ${target}: ${(error as Error).message}`);
     }
-    if (isStale(lock)) {
-      rmSync(lock, { force: true });
-      continue;
-    }
+    takeOverIfAbandoned(lock);
     if (Date.now() - started > MAX_WAIT_MS) throw new CliError('credentials_locked', `${lock} is held by another keynest process; remove it if none is running`);
     await new Promise((resolve) => setTimeout(resolve, WAIT_STEP_MS));
   }
   try {
     return await work();
   } finally {
-    rmSync(lock, { force: true });
+    // Only our own lock: nobody takes over the lock of a live process, so it is still ours.
+    if (readLock(lock) === mine) rmSync(lock, { force: true });
   }
 }
 
-function isStale(lock: string): boolean {
+/**
+ * Removes a lock whose holder is gone: its process no longer exists (it crashed mid-refresh), or it
+ * is far older than any refresh takes (the pid was reused). The lock is first renamed to a name of
+ * our own, so of two waiters that both found it abandoned only one removes it.
+ */
+function takeOverIfAbandoned(lock: string): void {
+  const content = readLock(lock);
+  if (content === null) return;
+  const pid = Number(content.split('\n')[0]);
+  let age: number;
   try {
-    return Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS;
+    age = Date.now() - statSync(lock).mtimeMs;
   } catch {
-    // Gone between our attempt and now: try again at once.
+    return;
+  }
+  if (processAlive(pid) && age < ABANDONED_LOCK_MS) return;
+  const aside = `${lock}.${randomUUID()}.abandoned`;
+  try {
+    renameSync(lock, aside);
+  } catch {
+    return;
+  }
+  // Between reading and renaming, the lock may have changed hands: put a live one back.
+  if (readLock(aside) !== content) {
+    try {
+      linkSync(aside, lock);
+    } catch {
+      // Someone holds the lock path again; the moved lock's holder will find it gone and not remove theirs.
+    }
+  }
+  rmSync(aside, { force: true });
+}
+
+function readLock(lock: string): string | null {
+  try {
+    return readFileSync(lock, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
     return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

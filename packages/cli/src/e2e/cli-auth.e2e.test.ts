@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { manualClock } from '@keynest/server';
 import { COMMAND_NAMES } from '../commands/index.js';
 import { EMAIL, PASSWORD, assertOneLineError, exitOf, readCredentialsFile, startHarness, answerPrompts } from './harness.test-util.js';
 
@@ -223,7 +224,8 @@ test('a broken credentials file is one clear error', async (t) => {
 });
 
 test('a refused access token is renewed with the refresh token, once, even by parallel commands', async (t) => {
-  const h = await startHarness(t);
+  const clock = manualClock(Date.now());
+  const h = await startHarness(t, { clock });
   await h.setup();
   const stored = readCredentialsFile(h);
   // As if the stored access token had expired: the server refuses it, the refresh token still works.
@@ -240,10 +242,20 @@ test('a refused access token is renewed with the refresh token, once, even by pa
   assert.deepEqual(refreshes.map((r) => r.outcome), ['success']);
   assert.match(await h.ok(['whoami']), new RegExp(EMAIL));
 
+  // A lock left by a keynest that crashed mid-refresh (its process is gone) is taken over.
+  const current = readCredentialsFile(h);
+  writeFileSync(`${h.credentialsFile}.lock`, '2147483646\nleft-by-a-crash\n', { mode: 0o600 });
+  writeFileSync(h.credentialsFile, JSON.stringify({ ...current, accessToken: `eyJ${'z'.repeat(30)}.eyJ${'z'.repeat(30)}.${'z'.repeat(43)}` }), { mode: 0o600 });
+  assert.match(await h.ok(['whoami']), new RegExp(EMAIL));
+  assert.throws(() => statSync(`${h.credentialsFile}.lock`), { code: 'ENOENT' });
+  const renewedAgain = readCredentialsFile(h);
+  assert.notEqual(renewedAgain.refreshToken, current.refreshToken);
+
   // Someone else used the stored refresh token first (a stolen copy): the session ends for both.
-  const thief = await fetch(`${h.server.url}/api/v1/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: renewed.refreshToken }) });
+  const thief = await fetch(`${h.server.url}/api/v1/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: renewedAgain.refreshToken }) });
   assert.equal(thief.status, 200);
-  writeFileSync(h.credentialsFile, JSON.stringify({ ...renewed, accessToken: `eyJ${'y'.repeat(30)}.eyJ${'y'.repeat(30)}.${'y'.repeat(43)}` }), { mode: 0o600 });
+  clock.advance(10_001);
+  writeFileSync(h.credentialsFile, JSON.stringify({ ...renewedAgain, accessToken: `eyJ${'y'.repeat(30)}.eyJ${'y'.repeat(30)}.${'y'.repeat(43)}` }), { mode: 0o600 });
   await h.fails(['whoami'], 1, 'not_logged_in');
   const thiefAccess = ((await thief.json()) as { accessToken: string }).accessToken;
   const me = await fetch(`${h.server.url}/api/v1/me`, { headers: { authorization: `Bearer ${thiefAccess}` } });

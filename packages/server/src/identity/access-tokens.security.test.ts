@@ -10,6 +10,24 @@ import type { TestServer } from '../testing.js';
 import { api, assertError, OWNER, request, setupOwner, signIn, SignedInSession, type ApiAnswer } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 import { startServer } from '../test-support/server.js';
+import type { Db } from '../storage/database.js';
+import { SigningKeys } from './signing-keys.js';
+
+/** The database, counting the reads of signing_keys that go through it. */
+function countingDb(db: Db, onRead: () => void): Db {
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'selectFrom') {
+        return (table: string) => {
+          if (table === 'signing_keys') onRead();
+          return (v as (t: string) => unknown).call(target, table);
+        };
+      }
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
 
 const MIN = 60_000;
 const PUBLIC_URL = 'https://keynest.example.test';
@@ -93,7 +111,7 @@ describe('access tokens: signed JWTs with every claim checked', () => {
     const { header, payload } = decode(s.accessToken);
     const rootKey = Buffer.from(readFileSync(path.join(srv.dataDir, ROOT_KEY_FILE), 'utf8').trim(), 'base64');
     const row = await srv.db.selectFrom('signing_keys').selectAll().where('kid', '=', String(header.kid)).executeTakeFirstOrThrow();
-    const der = open(rootKey, { nonce: Buffer.from(row.nonce), ciphertext: Buffer.from(row.private_key) }, associatedData('jwt-signing-key', row.kid));
+    const der = open(rootKey, { nonce: Buffer.from(row.nonce), ciphertext: Buffer.from(row.private_key) }, associatedData('jwt-signing-key', row.kid, row.alg));
     const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
     const now = Math.floor(clock() / 1000);
     const forge = (claims: Record<string, unknown>, hdr: Record<string, unknown> = {}) => {
@@ -172,6 +190,7 @@ describe('refresh tokens: single use, rotated, reuse ends the session', () => {
     const victim = await signIn(srv, { email: OWNER.email, password: OWNER.password });
     const stolen = victim.refreshToken;
     assert.ok(await victim.renew(), 'the owner refreshes first');
+    clock.advance(10_001);
     const thief = await refresh({ refreshToken: stolen });
     assertError(thief, 401, 'invalid_refresh_token');
     // The owner's current tokens die with the session.
@@ -185,12 +204,21 @@ describe('refresh tokens: single use, rotated, reuse ends the session', () => {
     assert.ok(!text.includes(stolen) && !text.includes(victim.refreshToken), 'no token in the audit log');
   });
 
-  it('two refreshes racing with one token: exactly one wins, and the session ends (a second use is a reuse)', async () => {
+  it('a token exchanged less than 10 s ago is only superseded (two tabs racing): the session lives on', async () => {
     const s = await signIn(srv, { email: OWNER.email, password: OWNER.password });
     const answers = await Promise.all([refresh({ refreshToken: s.refreshToken }), refresh({ refreshToken: s.refreshToken })]);
     assert.deepEqual(answers.map((a) => a.status).sort(), [200, 401]);
     const winner = answers.find((a) => a.status === 200)!;
+    assertError(answers.find((a) => a.status === 401)!, 401, 'refresh_token_superseded');
+    assert.equal((await me(srv, winner.body.accessToken)).status, 200, 'exactly one won, and the session is alive');
+    clock.advance(10_000);
+    assertError(await refresh({ refreshToken: s.refreshToken }), 401, 'refresh_token_superseded');
+    assert.equal((await me(srv, winner.body.accessToken)).status, 200);
+    // Past the grace period the same token is a replay.
+    clock.advance(1);
+    assertError(await refresh({ refreshToken: s.refreshToken }), 401, 'invalid_refresh_token');
     assertError(await me(srv, winner.body.accessToken), 401, 'unauthenticated');
+    assertError(await refresh({ refreshToken: winner.body.refreshToken }), 401, 'invalid_refresh_token');
   });
 
   it('refuses unknown, malformed and missing refresh tokens alike, and an idle or expired session', async () => {
@@ -217,16 +245,25 @@ describe('refresh tokens: single use, rotated, reuse ends the session', () => {
     const set = cookieOf(login);
     assert.match(set, /^__Host-keynest_refresh=kn_ref_[A-Za-z0-9_-]{43}; Path=\/; Max-Age=43200; HttpOnly; Secure; SameSite=Strict$/);
     const first = /=([^;]+)/.exec(set)![1]!;
-    const viaCookie = await refresh(undefined, { cookie: `theme=dark; __Host-keynest_refresh=${first}` });
+    // A cookie refresh must be a same-origin JSON request: another site cannot make the browser spend it.
+    assertError(await refresh(undefined, { cookie: `__Host-keynest_refresh=${first}` }), 403, 'forbidden');
+    assertError(await refresh({}, { cookie: `__Host-keynest_refresh=${first}`, 'sec-fetch-site': 'same-site' }), 403, 'forbidden');
+    assertError(await refresh({}, { cookie: `__Host-keynest_refresh=${first}`, 'sec-fetch-site': 'cross-site' }), 403, 'forbidden');
+    const viaCookie = await refresh({}, { cookie: `theme=dark; __Host-keynest_refresh=${first}`, 'sec-fetch-site': 'same-origin' });
     assert.equal(viaCookie.status, 200, viaCookie.text);
     assert.equal(viaCookie.body.refreshToken, undefined);
     const second = /=([^;]+)/.exec(cookieOf(viaCookie))![1]!;
     assert.notEqual(second, first);
-    // The old cookie replayed: refused, the cookie cleared, and the session over.
-    const replay = await refresh(undefined, { cookie: `__Host-keynest_refresh=${first}` });
+    // Another tab sending the old cookie at once: superseded, and its cookie left alone (the jar has the new one).
+    const otherTab = await refresh({}, { cookie: `__Host-keynest_refresh=${first}` });
+    assertError(otherTab, 401, 'refresh_token_superseded');
+    assert.equal(otherTab.headers.get('set-cookie'), null);
+    // The old cookie replayed later: refused, the cookie cleared, and the session over.
+    clock.advance(10_001);
+    const replay = await refresh({}, { cookie: `__Host-keynest_refresh=${first}` });
     assertError(replay, 401, 'invalid_refresh_token');
     assert.match(cookieOf(replay), /^__Host-keynest_refresh=; Path=\/; Max-Age=0;/);
-    assertError(await refresh(undefined, { cookie: `__Host-keynest_refresh=${second}` }), 401, 'invalid_refresh_token');
+    assertError(await refresh({}, { cookie: `__Host-keynest_refresh=${second}` }), 401, 'invalid_refresh_token');
     // Sign-out clears the cookie too.
     const again = await request(srv, null, 'POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password, refreshTokenDelivery: 'cookie' });
     const out = await request(srv, again.body.accessToken, 'POST', '/api/v1/auth/logout');
@@ -273,6 +310,39 @@ describe('signing keys: rotation, JWKS, algorithms, restart', () => {
       }
       assert.notEqual(kid, secondKid, 'a scheduled rotation happened');
       assert.ok((await jwks()).includes(secondKid) && (await jwks()).includes(kid));
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a rotation made by another instance takes over this one within a minute; unknown kids reload at once (once)', async () => {
+    const clock = manualClock();
+    const srv = await startServer({ clock });
+    try {
+      const owner = await setupOwner(srv);
+      const rootKey = Buffer.from(readFileSync(path.join(srv.dataDir, ROOT_KEY_FILE), 'utf8').trim(), 'base64');
+      const logged: unknown[] = [];
+      // A second instance on the same database: its own memory of the keys.
+      const other = new SigningKeys({ db: srv.db, rootKey, log: { error: (...a: unknown[]) => void logged.push(a) }, policy: { algorithm: 'EdDSA', rotationMs: 7 * 24 * 60 * MIN, tokenTtlMs: 15 * MIN, skewMs: 30_000 } });
+      await other.init(clock());
+      const before = other.current(clock()).kid;
+      const rotated = (await api(srv, owner)('POST', '/api/v1/admin/rotate-signing-key')).body.kid as string;
+      assert.notEqual(rotated, before);
+      assert.ok(await other.find(rotated, clock() + 2000), 'a token of the new key verifies on the other instance at once');
+      clock.advance(61_000);
+      other.current(clock());
+      await other.close();
+      assert.equal(other.current(clock()).kid, rotated, 'and it signs with the new key within a minute');
+      // Junk kids cost one reload at a time, not one each.
+      let loads = 0;
+      const counting = new SigningKeys({ db: countingDb(srv.db, () => loads++), rootKey, log: { error: () => {} }, policy: { algorithm: 'EdDSA', rotationMs: 7 * 24 * 60 * MIN, tokenTtlMs: 15 * MIN, skewMs: 30_000 } });
+      await counting.init(clock());
+      loads = 0;
+      clock.advance(2000);
+      const found = await Promise.all(Array.from({ length: 50 }, (_, i) => counting.find(`key_junk_${i}`, clock())));
+      assert.ok(found.every((k) => k === null));
+      assert.equal(loads, 1);
+      assert.deepEqual(logged, []);
     } finally {
       await srv.close();
     }

@@ -13,6 +13,13 @@ import type { AccessTokens } from './access-tokens.js';
 import * as store from './store.js';
 import { parseUserAgent, type Device } from './user-agent.js';
 
+/**
+ * How long after its exchange a refresh token, presented again, counts as a concurrent refresh
+ * (answered `refresh_token_superseded`) rather than a replay (which ends the session). Long enough
+ * for requests racing over a slow network, short enough that a stolen token is useless by then.
+ */
+export const REFRESH_REUSE_GRACE_MS = 10_000;
+
 /** Writing last_active_at on every request would turn each read into a write; once a minute is enough. */
 const SESSION_TOUCH_INTERVAL_MS = 60_000;
 
@@ -158,13 +165,23 @@ export class SessionService {
     return credentialsOf(row.id, row.expires_at, access, next);
   }
 
+  /**
+   * A refresh token that was already exchanged. Within REFRESH_REUSE_GRACE_MS of its exchange it is
+   * answered `refresh_token_superseded` and nothing more: two browser tabs sharing the cookie, or two
+   * requests of one client, refreshed at the same moment, and the loser should retry with the token
+   * the winner stored (the browser's cookie jar has it). Later, it is a replay: the session ends.
+   */
   async #detectReuse(digest: string, ctx: AnonymousContext): Promise<void> {
     const { db, audit } = this.deps;
     const used = await store.findUsedRefreshToken(db, digest);
     if (!used) return;
+    const who = { orgId: used.org_id, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+    if (used.revoked_at === null && ctx.now - used.used_at <= REFRESH_REUSE_GRACE_MS) {
+      await audit.recordAlone(who, { action: 'session.refresh', outcome: 'failure', target: { type: 'session', id: used.id }, details: { reason: 'refresh_token_superseded' } });
+      throw new AppError('refresh_token_superseded', 'This refresh token was just exchanged by another request: retry with the newest one');
+    }
     const revoked = await db.transaction().execute(async (trx) => {
       const done = await store.revokeUserSessions(trx, used.org_id, used.user_id, [used.id], ctx.now);
-      const who = { orgId: used.org_id, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
       await audit.record(trx, who, { action: 'session.refresh', outcome: 'failure', target: { type: 'session', id: used.id }, details: { reason: 'refresh_token_reuse', sessionRevoked: done.length > 0 } });
       for (const id of done) await audit.record(trx, who, { action: 'session.revoke', target: { type: 'session', id }, details: { reason: 'refresh_token_reuse' } });
       return done;

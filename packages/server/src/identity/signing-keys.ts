@@ -9,6 +9,14 @@ export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
 /** Another instance may have rotated: an unknown kid reloads the keys, at most this often. */
 const RELOAD_INTERVAL_MS = 1000;
+/**
+ * And every instance rereads the keys this often anyway, so that a rotation made elsewhere (an
+ * emergency one included) takes over its signing within a minute, far inside the time a retired
+ * key stays valid (the token lifetime), before which no row is deleted.
+ */
+const REFRESH_INTERVAL_MS = 60_000;
+/** After a failed rotation the current key keeps signing; the next attempt waits this long. */
+const ROTATION_RETRY_MS = 60_000;
 
 export interface SigningKeyPolicy {
   algorithm: JwtAlgorithm;
@@ -44,7 +52,10 @@ export interface SigningKey {
 export class SigningKeys {
   #keys: SigningKey[] = [];
   #loadedAt = -Infinity;
-  #rotating: Promise<void> | null = null;
+  #loading: Promise<void> | null = null;
+  /** A rotation or periodic reload running in the background (one at a time). */
+  #background: Promise<void> | null = null;
+  #rotationRetryAt = -Infinity;
 
   constructor(private readonly deps: { db: Db; rootKey: Buffer; policy: SigningKeyPolicy; log: Pick<Logger, 'error'> }) {}
 
@@ -66,27 +77,39 @@ export class SigningKeys {
   current(now: number): SigningKey {
     const key = this.#active();
     if (!key) throw new Error('SigningKeys used before init');
-    if (this.#due(key, now) && !this.#rotating) {
-      this.#rotating = this.#rotate(now, false)
-        .catch((err: unknown) => this.deps.log.error({ err }, 'signing key rotation failed; the current key keeps signing'))
-        .finally(() => (this.#rotating = null));
+    if (!this.#background) {
+      if (this.#due(key, now) && now >= this.#rotationRetryAt) {
+        this.#background = this.#rotate(now, false).catch((err: unknown) => {
+          this.#rotationRetryAt = now + ROTATION_RETRY_MS;
+          this.deps.log.error({ err }, 'signing key rotation failed; the current key keeps signing');
+        });
+      } else if (now - this.#loadedAt >= REFRESH_INTERVAL_MS) {
+        this.#background = this.#reload(now).catch((err: unknown) => this.deps.log.error({ err }, 'reading the signing keys failed; the known keys stay in use'));
+      }
+      void this.#background?.finally(() => (this.#background = null));
     }
     return key;
   }
 
-  /** Waits for a rotation under way (at shutdown). */
+  /** Waits for background work under way (at shutdown). */
   async close(): Promise<void> {
-    await this.#rotating;
+    await this.#background;
   }
 
   /** The key a token names, if it is still valid for verification. */
   async find(kid: string, now: number): Promise<SigningKey | null> {
     let key = this.#verifying(kid, now);
     if (!key && now - this.#loadedAt >= RELOAD_INTERVAL_MS) {
-      await this.#load(now);
+      await this.#reload(now);
       key = this.#verifying(kid, now);
     }
     return key;
+  }
+
+  /** One read of the keys at a time, however many requests ask for it (junk kids included). */
+  #reload(now: number): Promise<void> {
+    this.#loadedAt = now;
+    return (this.#loading ??= this.#load(now).finally(() => (this.#loading = null)));
   }
 
   /** The public keys that may have signed a live token, for /.well-known/jwks.json. */
@@ -99,6 +122,8 @@ export class SigningKeys {
    * runs in the rotation's transaction (the audit record commits with the key, or neither does).
    */
   async rotate(now: number, record: (trx: Db, kid: string) => Promise<unknown>): Promise<string> {
+    // After any background rotation, so that this one is the newest key.
+    await this.#background;
     await this.#rotate(now, true, record);
     const key = this.#active();
     if (!key) throw new Error('no signing key after rotation');
@@ -153,7 +178,7 @@ export class SigningKeys {
           ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
           : generateKeyPairSync('rsa', { modulusLength: 2048 });
     const jwk = { ...pair.publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' };
-    const sealed = seal(this.deps.rootKey, pair.privateKey.export({ format: 'der', type: 'pkcs8' }), sealAad(kid));
+    const sealed = seal(this.deps.rootKey, pair.privateKey.export({ format: 'der', type: 'pkcs8' }), sealAad(kid, alg));
     return { kid, alg, public_jwk: JSON.stringify(jwk), private_key: sealed.ciphertext, nonce: sealed.nonce, created_at: now, retired_at: null };
   }
 
@@ -174,7 +199,7 @@ export class SigningKeys {
         publicKey: createPublicKey({ key: publicJwk, format: 'jwk' }),
         privateKey: () =>
           (privateKey ??= createPrivateKey({
-            key: open(this.deps.rootKey, { nonce: Buffer.from(row.nonce), ciphertext: Buffer.from(row.private_key) }, sealAad(row.kid)),
+            key: open(this.deps.rootKey, { nonce: Buffer.from(row.nonce), ciphertext: Buffer.from(row.private_key) }, sealAad(row.kid, row.alg)),
             format: 'der',
             type: 'pkcs8',
           })),
@@ -184,6 +209,7 @@ export class SigningKeys {
   }
 }
 
-function sealAad(kid: string): Buffer {
-  return associatedData('jwt-signing-key', kid);
+/** Bound to the kid and the algorithm: a sealed key moved to another row, or relabelled, does not open. */
+function sealAad(kid: string, alg: JwtAlgorithm): Buffer {
+  return associatedData('jwt-signing-key', kid, alg);
 }

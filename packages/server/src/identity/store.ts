@@ -120,7 +120,7 @@ export function findUsedRefreshToken(db: Db, digest: string) {
   return db
     .selectFrom('used_refresh_tokens')
     .innerJoin('sessions', 'sessions.id', 'used_refresh_tokens.session_id')
-    .select(['sessions.id', 'sessions.org_id', 'sessions.user_id', 'sessions.revoked_at'])
+    .select(['sessions.id', 'sessions.org_id', 'sessions.user_id', 'sessions.revoked_at', 'used_refresh_tokens.used_at'])
     .where('used_refresh_tokens.token_digest', '=', digest)
     .executeTakeFirst();
 }

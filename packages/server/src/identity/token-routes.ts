@@ -51,7 +51,7 @@ export function tokenRoutes(app: FastifyInstance, deps: { sessions: SessionServi
     schema: {
       tags: ['identity'],
       summary: 'Exchange a refresh token (single use) for a new access token and a new refresh token',
-      description: `Send the refresh token in the body, or let the browser send the ${REFRESH_COOKIE} cookie. A refresh token used twice ends its session.`,
+      description: `Send the refresh token in the body, or let the browser send the ${REFRESH_COOKIE} cookie with a JSON body {} (a same-origin request). A refresh token used again more than 10 s after its exchange ends its session; sooner, it is answered refresh_token_superseded.`,
       body: {
         anyOf: [
           { type: 'null' },
@@ -62,15 +62,18 @@ export function tokenRoutes(app: FastifyInstance, deps: { sessions: SessionServi
     },
     handler: async (req: FastifyRequest, reply) => {
       const fromBody = (req.body as { refreshToken?: string } | null)?.refreshToken;
-      const token = fromBody ?? readCookie(req, REFRESH_COOKIE);
       const ctx = anonymousOf(req, clock);
+      if (fromBody === undefined) assertSameOriginJson(req);
+      const token = fromBody ?? readCookie(req, REFRESH_COOKIE);
       if (!token) throw new AppError('invalid_refresh_token', 'Invalid, expired or revoked refresh token: sign in again');
       try {
         const credentials = await sessions.refresh(token, ctx);
         return deliverCredentials(reply, credentials, fromBody === undefined ? 'cookie' : 'body', ctx.now);
       } catch (err) {
-        // A dead cookie is useless to keep: the browser drops it and shows the sign-in.
-        if (fromBody === undefined) clearRefreshCookie(reply);
+        // A dead refresh cookie is useless to keep: the browser drops it and shows the sign-in. Only
+        // a dead one: after a superseded refresh the jar already holds the newer cookie, and a
+        // server fault must not sign anyone out.
+        if (fromBody === undefined && err instanceof AppError && err.code === 'invalid_refresh_token') clearRefreshCookie(reply);
         throw err;
       }
     },
@@ -118,4 +121,18 @@ export function tokenRoutes(app: FastifyInstance, deps: { sessions: SessionServi
       return { kid };
     },
   });
+}
+
+/**
+ * A refresh by cookie spends the browser's credential, so another site must not be able to make
+ * the browser send one (SameSite=Strict keeps other sites out, not sibling subdomains): it must be
+ * a JSON request, which a page elsewhere can only send after a CORS preflight we never grant, and
+ * not one the browser marks as coming from another site.
+ */
+function assertSameOriginJson(req: FastifyRequest): void {
+  const site = req.headers['sec-fetch-site'];
+  const json = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === 'application/json';
+  if (!json || (site !== undefined && site !== 'same-origin' && site !== 'none')) {
+    throw new AppError('forbidden', 'A refresh by cookie must be a same-origin JSON request (Content-Type: application/json, body {})');
+  }
 }
