@@ -140,6 +140,8 @@ export interface SessionInfo {
   expiresAt: string;
   idleExpiresAt: string;
   rememberMe: boolean;
+  /** The second factor the sign-in used: the session's 2FA level. */
+  secondFactor: 'none' | 'totp' | 'backup_code';
   ip: string | null;
   userAgent: string | null;
   device: { type: 'desktop' | 'mobile' | 'tablet' | 'cli' | 'bot' | 'unknown'; browser: string | null; os: string | null };

@@ -81,6 +81,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         idleS: config.sessionIdleS,
         rememberTtlS: config.sessionRememberTtlS,
         rememberIdleS: config.sessionRememberIdleS,
+        refreshReuseGraceS: config.refreshReuseGraceS,
       },
       geoIp: config.geoIp,
     });

@@ -221,6 +221,20 @@ describe('refresh tokens: single use, rotated, reuse ends the session', () => {
     assertError(await refresh({ refreshToken: winner.body.refreshToken }), 401, 'invalid_refresh_token');
   });
 
+  it('KEYNEST_REFRESH_REUSE_GRACE_S=0: any second use, even a simultaneous one, ends the session', async () => {
+    const strict = await startServer({ env: { KEYNEST_REFRESH_REUSE_GRACE_S: '0' } });
+    try {
+      await setupOwner(strict);
+      const s = await signIn(strict, { email: OWNER.email, password: OWNER.password });
+      const first = await request(strict, null, 'POST', '/api/v1/auth/refresh', { refreshToken: s.refreshToken });
+      assert.equal(first.status, 200);
+      assertError(await request(strict, null, 'POST', '/api/v1/auth/refresh', { refreshToken: s.refreshToken }), 401, 'invalid_refresh_token');
+      assertError(await me(strict, first.body.accessToken), 401, 'unauthenticated');
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('refuses unknown, malformed and missing refresh tokens alike, and an idle or expired session', async () => {
     for (const body of [{ refreshToken: `kn_ref_${'A'.repeat(43)}` }, { refreshToken: 'garbage' }, { refreshToken: `kn_api_${'A'.repeat(43)}` }, {}, null]) {
       assertError(await refresh(body), 401, 'invalid_refresh_token');

@@ -7,7 +7,7 @@ const nullableString = { type: ['string', 'null'] } as const;
 const session = {
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'current', 'createdAt', 'lastActiveAt', 'expiresAt', 'idleExpiresAt', 'rememberMe', 'ip', 'userAgent', 'device', 'location'],
+  required: ['id', 'current', 'createdAt', 'lastActiveAt', 'expiresAt', 'idleExpiresAt', 'rememberMe', 'secondFactor', 'ip', 'userAgent', 'device', 'location'],
   properties: {
     id: { type: 'string' },
     current: { type: 'boolean', description: 'The session this request was made with' },
@@ -16,6 +16,7 @@ const session = {
     expiresAt: { type: 'string', format: 'date-time', description: 'Absolute end' },
     idleExpiresAt: { type: 'string', format: 'date-time', description: 'When it ends if unused until then' },
     rememberMe: { type: 'boolean' },
+    secondFactor: { type: 'string', enum: ['none', 'totp', 'backup_code'], description: 'The second factor the sign-in used (the session’s 2FA level)' },
     ip: nullableString,
     userAgent: nullableString,
     device: {

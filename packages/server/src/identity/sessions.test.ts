@@ -47,6 +47,7 @@ describe('sessions: list, end, idle timeout, lifetime, limit', () => {
     assert.equal(Date.parse(l.idleExpiresAt) - clock(), 30 * MIN, 'default idle timeout 30 min');
     assert.equal(Date.parse(p.expiresAt) - clock(), 30 * 24 * 60 * MIN, 'remember me: 30 days');
     assert.equal(p.rememberMe, true);
+    assert.equal(l.secondFactor, 'none', 'signed in with a password alone');
     for (const t of [laptop.token, phone.token, laptop.refreshToken, phone.refreshToken]) assert.ok(!res.text.includes(t), 'tokens are never listed');
     await laptop.call('DELETE', '/api/v1/me/sessions');
     assert.equal(await works(phone.call), false);

@@ -13,13 +13,6 @@ import type { AccessTokens } from './access-tokens.js';
 import * as store from './store.js';
 import { parseUserAgent, type Device } from './user-agent.js';
 
-/**
- * How long after its exchange a refresh token, presented again, counts as a concurrent refresh
- * (answered `refresh_token_superseded`) rather than a replay (which ends the session). Long enough
- * for requests racing over a slow network, short enough that a stolen token is useless by then.
- */
-export const REFRESH_REUSE_GRACE_MS = 10_000;
-
 /** Writing last_active_at on every request would turn each read into a write; once a minute is enough. */
 const SESSION_TOUCH_INTERVAL_MS = 60_000;
 
@@ -30,6 +23,13 @@ export interface SessionPolicy {
   /** The same for "remember me". */
   rememberTtlS: number;
   rememberIdleS: number;
+  /**
+   * How long after its exchange a refresh token, presented again, counts as a concurrent refresh
+   * (answered `refresh_token_superseded`) rather than a replay (which ends the session). Long enough
+   * for requests racing over a slow network, short enough that a stolen token gains nothing; 0 =
+   * every second use is a replay.
+   */
+  refreshReuseGraceS: number;
 }
 
 export interface SessionInfo {
@@ -40,6 +40,8 @@ export interface SessionInfo {
   expiresAt: string;
   idleExpiresAt: string;
   rememberMe: boolean;
+  /** The second factor the sign-in used: the session's 2FA level. */
+  secondFactor: 'none' | 'totp' | 'backup_code';
   ip: string | null;
   userAgent: string | null;
   device: Device;
@@ -166,7 +168,7 @@ export class SessionService {
   }
 
   /**
-   * A refresh token that was already exchanged. Within REFRESH_REUSE_GRACE_MS of its exchange it is
+   * A refresh token that was already exchanged. Within `refreshReuseGraceS` of its exchange it is
    * answered `refresh_token_superseded` and nothing more: two browser tabs sharing the cookie, or two
    * requests of one client, refreshed at the same moment, and the loser should retry with the token
    * the winner stored (the browser's cookie jar has it). Later, it is a replay: the session ends.
@@ -176,7 +178,7 @@ export class SessionService {
     const used = await store.findUsedRefreshToken(db, digest);
     if (!used) return;
     const who = { orgId: used.org_id, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
-    if (used.revoked_at === null && ctx.now - used.used_at <= REFRESH_REUSE_GRACE_MS) {
+    if (used.revoked_at === null && ctx.now - used.used_at <= this.deps.policy.refreshReuseGraceS * 1000) {
       await audit.recordAlone(who, { action: 'session.refresh', outcome: 'failure', target: { type: 'session', id: used.id }, details: { reason: 'refresh_token_superseded' } });
       throw new AppError('refresh_token_superseded', 'This refresh token was just exchanged by another request: retry with the newest one');
     }
@@ -248,6 +250,7 @@ export class SessionService {
         expiresAt: iso(r.expires_at),
         idleExpiresAt: iso(Math.min(r.expires_at, r.last_active_at + r.idle_timeout_ms)),
         rememberMe: r.remember_me === 1,
+        secondFactor: r.second_factor,
         ip: r.ip,
         userAgent: r.user_agent,
         device: parseUserAgent(r.user_agent),

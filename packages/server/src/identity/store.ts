@@ -137,7 +137,7 @@ export function touchSession(db: Db, id: string, now: number): Promise<unknown> 
 export function listLiveSessions(db: Db, orgId: string, userId: string, now: number) {
   return db
     .selectFrom('sessions')
-    .select(['id', 'created_at', 'expires_at', 'last_active_at', 'idle_timeout_ms', 'remember_me', 'ip', 'user_agent', 'location'])
+    .select(['id', 'created_at', 'expires_at', 'last_active_at', 'idle_timeout_ms', 'remember_me', 'second_factor', 'ip', 'user_agent', 'location'])
     .where('org_id', '=', orgId)
     .where('user_id', '=', userId)
     .where('revoked_at', 'is', null)

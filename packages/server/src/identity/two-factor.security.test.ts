@@ -72,6 +72,9 @@ describe('two-factor authentication (TOTP and backup codes)', () => {
     const code = oathtool(secret, clock());
     const ok = await login({ totp: code });
     assert.equal(ok.status, 200, ok.text);
+    // The session keeps the 2FA level its sign-in reached.
+    const listed = (await api(srv, ok.body.accessToken)('GET', '/api/v1/me/sessions')).body.sessions;
+    assert.equal(listed.find((x: { current: boolean }) => x.current).secondFactor, 'totp');
     assertError(await login({ totp: code }), 401, 'invalid_two_factor_code');
     // The previous step's code is older than the one just used: refused too.
     assertError(await login({ totp: oathtool(secret, clock() - STEP) }), 401, 'invalid_two_factor_code');
@@ -92,6 +95,8 @@ describe('two-factor authentication (TOTP and backup codes)', () => {
     const code = backupCodes[0]!;
     const res = await login({ backupCode: code.toLowerCase().replace(/-/g, '') });
     assert.equal(res.status, 200, res.text);
+    const listed = (await api(srv, res.body.accessToken)('GET', '/api/v1/me/sessions')).body.sessions;
+    assert.equal(listed.find((x: { current: boolean }) => x.current).secondFactor, 'backup_code');
     assertError(await login({ backupCode: code }), 401, 'invalid_two_factor_code');
     assert.equal((await owner('GET', '/api/v1/me/2fa')).body.backupCodesRemaining, 9);
     const used = await srv.db.selectFrom('audit_events').select('action').where('action', '=', '2fa.backup_code_used').execute();
