@@ -128,6 +128,7 @@ export class KeyNestClient {
       email: input.email,
       password: input.password,
       ...(input.rememberMe !== undefined && { rememberMe: input.rememberMe }),
+      ...(input.org !== undefined && { org: input.org }),
       ...secondFactorFields(input),
     };
     return this.#call({ method: 'POST', path: `${API}/auth/login`, body });

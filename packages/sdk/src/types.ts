@@ -58,6 +58,8 @@ export interface LoginInput {
   totp?: string;
   /** Instead of `totp`: one of the account's backup codes (each works once). */
   backupCode?: string;
+  /** For a member of several organizations: the one to sign in to (id or name); default the first joined. */
+  org?: string;
 }
 
 /** `POST /auth/signup`: asks for a sign-up link by mail (only if the org's open sign-up admits the email). */

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   invalid_two_factor_code: 401,
   forbidden: 403,
   two_factor_enrolment_required: 403,
+  not_a_member: 403,
   reference_forbidden: 403,
   role_not_grantable: 403,
   not_found: 404,

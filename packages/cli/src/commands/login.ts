@@ -7,13 +7,16 @@ import { readPassword } from '../stdin.js';
 import { storeSession } from './session.js';
 import { canPromptForCode, promptCode, secondFactorFromFlags, secondFactorFromTyped } from './twofa.js';
 
-const USAGE = `Usage: keynest login [--server URL] --email EMAIL [--password-stdin] [--totp CODE | --backup-code CODE]
+const USAGE = `Usage: keynest login [--server URL] --email EMAIL [--org ORG] [--password-stdin] [--totp CODE | --backup-code CODE]
 
 Signs in and stores the session in $XDG_CONFIG_HOME/keynest/credentials.json (mode 0600).
 The CLI asks for a long ("remember me") session: 30 days, ended after 7 days without use (the
 server's defaults). See and end your sessions with keynest sessions.
 The password is read from stdin with --password-stdin (one trailing newline is dropped), else asked
 for on the terminal.
+
+A member of several organizations signs in to one at a time: --org names it (its name or id); the
+default is the first one joined.
 
 An account with two-factor authentication (keynest 2fa) also needs a code, asked for on the
 terminal, or given with:
@@ -26,6 +29,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     argv,
     {
       email: { type: 'string' },
+      org: { type: 'string' },
       'password-stdin': { type: 'boolean' },
       totp: { type: 'string' },
       'backup-code': { type: 'string' },
@@ -38,7 +42,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const { client, server } = connect(io, globals, { auth: false });
   const fromStdin = values['password-stdin'] === true;
   const password = await readPassword(io, { fromStdin, confirm: false });
-  const input: LoginInput = { email: values.email, password, rememberMe: true };
+  const input: LoginInput = { email: values.email, password, rememberMe: true, ...(values.org !== undefined && { org: values.org }) };
   let result: AuthResult;
   try {
     result = await client.login({ ...input, ...secondFactor });

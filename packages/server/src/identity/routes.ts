@@ -77,13 +77,14 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
           rememberMe: { type: 'boolean', description: 'A long session (KEYNEST_SESSION_REMEMBER_TTL_S) instead of the default' },
           totp: { type: 'string', maxLength: 16, description: 'The authenticator code, when the account has two-factor authentication' },
           backupCode: { type: 'string', maxLength: 32, description: 'A backup code instead of the authenticator code (each works once)' },
+          org: { ...text(1, 100), description: 'The organization to sign in to (id or name), for a member of several; default: the first joined' },
           refreshTokenDelivery,
         },
       },
       response: { 200: signedIn },
     },
     handler: async (req, reply) => {
-      const { refreshTokenDelivery: via, ...body } = req.body as { email: string; password: string; rememberMe?: boolean; totp?: string; backupCode?: string; refreshTokenDelivery?: RefreshTokenDelivery };
+      const { refreshTokenDelivery: via, ...body } = req.body as { email: string; password: string; rememberMe?: boolean; totp?: string; backupCode?: string; org?: string; refreshTokenDelivery?: RefreshTokenDelivery };
       const ctx = anonymous(req);
       return deliverCredentials(reply, await identity.login(body, ctx), via, ctx.now);
     },

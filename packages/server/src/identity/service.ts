@@ -118,7 +118,7 @@ export class IdentityService {
     return result;
   }
 
-  async login(input: { email: string; password: string; rememberMe?: boolean } & SecondFactor, ctx: AnonymousContext): Promise<SignedIn> {
+  async login(input: { email: string; password: string; rememberMe?: boolean; org?: string } & SecondFactor, ctx: AnonymousContext): Promise<SignedIn> {
     const email = normalizeEmail(input.email);
     const { throttle, audit } = this.deps;
     await this.admitAttempt(email, ctx);
@@ -129,27 +129,33 @@ export class IdentityService {
       await this.failedAttempt(email, { orgId: user?.org_id ?? null, userId: user?.id ?? null }, user ? 'wrong_password' : 'unknown_account', ctx);
       throw new AppError('invalid_credentials', 'Invalid credentials');
     }
+    // A member of several organizations names the one to sign in to; by default, the first joined.
+    const named = input.org === undefined ? { id: user.org_id, name: user.org_name } : await store.findMemberOrg(this.deps.db, user.id, input.org);
+    // Said only to whoever also passed the second factor (below): membership is the account's business.
+    const org = named ?? { id: user.org_id, name: user.org_name };
     const upgraded = needsRehash(user.password_hash) ? await hashPassword(input.password) : null;
-    const who = { orgId: user.org_id, actor: { type: 'user' as const, id: user.id }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+    const who = { orgId: org.id, actor: { type: 'user' as const, id: user.id }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
     let result;
     try {
       result = await this.deps.db.transaction().execute(async (trx) => {
         const secondFactor = await this.deps.twoFactor.verifyAtSignIn(trx, user.id, input, ctx.now);
+        if (!named) throw new AppError('not_a_member', 'You are not a member of that organization');
         const knownDevice = await store.hasSessionFrom(trx, user.id, ctx.ip, ctx.userAgent?.slice(0, 512) ?? null);
         const backupCodesLeft = secondFactor === 'backup_code' ? await this.deps.twoFactor.remainingBackupCodes(trx, user.id) : null;
         if (upgraded) await store.updatePasswordHash(trx, user.id, upgraded);
         await throttle.recordSuccess(trx, email, ctx.ip);
-        const session = await this.deps.sessions.create(trx, { orgId: user.org_id, userId: user.id }, ctx, { rememberMe: input.rememberMe === true, secondFactor });
+        const session = await this.deps.sessions.create(trx, { orgId: org.id, userId: user.id }, ctx, { rememberMe: input.rememberMe === true, secondFactor });
         const details = { method: 'password', secondFactor, rehashed: upgraded !== null, rememberMe: input.rememberMe === true };
         await audit.record(trx, who, { action: 'session.create', target: { type: 'session', id: session.id }, details });
         if (secondFactor === 'backup_code') await audit.record(trx, who, { action: '2fa.backup_code_used', target: { type: 'user', id: user.id } });
-        return { session, knownDevice, backupCodesLeft, signedIn: { user: { id: user.id, email: user.email }, org: { id: user.org_id, name: user.org_name }, ...session.credentials } };
+        return { session, knownDevice, backupCodesLeft, signedIn: { user: { id: user.id, email: user.email }, org, ...session.credentials } };
       });
     } catch (err) {
       // A wrong second factor counts towards the lock like a wrong password (it is the same guessing);
       // a missing one costs nothing (the client now asks for the code).
-      if (err instanceof AppError && err.code === 'invalid_two_factor_code') await this.failedAttempt(email, { orgId: user.org_id, userId: user.id }, 'wrong_second_factor', ctx);
-      if (err instanceof AppError && err.code === 'two_factor_required') await throttle.refund(email, ctx.ip);
+      if (err instanceof AppError && err.code === 'invalid_two_factor_code') await this.failedAttempt(email, { orgId: org.id, userId: user.id }, 'wrong_second_factor', ctx);
+      // Asking for the code, or for an org one is not in, after the right password is no failed guess.
+      if (err instanceof AppError && (err.code === 'two_factor_required' || err.code === 'not_a_member')) await throttle.refund(email, ctx.ip);
       throw err;
     }
     this.deps.sessions.announceRevoked(result.session.evicted);

@@ -242,3 +242,42 @@ describe('password policy set by the deployment', () => {
     }
   });
 });
+
+describe('sign-in to one of several organizations', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startServer();
+    await setupOwner(srv);
+    // A second organization the owner also belongs to (as issue 4's members will make common).
+    const user = await srv.db.selectFrom('users').select('id').executeTakeFirstOrThrow();
+    await srv.db.transaction().execute(async (trx) => {
+      const globex = await srv.keynest.services.orgs.createOrg(trx, 'Globex', Date.now());
+      await trx.insertInto('memberships').values({ org_id: globex.id, user_id: user.id, role: 'viewer', created_at: Date.now() + 1 }).execute();
+    });
+  });
+  after(() => srv.close());
+
+  const login = (extra: Record<string, unknown>) => api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password, ...extra });
+
+  it('signs in to the first joined by default, and to another by name or id, with the role held there', async () => {
+    const first = await login({});
+    assert.equal(first.body.org.name, OWNER.orgName);
+    assert.equal((await api(srv, first.body.accessToken)('GET', '/api/v1/me')).body.principal.role, 'owner');
+    const globex = await login({ org: 'Globex' });
+    assert.equal(globex.status, 200, globex.text);
+    assert.equal(globex.body.org.name, 'Globex');
+    const me = (await api(srv, globex.body.accessToken)('GET', '/api/v1/me')).body.principal;
+    assert.equal(me.role, 'viewer');
+    assert.equal(me.org.name, 'Globex');
+    assert.equal((await login({ org: globex.body.org.id })).body.org.name, 'Globex');
+  });
+
+  it('an org the account is not in: 403 not_a_member, only after the right password (a wrong one is just invalid_credentials)', async () => {
+    assertError(await login({ org: 'Initech' }), 403, 'not_a_member');
+    assertError(await login({ org: 'Initech', password: 'wrong-password-1' }), 401, 'invalid_credentials');
+    assertError(await api(srv)('POST', '/api/v1/auth/login', { email: 'nobody@example.com', password: OWNER.password, org: 'Globex' }), 401, 'invalid_credentials');
+    // Not counted as failures: the account is not locked by it.
+    for (let i = 0; i < 6; i++) assertError(await login({ org: 'Initech' }), 403, 'not_a_member');
+    assert.equal((await login({})).status, 200);
+  });
+});

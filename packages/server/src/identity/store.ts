@@ -20,6 +20,18 @@ export function findUserWithMembership(db: Db, email: string) {
     .executeTakeFirst();
 }
 
+/** The org, named by id or name, if the user is a member of it. */
+export function findMemberOrg(db: Db, userId: string, ref: string): Promise<{ id: string; name: string } | undefined> {
+  return db
+    .selectFrom('memberships')
+    .innerJoin('orgs', 'orgs.id', 'memberships.org_id')
+    .select(['orgs.id', 'orgs.name'])
+    .where('memberships.user_id', '=', userId)
+    .where((eb) => eb.or([eb('orgs.id', '=', ref), eb('orgs.name', '=', ref)]))
+    .orderBy('memberships.created_at')
+    .executeTakeFirst();
+}
+
 export function updatePasswordHash(db: Db, userId: string, passwordHash: string): Promise<unknown> {
   return db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute();
 }
