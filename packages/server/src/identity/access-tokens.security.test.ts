@@ -219,6 +219,13 @@ describe('refresh tokens: single use, rotated, reuse ends the session', () => {
     assertError(await refresh({ refreshToken: s.refreshToken }), 401, 'invalid_refresh_token');
     assertError(await me(srv, winner.body.accessToken), 401, 'unauthenticated');
     assertError(await refresh({ refreshToken: winner.body.refreshToken }), 401, 'invalid_refresh_token');
+    // The next sign-in forgets the exchanged tokens of ended sessions; they stay refused.
+    const sid = decode(winner.body.accessToken).payload.sid as string;
+    const remembered = () => srv.db.selectFrom('used_refresh_tokens').select('token_digest').where('session_id', '=', sid).execute();
+    assert.ok((await remembered()).length > 0);
+    await signIn(srv, { email: OWNER.email, password: OWNER.password });
+    assert.deepEqual(await remembered(), []);
+    assertError(await refresh({ refreshToken: s.refreshToken }), 401, 'invalid_refresh_token');
   });
 
   it('KEYNEST_REFRESH_REUSE_GRACE_S=0: any second use, even a simultaneous one, ends the session', async () => {

@@ -126,6 +126,7 @@ export class SessionService {
     const limit = await this.deps.orgs.sessionLimit(trx, who.orgId);
     const over = live.filter((s) => s.id !== id).slice(limit - 1).map((s) => s.id);
     const evicted = await store.revokeUserSessions(trx, who.orgId, who.userId, over, ctx.now);
+    await store.pruneUsedRefreshTokens(trx, who.userId, ctx.now);
     const audit = { orgId: who.orgId, actor: { type: 'user' as const, id: who.userId }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
     for (const sid of evicted) {
       await this.deps.audit.record(trx, audit, { action: 'session.revoke', target: { type: 'session', id: sid }, details: { reason: 'session_limit' } });

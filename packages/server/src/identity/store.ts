@@ -127,6 +127,20 @@ export async function rotateRefreshToken(db: Db, sessionId: string, oldDigest: s
   return true;
 }
 
+/**
+ * Forgets the exchanged refresh tokens of a user's ended sessions (expired or revoked): a token of
+ * an ended session is refused whether or not it is remembered, so the table stays as small as the
+ * live sessions' refresh counts.
+ */
+export async function pruneUsedRefreshTokens(db: Db, userId: string, now: number): Promise<void> {
+  const ended = db
+    .selectFrom('sessions')
+    .select('id')
+    .where('user_id', '=', userId)
+    .where((eb) => eb.or([eb('expires_at', '<=', now), eb('revoked_at', 'is not', null)]));
+  await db.deleteFrom('used_refresh_tokens').where('session_id', 'in', ended).execute();
+}
+
 /** The session an already-exchanged refresh token belonged to, with its user and org. */
 export function findUsedRefreshToken(db: Db, digest: string) {
   return db
