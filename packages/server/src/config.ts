@@ -95,7 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     jwtAlgorithm: oneOf(vars, 'KEYNEST_JWT_ALGORITHM', JWT_ALGORITHMS, 'EdDSA'),
     accessTokenTtlS: integer(vars, 'KEYNEST_ACCESS_TOKEN_TTL_S', 15 * 60, 60, 3600),
     jwtKeyRotationS: integer(vars, 'KEYNEST_JWT_KEY_ROTATION_S', 7 * DAY_S, 3600, 365 * DAY_S),
-    refreshReuseGraceS: integer(vars, 'KEYNEST_REFRESH_REUSE_GRACE_S', 10, 0, 60),
+    refreshReuseGraceS: integer(vars, 'KEYNEST_REFRESH_REUSE_GRACE_S', 0, 0, 60),
     stepUpS: integer(vars, 'KEYNEST_STEP_UP_S', 600, 30, DAY_S),
     stepUpEnvironments: nameList(vars, 'KEYNEST_STEP_UP_ENVIRONMENTS', ['production']),
     shutdownTimeoutMs: integer(vars, 'KEYNEST_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),

@@ -157,11 +157,11 @@ describe('access tokens: signed JWTs with every claim checked', () => {
   });
 });
 
-describe('refresh tokens: single use, rotated, reuse ends the session', () => {
+describe('refresh tokens: single use, rotated, reuse ends the session (with a 10 s grace for racing refreshes)', () => {
   const clock = manualClock();
   let srv: TestServer;
   before(async () => {
-    srv = await startServer({ clock });
+    srv = await startServer({ clock, env: { KEYNEST_REFRESH_REUSE_GRACE_S: '10' } });
     await setupOwner(srv);
   });
   after(() => srv.close());
@@ -228,8 +228,8 @@ describe('refresh tokens: single use, rotated, reuse ends the session', () => {
     assertError(await refresh({ refreshToken: s.refreshToken }), 401, 'invalid_refresh_token');
   });
 
-  it('KEYNEST_REFRESH_REUSE_GRACE_S=0: any second use, even a simultaneous one, ends the session', async () => {
-    const strict = await startServer({ env: { KEYNEST_REFRESH_REUSE_GRACE_S: '0' } });
+  it('by default (no grace) any second use, even a simultaneous one, ends the session', async () => {
+    const strict = await startServer();
     try {
       await setupOwner(strict);
       const s = await signIn(strict, { email: OWNER.email, password: OWNER.password });

@@ -51,7 +51,7 @@ export function tokenRoutes(app: FastifyInstance, deps: { sessions: SessionServi
     schema: {
       tags: ['identity'],
       summary: 'Exchange a refresh token (single use) for a new access token and a new refresh token',
-      description: `Send the refresh token in the body, or let the browser send the ${REFRESH_COOKIE} cookie with a JSON body {} (a same-origin request). A refresh token used again more than 10 s after its exchange ends its session; sooner, it is answered refresh_token_superseded.`,
+      description: `Send the refresh token in the body, or let the browser send the ${REFRESH_COOKIE} cookie with a JSON body {} (a same-origin request). A refresh token used again ends its session (within KEYNEST_REFRESH_REUSE_GRACE_S of its exchange, when set, it is only answered refresh_token_superseded).`,
       body: {
         anyOf: [
           { type: 'null' },

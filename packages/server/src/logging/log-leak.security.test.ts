@@ -81,7 +81,7 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     keep('renewed access token', renewed.body.accessToken);
     keep('second refresh token', renewed.body.refreshToken);
     expect(await call(null, 'POST', '/api/v1/auth/refresh', { refreshToken: firstRefresh }), 401);
-    expect(await call(renewed.body.accessToken, 'GET', '/api/v1/me'), 200);
+    expect(await call(renewed.body.accessToken, 'GET', '/api/v1/me'), 401);
     const browser = await call(null, 'POST', '/api/v1/auth/login', { email, password, refreshTokenDelivery: 'cookie' });
     expect(browser, 200);
     keep('browser access token', browser.body.accessToken);
