@@ -1,4 +1,4 @@
-import type { SessionLocation } from '@keynest/sdk';
+import type { SessionInfo, SessionLocation } from '@keynest/sdk';
 import { expectPositionals, parseCommand } from '../args.js';
 import { connect } from '../config/context.js';
 import { UsageError } from '../errors.js';
@@ -29,13 +29,14 @@ async function list(argv: string[], io: Io): Promise<number> {
   const located = sessions.some((s) => s.location !== null);
   emit(io, globals, { sessions }, () =>
     table(
-      ['', 'ID', 'DEVICE', 'IP', ...(located ? ['LOCATION'] : []), 'SIGNED IN', 'LAST ACTIVE', 'ENDS'],
+      ['', 'ID', 'DEVICE', 'IP', ...(located ? ['LOCATION'] : []), '2FA', 'SIGNED IN', 'LAST ACTIVE', 'ENDS'],
       sessions.map((s) => [
         s.current ? '*' : '',
         s.id,
         [s.device.browser, s.device.os && `on ${s.device.os}`].filter(Boolean).join(' ') || s.device.type,
         s.ip ?? '',
         ...(located ? [place(s.location)] : []),
+        SECOND_FACTOR[s.secondFactor],
         when(s.createdAt),
         when(s.lastActiveAt),
         when(s.idleExpiresAt),
@@ -44,6 +45,9 @@ async function list(argv: string[], io: Io): Promise<number> {
   );
   return 0;
 }
+
+/** How the sign-in proved itself beyond the password: the session's 2FA level. */
+const SECOND_FACTOR: Record<SessionInfo['secondFactor'], string> = { none: '-', totp: 'code', backup_code: 'backup' };
 
 /** `Berlin, DE`: short enough for a table column; the full names are in --json. */
 function place(l: SessionLocation | null): string {

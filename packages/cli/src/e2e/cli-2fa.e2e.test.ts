@@ -61,6 +61,8 @@ test('2fa: enable for scripts, sign in with a TOTP or a backup code, replace the
   const code = totp(enrolment.secret, step);
   assert.match(await h.ok([...login, '--totp', code], withPassword), /^Logged in to /);
   assert.match(readCredentialsFile(h).accessToken, /^eyJ/);
+  // The session shows the 2FA level its sign-in reached.
+  assert.match(await h.ok(['sessions', 'list']), /^\*\s+ses_\S+\s+KeyNest CLI.*\s+code\s+\d{4}-/m);
   await h.ok(['logout']);
   await h.fails([...login, '--totp', code], 1, 'invalid_two_factor_code', withPassword); // replayed
 

@@ -54,6 +54,6 @@ test('keynest sessions list: a location column when the server places sessions; 
   const [session] = JSON.parse(await h.ok(['sessions', 'list', '--json'])).sessions;
   assert.deepEqual(session.location, location);
   const lines = (await h.ok(['sessions', 'list'])).split('\n');
-  assert.match(lines[0]!, /^\s+ID\s+DEVICE\s+IP\s+LOCATION\s+SIGNED IN/);
-  assert.match(lines[1]!, new RegExp(`^\\*\\s+${session.id}\\s+KeyNest CLI.*\\s127\\.0\\.0\\.1\\s+Berlin, DE\\s+\\d{4}-`));
+  assert.match(lines[0]!, /^\s+ID\s+DEVICE\s+IP\s+LOCATION\s+2FA\s+SIGNED IN/);
+  assert.match(lines[1]!, new RegExp(`^\\*\\s+${session.id}\\s+KeyNest CLI.*\\s127\\.0\\.0\\.1\\s+Berlin, DE\\s+-\\s+\\d{4}-`));
 });
