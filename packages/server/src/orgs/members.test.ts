@@ -157,6 +157,18 @@ describe('members: list, change role, remove', () => {
     assertError(await owner('DELETE', `${MEMBERS}/${ownerId}`), 409, 'last_owner');
   });
 
+  it('two owners demoting each other at once: one wins; the other, an admin by then, is refused (403); an owner is always left', async () => {
+    const racer = await join('racer@example.org', 'owner');
+    const answers = await Promise.all([owner('PATCH', `${MEMBERS}/${racer.id}`, { role: 'admin' }), racer.call('PATCH', `${MEMBERS}/${ownerId}`, { role: 'admin' })]);
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 403], answers.map((a) => a.text).join('\n'));
+    assertError(answers.find((a) => a.status === 403)!, 403, 'role_not_grantable');
+    const owners = await srv.db.selectFrom('memberships').select('user_id').where('role', '=', 'owner').execute();
+    assert.equal(owners.length, 1);
+    // Back to the original owner alone, for the tests that follow.
+    if (owners[0]!.user_id === racer.id) assert.equal((await racer.call('PATCH', `${MEMBERS}/${ownerId}`, { role: 'owner' })).status, 200);
+    assert.equal((await owner('DELETE', `${MEMBERS}/${racer.id}`)).status, 200);
+  });
+
   it('removal ends the member’s sessions, refresh tokens and API tokens in the org at once, and lists the secrets to rotate (keys only)', async () => {
     // An admin: developers cannot make API tokens.
     const dev = await join('leaver@example.org', 'admin');

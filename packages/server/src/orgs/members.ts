@@ -75,8 +75,8 @@ export class MemberService {
     const caller = signedInUser(ctx);
     const orgId = caller.orgId;
     await this.deps.db.transaction().execute(async (trx) => {
-      const before = await this.#manageable(trx, caller, userId);
-      if (!canGrantRole(caller.role, role)) {
+      const { role: before, callerRole } = await this.#manageable(trx, caller, userId);
+      if (!canGrantRole(callerRole, role)) {
         throw new AppError('role_not_grantable', `You cannot give the role ${role}: it holds permissions yours does not (only an owner makes owners)`);
       }
       if (before === role) return;
@@ -100,7 +100,7 @@ export class MemberService {
     const orgId = caller.orgId;
     const { sessions, tokens } = this.deps;
     const done = await this.deps.db.transaction().execute(async (trx) => {
-      const role = await this.#manageable(trx, caller, userId);
+      const { role } = await this.#manageable(trx, caller, userId);
       if (role === 'owner') await this.#keepAnOwner(trx, orgId);
       await deleteMembership(trx, orgId, userId);
       const revokedSessions = await sessions.revokeAllInOrg(trx, orgId, userId, ctx.now);
@@ -125,18 +125,22 @@ export class MemberService {
   }
 
   /**
-   * The current role of a member the caller may change or remove. Locks the org's memberships
-   * first, so the role read here is the one the change applies to.
+   * The current role of a member the caller may change or remove, and the caller's own. Locks the
+   * org's memberships first, so both are the roles the change applies under: the caller's role is
+   * read again rather than taken from the request's principal, which was resolved before the lock
+   * (a caller demoted by a change that committed meanwhile acts with their new role).
    */
-  async #manageable(trx: Db, caller: UserPrincipal, userId: string): Promise<Role> {
+  async #manageable(trx: Db, caller: UserPrincipal, userId: string): Promise<{ role: Role; callerRole: Role }> {
     await lockMemberships(trx, caller.orgId);
+    const self = await findMember(trx, caller.orgId, caller.userId);
+    if (!self || !isRole(self.role)) throw new AppError('forbidden', 'You are no longer a member of this organization');
     const member = await findMember(trx, caller.orgId, userId);
     if (!member) throw memberNotFound();
     const role: Role = isRole(member.role) ? member.role : 'viewer';
-    if (!canGrantRole(caller.role, role)) {
+    if (!canGrantRole(self.role, role)) {
       throw new AppError('role_not_grantable', `You cannot change or remove a member who is ${role}: that role holds permissions yours does not`);
     }
-    return role;
+    return { role, callerRole: self.role };
   }
 
   async #keepAnOwner(trx: Db, orgId: string): Promise<void> {
