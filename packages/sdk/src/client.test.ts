@@ -171,6 +171,22 @@ test('sign-up and invitations: one request each, absent options left out, ids en
   );
 });
 
+test('members: list, set a role and remove, ids encoded', async () => {
+  const seen: Seen[] = [];
+  const client = new KeyNestClient({ server: 'http://k.test', fetch: recordingFetch(200, { members: [], member: { userId: 'usr/1' } }, seen) });
+  await client.listMembers();
+  await client.setMemberRole('usr/1', 'admin');
+  await client.removeMember('usr/1');
+  assert.deepEqual(
+    seen.map((s) => [s.method, s.url, s.body]),
+    [
+      ['GET', 'http://k.test/api/v1/org/members', undefined],
+      ['PATCH', 'http://k.test/api/v1/org/members/usr%2F1', { role: 'admin' }],
+      ['DELETE', 'http://k.test/api/v1/org/members/usr%2F1', undefined],
+    ],
+  );
+});
+
 test('renewToken: parallel requests refused together share one renewal, and it is told which token was refused', async () => {
   let current = 'first';
   const fetch: FetchLike = async (_input, init) => {

@@ -14,6 +14,9 @@ import type {
   CreateInvitationInput,
   CreateTokenInput,
   Invitation,
+  Member,
+  MemberRemoval,
+  Role,
   Environment,
   GetSecretOptions,
   IfVersionOption,
@@ -359,6 +362,22 @@ export class KeyNestClient {
 
   async revokeInvitation(id: string): Promise<void> {
     await this.#call({ method: 'DELETE', path: `${API}/org/invitations/${segment(id)}` });
+  }
+
+  // Members of your organization (listing needs member:read; changes member:manage and a recent sign-in).
+
+  async listMembers(): Promise<Member[]> {
+    return (await this.#call<{ members: Member[] }>({ method: 'GET', path: `${API}/org/members` })).members;
+  }
+
+  /** At most your own role, of someone whose role you could give; the last owner stays owner. */
+  async setMemberRole(userId: string, role: Role): Promise<Member> {
+    return (await this.#call<{ member: Member }>({ method: 'PATCH', path: `${API}/org/members/${segment(userId)}`, body: { role } })).member;
+  }
+
+  /** Ends the member's sessions and API tokens in the organization; answers the secrets to rotate. */
+  async removeMember(userId: string): Promise<MemberRemoval> {
+    return this.#call<MemberRemoval>({ method: 'DELETE', path: `${API}/org/members/${segment(userId)}` });
   }
 
   // API tokens.

@@ -95,6 +95,25 @@ export interface Invitation {
   expiresAt: string;
 }
 
+/** A member of your organization (`GET /org/members`); never a password hash or a token. */
+export interface Member {
+  userId: string;
+  email: string;
+  role: Role;
+  joinedAt: string;
+  twoFactorEnabled: boolean;
+  /** Newest activity of their sessions in this organization (to the minute); null if none. */
+  lastActiveAt: string | null;
+}
+
+/** What removing a member did, and the secrets they could read the values of: rotate them. */
+export interface MemberRemoval {
+  revokedSessions: number;
+  revokedTokens: number;
+  /** Keys only, never values. */
+  readableSecrets: { project: string; environment: string; key: string }[];
+}
+
 export interface CreateInvitationInput {
   email: string;
   /** At most your own role: only an owner invites an owner. */

@@ -27,6 +27,8 @@ import type { OrgService } from './orgs/service.js';
 import { orgRoutes } from './orgs/routes.js';
 import { invitationRoutes } from './orgs/invitation-routes.js';
 import type { InvitationService } from './orgs/invitations.js';
+import { memberRoutes } from './orgs/member-routes.js';
+import type { MemberService } from './orgs/members.js';
 import type { InvitationAcceptance } from './identity/invitation-acceptance.js';
 import { signupRoutes } from './identity/signup-routes.js';
 import type { OpenSignup } from './identity/signup.js';
@@ -47,6 +49,7 @@ export interface Services {
   acceptance: InvitationAcceptance;
   orgs: OrgService;
   invitations: InvitationService;
+  members: MemberService;
   projects: ProjectService;
   secrets: SecretService;
   rotation: KeyRotationService;
@@ -127,6 +130,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   signupRoutes(app, { signup: services.signup, acceptance: services.acceptance, clock });
   orgRoutes(app, { orgs: services.orgs });
   invitationRoutes(app, { invitations: services.invitations });
+  memberRoutes(app, { members: services.members });
   projectRoutes(app, { projects: services.projects });
   secretRoutes(app, { secrets: services.secrets });
   keyRotationRoutes(app, { rotation: services.rotation });

@@ -20,6 +20,7 @@ import { AccountRecovery } from './identity/recovery.js';
 import { InvitationAcceptance } from './identity/invitation-acceptance.js';
 import { OpenSignup } from './identity/signup.js';
 import { InvitationService } from './orgs/invitations.js';
+import { MemberService } from './orgs/members.js';
 import { createMailer } from './email/mailer.js';
 import { LoginThrottle } from './identity/throttle.js';
 import type { Logger } from './logger.js';
@@ -118,12 +119,14 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       publicUrl: config.publicUrl,
     });
     const invitations = new InvitationService({ db, audit, mailer, orgs, publicUrl: config.publicUrl });
+    const tokens = new ApiTokenService({ db, audit, invalidation });
     const services: Services = {
       identity,
       recovery,
       signup: new OpenSignup({ db, audit, orgs, identity, sessions, throttle, mailer, background, publicUrl: config.publicUrl }),
       acceptance: new InvitationAcceptance({ db, audit, invitations, identity, sessions, twoFactor, throttle }),
       invitations,
+      members: new MemberService({ db, audit, invalidation, sessions, tokens }),
       sessions,
       signingKeys,
       twoFactor,
@@ -131,7 +134,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       projects,
       secrets: new SecretService({ db, keyring, audit, projects, invalidation, stepUp: stepUpPolicyOf(config), valueCache: { ttlMs: config.valueCacheTtlMs, maxBytes: config.valueCacheMaxBytes } }),
       rotation: new KeyRotationService({ db, keyring, audit }),
-      tokens: new ApiTokenService({ db, audit, invalidation }),
+      tokens,
       audit,
     };
     const setupToken = await services.identity.prepareSetup(clock());

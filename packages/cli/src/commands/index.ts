@@ -24,6 +24,7 @@ const LOADERS: Record<string, () => Promise<Command>> = {
   link: () => import('./link.js'),
   tokens: () => import('./tokens.js'),
   invitations: () => import('./invitations.js'),
+  members: () => import('./members.js'),
   sessions: () => import('./sessions.js'),
   '2fa': () => import('./twofa.js'),
   admin: () => import('./admin.js'),
@@ -65,6 +66,7 @@ Data
 Access
   tokens create|list|revoke
   invitations create|list|revoke|accept
+  members list|set-role|remove
   admin rotate-keys
   audit list
 

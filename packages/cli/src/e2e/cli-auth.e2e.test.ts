@@ -185,6 +185,7 @@ const HELP_COMMANDS = [
   ['2fa'], ['2fa', 'status'], ['2fa', 'enable'], ['2fa', 'confirm'], ['2fa', 'disable'], ['2fa', 'backup-codes'],
   ['signup'], ['signup', 'verify'],
   ['invitations'], ['invitations', 'create'], ['invitations', 'list'], ['invitations', 'revoke'], ['invitations', 'accept'],
+  ['members'], ['members', 'list'], ['members', 'set-role'], ['members', 'remove'],
 ];
 
 test('the help walk below covers every command there is', () => {

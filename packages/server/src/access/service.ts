@@ -131,6 +131,19 @@ export class ApiTokenService {
     this.deps.invalidation.publish({ type: 'token.revoked', tokenId: id });
   }
 
+  /**
+   * Revokes every live token a user created in one org, inside the caller's transaction (a member
+   * removed from it); returns their ids for `announceRevoked` once the transaction committed.
+   */
+  revokeCreatedBy(trx: Db, orgId: string, userId: string, now: number): Promise<string[]> {
+    return store.revokeApiTokensCreatedBy(trx, orgId, userId, now);
+  }
+
+  /** After a revocation committed: cached copies of the tokens stop authenticating at once. */
+  announceRevoked(ids: readonly string[]): void {
+    for (const tokenId of ids) this.deps.invalidation.publish({ type: 'token.revoked', tokenId });
+  }
+
   /** The principal behind an API token, or null when unknown, revoked or expired. */
   async authenticate(token: string, now: number, ip: string | null): Promise<TokenPrincipal | null> {
     const digest = tokenDigest(token);

@@ -48,3 +48,18 @@ export function revokeApiToken(db: Db, orgId: string, id: string, now: number): 
 export function markApiTokenUsed(db: Db, id: string, now: number, ip: string | null): Promise<unknown> {
   return db.updateTable('api_tokens').set({ last_used_at: now, last_used_ip: ip }).where('id', '=', id).execute();
 }
+
+/** Revokes the live tokens a user created in the org (a member removed from it); returns their ids. */
+export async function revokeApiTokensCreatedBy(db: Db, orgId: string, userId: string, now: number): Promise<string[]> {
+  const live = await db
+    .selectFrom('api_tokens')
+    .select('id')
+    .where('org_id', '=', orgId)
+    .where('created_by', '=', userId)
+    .where('revoked_at', 'is', null)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .execute();
+  const ids = live.map((r) => r.id);
+  if (ids.length > 0) await db.updateTable('api_tokens').set({ revoked_at: now }).where('org_id', '=', orgId).where('id', 'in', ids).where('revoked_at', 'is', null).execute();
+  return ids;
+}

@@ -192,6 +192,15 @@ export class SessionService {
     this.announceRevoked(revoked);
   }
 
+  /**
+   * Revokes every live session of a user in one org inside the caller's transaction (a member
+   * removed from it); returns their ids for `announceRevoked` once the transaction committed.
+   */
+  async revokeAllInOrg(trx: Db, orgId: string, userId: string, now: number): Promise<string[]> {
+    const live = await store.listLiveSessions(trx, orgId, userId, now);
+    return store.revokeUserSessions(trx, orgId, userId, live.map((s) => s.id), now);
+  }
+
   /** Records a re-authentication on the caller's session (inside the caller's transaction). */
   async markAuthenticated(trx: Db, sessionId: string, now: number): Promise<void> {
     await store.markSessionAuthenticated(trx, sessionId, now);

@@ -214,7 +214,19 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     const inviteToken = await fromOutbox('inv');
     const invitePassword = keep('invitee password', `Joiner-${marker('PW')}`);
     expect(await call(null, 'POST', '/api/v1/auth/invitations/accept', { token: inviteToken, password: 'password1234' }), 400);
-    keep('invitee session', (await call(null, 'POST', '/api/v1/auth/invitations/accept', { token: inviteToken, password: invitePassword })).body.accessToken);
+    const invitee = await call(null, 'POST', '/api/v1/auth/invitations/accept', { token: inviteToken, password: invitePassword });
+    keep('invitee session', invitee.body.accessToken);
+    keep('invitee refresh token', invitee.body.refreshToken);
+    // Members: list, role change (with refusals), removal of the invitee (which ends their session).
+    const inviteeId = invitee.body.user.id as string;
+    expect(await call(session, 'GET', '/api/v1/org/members'), 200);
+    expect(await call(session, 'PATCH', `/api/v1/org/members/${inviteeId}`, { role: 'viewer' }), 200);
+    expect(await call(session, 'PATCH', `/api/v1/org/members/${inviteeId}`, { role: keep('bad role', marker('ROLE')) }), 400);
+    expect(await call(invitee.body.accessToken, 'PATCH', `/api/v1/org/members/${inviteeId}`, { role: 'admin' }), 403);
+    expect(await call(session, 'PATCH', '/api/v1/org/members/usr_nobody', { role: 'viewer' }), 404);
+    expect(await call(session, 'DELETE', `/api/v1/org/members/${inviteeId}`), 200);
+    expect(await call(session, 'DELETE', `/api/v1/org/members/${inviteeId}`), 404);
+    expect(await call(invitee.body.accessToken, 'GET', '/api/v1/org/members'), 401);
     const revoked = await call(session, 'POST', '/api/v1/org/invitations', { email: 'revoked@example.com', role: 'viewer' });
     expect(revoked, 201);
     const revokedToken = await fromOutbox('inv');
