@@ -26,6 +26,10 @@ import { lazyChildLogger, type Logger } from './logger.js';
 import type { OrgService } from './orgs/service.js';
 import { orgRoutes } from './orgs/routes.js';
 import { invitationRoutes } from './orgs/invitation-routes.js';
+import { allowlistRoutes } from './orgs/allowlist-routes.js';
+import type { IpAllowlist } from './orgs/allowlist.js';
+import { emergencyAccessRoutes } from './identity/emergency-access-routes.js';
+import type { EmergencyAccess } from './identity/emergency-access.js';
 import type { InvitationService } from './orgs/invitations.js';
 import type { InvitationAcceptance } from './identity/invitation-acceptance.js';
 import { signupRoutes } from './identity/signup-routes.js';
@@ -47,6 +51,8 @@ export interface Services {
   acceptance: InvitationAcceptance;
   orgs: OrgService;
   invitations: InvitationService;
+  allowlist: IpAllowlist;
+  emergency: EmergencyAccess;
   projects: ProjectService;
   secrets: SecretService;
   rotation: KeyRotationService;
@@ -95,6 +101,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
     sessions: services.sessions,
     tokens: services.tokens,
     projects: services.projects,
+    allowlist: services.allowlist,
     clock,
     stepUp: stepUpPolicyOf(config),
   });
@@ -127,6 +134,8 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   signupRoutes(app, { signup: services.signup, acceptance: services.acceptance, clock });
   orgRoutes(app, { orgs: services.orgs });
   invitationRoutes(app, { invitations: services.invitations });
+  allowlistRoutes(app, { allowlist: services.allowlist });
+  emergencyAccessRoutes(app, { emergency: services.emergency, clock });
   projectRoutes(app, { projects: services.projects });
   secretRoutes(app, { secrets: services.secrets });
   keyRotationRoutes(app, { rotation: services.rotation });

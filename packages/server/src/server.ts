@@ -20,6 +20,8 @@ import { AccountRecovery } from './identity/recovery.js';
 import { InvitationAcceptance } from './identity/invitation-acceptance.js';
 import { OpenSignup } from './identity/signup.js';
 import { InvitationService } from './orgs/invitations.js';
+import { IpAllowlist } from './orgs/allowlist.js';
+import { EmergencyAccess } from './identity/emergency-access.js';
 import { createMailer } from './email/mailer.js';
 import { LoginThrottle } from './identity/throttle.js';
 import type { Logger } from './logger.js';
@@ -118,12 +120,16 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       publicUrl: config.publicUrl,
     });
     const invitations = new InvitationService({ db, audit, mailer, orgs, publicUrl: config.publicUrl });
+    const allowlist = new IpAllowlist({ db, audit, invalidation, log });
+    const emergency = new EmergencyAccess({ db, audit, throttle, mailer, background, allowlist, allowanceMs: config.emergencyAccessS * 1000 });
     const services: Services = {
       identity,
       recovery,
       signup: new OpenSignup({ db, audit, orgs, identity, sessions, throttle, mailer, background, publicUrl: config.publicUrl }),
       acceptance: new InvitationAcceptance({ db, audit, invitations, identity, sessions, twoFactor, throttle }),
       invitations,
+      allowlist,
+      emergency,
       sessions,
       signingKeys,
       twoFactor,
