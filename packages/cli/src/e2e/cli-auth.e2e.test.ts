@@ -185,6 +185,9 @@ const HELP_COMMANDS = [
   ['2fa'], ['2fa', 'status'], ['2fa', 'enable'], ['2fa', 'confirm'], ['2fa', 'disable'], ['2fa', 'backup-codes'],
   ['signup'], ['signup', 'verify'],
   ['invitations'], ['invitations', 'create'], ['invitations', 'list'], ['invitations', 'revoke'], ['invitations', 'accept'],
+  ['org'], ['org', 'allowlist'], ['org', 'allowlist', 'list'], ['org', 'allowlist', 'add'], ['org', 'allowlist', 'remove'],
+  ['org', 'allowlist', 'enable'], ['org', 'allowlist', 'disable'],
+  ['emergency-access'], ['emergency-access', 'request'], ['emergency-access', 'confirm'],
 ];
 
 test('the help walk below covers every command there is', () => {
