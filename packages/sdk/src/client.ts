@@ -17,6 +17,8 @@ import type {
   Member,
   MemberRemoval,
   Role,
+  IpAllowlist,
+  EmergencyAccessGrant,
   Environment,
   GetSecretOptions,
   IfVersionOption,
@@ -167,6 +169,16 @@ export class KeyNestClient {
     };
     return this.#call({ method: 'POST', path: `${API}/auth/invitations/accept`, body });
   }
+  /** Mails an emergency-access code to an owner shut out by the IP allowlist; answers the same for any email. */
+  async requestEmergencyAccess(email: string): Promise<void> {
+    await this.#call({ method: 'POST', path: `${API}/auth/emergency-access`, body: { email } });
+  }
+
+  /** Lets the address this is sent from past the allowlist, for the owner the code was mailed to. */
+  async confirmEmergencyAccess(input: { email: string; code: string }): Promise<EmergencyAccessGrant> {
+    return this.#call({ method: 'POST', path: `${API}/auth/emergency-access/confirm`, body: input });
+  }
+
 
   // Identity.
 
@@ -378,6 +390,28 @@ export class KeyNestClient {
   /** Ends the member's sessions and API tokens in the organization; answers the secrets to rotate. */
   async removeMember(userId: string): Promise<MemberRemoval> {
     return this.#call<MemberRemoval>({ method: 'DELETE', path: `${API}/org/members/${segment(userId)}` });
+  }
+
+  // The org's IP allowlist (needs settings:manage; changes need a recent sign-in).
+
+  async getIpAllowlist(): Promise<IpAllowlist> {
+    return this.#call({ method: 'GET', path: `${API}/org/allowlist` });
+  }
+
+  /** Adds an address or CIDR range; `label` says what it is. */
+  async addIpAllowlistEntry(input: { cidr: string; label?: string }): Promise<IpAllowlist> {
+    return this.#call({ method: 'POST', path: `${API}/org/allowlist/entries`, body: input });
+  }
+
+  /** Refused with 409 allowlist_locks_you_out when it would shut out your address, unless `confirmLockout`. */
+  async removeIpAllowlistEntry(cidr: string, options: { confirmLockout?: boolean } = {}): Promise<IpAllowlist> {
+    return this.#call({ method: 'DELETE', path: `${API}/org/allowlist/entries/${segment(cidr)}`, query: { confirmLockout: options.confirmLockout === true ? true : undefined } });
+  }
+
+  /** Turning it on is refused (409 allowlist_locks_you_out) when it would shut out your address, unless `confirmLockout`. */
+  async setIpAllowlistEnabled(enabled: boolean, options: { confirmLockout?: boolean } = {}): Promise<IpAllowlist> {
+    const body = options.confirmLockout === true ? { enabled, confirmLockout: true } : { enabled };
+    return this.#call({ method: 'PATCH', path: `${API}/org/allowlist`, body });
   }
 
   // API tokens.

@@ -334,3 +334,21 @@ export interface ApiErrorBody {
   error: { code: string; message: string; details?: unknown };
   requestId?: string;
 }
+
+/** `GET /org/allowlist`: the org's IP allowlist, and where you are calling from. */
+export interface IpAllowlist {
+  enabled: boolean;
+  /** Ranges in canonical form (`203.0.113.0/24`, `2001:db8::/48`; single addresses as /32 or /128). */
+  entries: { cidr: string; label: string | null; createdAt: string }[];
+  /** Your address as the server sees it. */
+  yourIp: string | null;
+  /** Whether the list admits `yourIp`. */
+  yourIpAllowed: boolean;
+}
+
+/** What a confirmed emergency-access code granted: the address, until when, in which orgs. */
+export interface EmergencyAccessGrant {
+  ip: string;
+  expiresAt: string;
+  orgs: { id: string; name: string }[];
+}

@@ -26,6 +26,10 @@ import { lazyChildLogger, type Logger } from './logger.js';
 import type { OrgService } from './orgs/service.js';
 import { orgRoutes } from './orgs/routes.js';
 import { invitationRoutes } from './orgs/invitation-routes.js';
+import { allowlistRoutes } from './orgs/allowlist-routes.js';
+import type { IpAllowlist } from './orgs/allowlist.js';
+import { emergencyAccessRoutes } from './identity/emergency-access-routes.js';
+import type { EmergencyAccess } from './identity/emergency-access.js';
 import type { InvitationService } from './orgs/invitations.js';
 import { memberRoutes } from './orgs/member-routes.js';
 import type { MemberService } from './orgs/members.js';
@@ -50,6 +54,8 @@ export interface Services {
   orgs: OrgService;
   invitations: InvitationService;
   members: MemberService;
+  allowlist: IpAllowlist;
+  emergency: EmergencyAccess;
   projects: ProjectService;
   secrets: SecretService;
   rotation: KeyRotationService;
@@ -98,6 +104,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
     sessions: services.sessions,
     tokens: services.tokens,
     projects: services.projects,
+    allowlist: services.allowlist,
     clock,
     stepUp: stepUpPolicyOf(config),
   });
@@ -131,6 +138,8 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   orgRoutes(app, { orgs: services.orgs });
   invitationRoutes(app, { invitations: services.invitations });
   memberRoutes(app, { members: services.members });
+  allowlistRoutes(app, { allowlist: services.allowlist });
+  emergencyAccessRoutes(app, { emergency: services.emergency, clock });
   projectRoutes(app, { projects: services.projects });
   secretRoutes(app, { secrets: services.secrets });
   keyRotationRoutes(app, { rotation: services.rotation });

@@ -39,6 +39,7 @@ describe('loadConfig', () => {
     assert.equal(c.shutdownTimeoutMs, 10_000);
     assert.equal(c.bodyLimitBytes, 8 * 1024 * 1024);
     assert.equal(c.geoIp, undefined, 'no GeoIP database unless one is named');
+    assert.equal(c.emergencyAccessS, 3600, 'emergency access past the IP allowlist lasts an hour');
   });
 
   it('reads every KEYNEST_* variable; empty ones count as unset; overrides win', () => {
@@ -95,6 +96,8 @@ describe('loadConfig', () => {
     failure({ KEYNEST_PASSWORD_REQUIRE_CLASSES: '5' }, 'KEYNEST_PASSWORD_REQUIRE_CLASSES');
     for (const bad of ['yes', '10.0.0.0/33', '10.0.0.1/8/1', 'proxy.internal', '::1/129']) failure({ KEYNEST_TRUST_PROXY: bad }, 'KEYNEST_TRUST_PROXY');
     failure({ KEYNEST_VALUE_CACHE_MAX_MB: '0' }, 'KEYNEST_VALUE_CACHE_MAX_MB');
+    for (const bad of ['59', String(24 * 3600 + 1), '1h']) failure({ KEYNEST_EMERGENCY_ACCESS_S: bad }, 'KEYNEST_EMERGENCY_ACCESS_S');
+    assert.equal(loadConfig({ KEYNEST_EMERGENCY_ACCESS_S: '900' }).emergencyAccessS, 900);
     failure({ KEYNEST_LOG_LEVEL: 'verbose' }, 'KEYNEST_LOG_LEVEL');
     failure({ KEYNEST_DATABASE_SCHEMA: 'Bad-Schema' }, 'KEYNEST_DATABASE_SCHEMA');
     failure({ KEYNEST_DATABASE_SCHEMA: 'x; drop table users' }, 'KEYNEST_DATABASE_SCHEMA');

@@ -21,6 +21,8 @@ import { InvitationAcceptance } from './identity/invitation-acceptance.js';
 import { OpenSignup } from './identity/signup.js';
 import { InvitationService } from './orgs/invitations.js';
 import { MemberService } from './orgs/members.js';
+import { IpAllowlist } from './orgs/allowlist.js';
+import { EmergencyAccess } from './identity/emergency-access.js';
 import { createMailer } from './email/mailer.js';
 import { LoginThrottle } from './identity/throttle.js';
 import type { Logger } from './logger.js';
@@ -120,6 +122,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     });
     const invitations = new InvitationService({ db, audit, mailer, orgs, publicUrl: config.publicUrl });
     const tokens = new ApiTokenService({ db, audit, invalidation });
+    const allowlist = new IpAllowlist({ db, audit, invalidation, log });
+    const emergency = new EmergencyAccess({ db, audit, throttle, mailer, background, allowlist, allowanceMs: config.emergencyAccessS * 1000 });
     const services: Services = {
       identity,
       recovery,
@@ -127,6 +131,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       acceptance: new InvitationAcceptance({ db, audit, invitations, identity, sessions, twoFactor, throttle }),
       invitations,
       members: new MemberService({ db, audit, invalidation, sessions, tokens }),
+      allowlist,
+      emergency,
       sessions,
       signingKeys,
       twoFactor,

@@ -29,6 +29,8 @@ const LOADERS: Record<string, () => Promise<Command>> = {
   '2fa': () => import('./twofa.js'),
   admin: () => import('./admin.js'),
   audit: () => import('./audit.js'),
+  org: () => import('./org.js'),
+  'emergency-access': () => import('./emergency-access.js'),
 };
 
 export const COMMAND_NAMES: readonly string[] = Object.keys(LOADERS);
@@ -69,6 +71,10 @@ Access
   members list|set-role|remove
   admin rotate-keys
   audit list
+  org allowlist list|add|remove|enable|disable
+                           the organization's IP allowlist
+  emergency-access request|confirm
+                           an owner shut out by the IP allowlist gets back in by mail
 
 Global options
   --server URL             server (else KEYNEST_SERVER, else the one you logged in to,

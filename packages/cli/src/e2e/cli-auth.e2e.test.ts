@@ -186,6 +186,9 @@ const HELP_COMMANDS = [
   ['signup'], ['signup', 'verify'],
   ['invitations'], ['invitations', 'create'], ['invitations', 'list'], ['invitations', 'revoke'], ['invitations', 'accept'],
   ['members'], ['members', 'list'], ['members', 'set-role'], ['members', 'remove'],
+  ['org'], ['org', 'allowlist'], ['org', 'allowlist', 'list'], ['org', 'allowlist', 'add'], ['org', 'allowlist', 'remove'],
+  ['org', 'allowlist', 'enable'], ['org', 'allowlist', 'disable'],
+  ['emergency-access'], ['emergency-access', 'request'], ['emergency-access', 'confirm'],
 ];
 
 test('the help walk below covers every command there is', () => {

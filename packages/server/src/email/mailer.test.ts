@@ -264,6 +264,14 @@ describe('mail templates', () => {
       facts: ['Acme Corp', 'https://keynest.example.test/signup?t=sgn1', 'keynest signup verify kn_sgn_1', '24 hours'],
     },
     signup_account_exists: { params: { signInUrl: 'https://keynest.example.test' }, facts: ['https://keynest.example.test', 'already has an account', 'forgot your password'] },
+    emergency_access_code: {
+      params: { at, ip: '198.51.100.9', orgNames: ['Acme Corp'], code: 'kn_eac_1', expiresInMinutes: 15, allowanceMinutes: 60 },
+      facts: ['Acme Corp', '198.51.100.9', 'keynest emergency-access confirm --email YOUR-EMAIL --code kn_eac_1', '15 minutes', '60 minutes', '2030-01-02 09:41 UTC'],
+    },
+    emergency_access_granted: {
+      params: { at, ip: '198.51.100.9', orgNames: ['Acme Corp'], until: new Date(Date.UTC(2030, 0, 2, 10, 41)) },
+      facts: ['Acme Corp', '198.51.100.9', '2030-01-02 10:41 UTC', 'audit log'],
+    },
   };
 
   for (const kind of MAIL_KINDS) {

@@ -31,6 +31,8 @@ export const MAIL_KINDS = [
   'invitation',
   'signup_verification',
   'signup_account_exists',
+  'emergency_access_code',
+  'emergency_access_granted',
 ] as const;
 
 export type MailKind = (typeof MAIL_KINDS)[number];

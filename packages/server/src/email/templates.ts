@@ -32,6 +32,8 @@ export interface MailParams {
   invitation: { orgName: string; inviterEmail: string; link: string; code: string; expiresInDays: number };
   signup_verification: { orgName: string; link: string; code: string; expiresInHours: number };
   signup_account_exists: { signInUrl: string };
+  emergency_access_code: Where & { orgNames: string[]; code: string; expiresInMinutes: number; allowanceMinutes: number };
+  emergency_access_granted: Where & { orgNames: string[]; until: Date };
 }
 
 const MAX_FIELD_LENGTH = 100;
@@ -187,6 +189,36 @@ const TEMPLATES: { [K in MailKind]: (p: MailParams[K]) => MailContent } = {
       'If you forgot your password, reset it from there (or with POST /api/v1/auth/password-reset).',
       '',
       "If you didn't try to sign up, ignore this mail: nothing has changed.",
+    ),
+  }),
+
+  // Both mails double as security notices: an owner who did not ask learns that someone tried.
+  emergency_access_code: (p) => ({
+    subject: 'KeyNest emergency access code',
+    text: lines(
+      `Someone asked for emergency access past the IP allowlist of ${p.orgNames.map((n) => `"${field(n)}"`).join(', ')} on KeyNest.`,
+      '',
+      ...facts(p),
+      '',
+      `To let the address you enter it from in for ${plural(p.allowanceMinutes, 'minute')}, run within ${plural(p.expiresInMinutes, 'minute')}:`,
+      '',
+      `keynest emergency-access confirm --email YOUR-EMAIL --code ${p.code}`,
+      '',
+      `or send it to POST /api/v1/auth/emergency-access/confirm. It works once.`,
+      '',
+      "If you didn't ask for this, ignore this mail: nothing changes unless the code is used. Someone may know that you are an owner and be trying to get past the allowlist.",
+    ),
+  }),
+
+  emergency_access_granted: (p) => ({
+    subject: 'KeyNest emergency access was granted',
+    text: lines(
+      `An emergency access code was used: this address may reach ${p.orgNames.map((n) => `"${field(n)}"`).join(', ')} on KeyNest as you, whatever the IP allowlist says.`,
+      '',
+      ...facts(p),
+      `Until:      ${time(p.until)}`,
+      '',
+      "If this wasn't you, change your password now (that signs out every session) and check the organization's audit log.",
     ),
   }),
 };

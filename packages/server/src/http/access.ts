@@ -8,6 +8,7 @@ import { tokenKind } from '../crypto/random.js';
 import { AppError, reauthRequired } from '../errors.js';
 import { looksLikeJwt } from '../identity/access-tokens.js';
 import type { SessionService } from '../identity/sessions.js';
+import type { IpAllowlist } from '../orgs/allowlist.js';
 import type { ProjectService, Target } from '../projects/service.js';
 import { PRINTABLE, REF_MAX } from './schemas.js';
 
@@ -48,6 +49,7 @@ export interface AccessDeps {
   sessions: Pick<SessionService, 'authenticate'>;
   tokens: Pick<ApiTokenService, 'authenticate'>;
   projects: Pick<ProjectService, 'resolve'>;
+  allowlist: Pick<IpAllowlist, 'enforce'>;
   clock: Clock;
   stepUp: StepUpPolicy;
 }
@@ -70,6 +72,9 @@ export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): v
 async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { public: string }>, deps: AccessDeps): Promise<void> {
   const now = deps.clock();
   const principal = await authenticate(req, deps, now);
+  // Before anything else is looked at: from outside its org's allowlist a credential opens nothing,
+  // not even the settings that hold the list (403 ip_not_allowed).
+  await deps.allowlist.enforce(principal, { ip: req.ip, requestId: req.id, now });
   if (access.sessionOnly && principal.type !== 'user') throw new AppError('forbidden', 'This action needs a signed-in user, not an API token');
   // An org that requires 2FA holds members without it to enrolment (and to seeing who they are).
   if (principal.type === 'user' && principal.mustEnrolTwoFactor && !('authenticated' in access && access.duringEnrolment)) {

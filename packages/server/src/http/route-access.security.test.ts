@@ -27,6 +27,8 @@ const PUBLIC = new Set([
   'POST /api/v1/auth/signup',
   'POST /api/v1/auth/signup/verify',
   'POST /api/v1/auth/invitations/accept',
+  'POST /api/v1/auth/emergency-access',
+  'POST /api/v1/auth/emergency-access/confirm',
   'HEAD /healthz',
   'HEAD /api/v1/openapi.json',
   'HEAD /api/v1/setup',
@@ -151,6 +153,7 @@ describe('registerAccessControl: deny by default at start-up', () => {
         throw new Error('not used');
       },
     },
+    allowlist: { enforce: async () => 'open' as const },
     clock: () => Date.now(),
     stepUp: { maxAgeMs: 600_000, environments: new Set(['production']) },
   };

@@ -4,7 +4,7 @@ import { AppError } from '../errors.js';
 import type { Db } from '../storage/database.js';
 
 /** The mailing and link endpoints, each limited on its own. */
-export type RequestPurpose = 'reset' | 'reset-confirm' | 'verify' | 'verify-confirm' | 'signup' | 'signup-mail' | 'signup-verify' | 'invitation-accept';
+export type RequestPurpose = 'reset' | 'reset-confirm' | 'verify' | 'verify-confirm' | 'signup' | 'signup-mail' | 'signup-verify' | 'invitation-accept' | 'emergency-access' | 'emergency-access-confirm';
 
 /** `points` attempts per `durationS` seconds. */
 export interface RateLimit {

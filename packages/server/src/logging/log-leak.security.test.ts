@@ -184,7 +184,7 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
 
     // Without SMTP, mailed links land in the outbox: the newest of a kind, not yet seen.
     const seenLinks = new Set<string>();
-    const fromOutbox = async (kind: 'rst' | 'vfy' | 'sgn' | 'inv') => {
+    const fromOutbox = async (kind: 'rst' | 'vfy' | 'sgn' | 'inv' | 'eac') => {
       for (let i = 0; i < 100; i++) {
         const text = existsSync(path.join(srv.dataDir, 'outbox.jsonl')) ? readFileSync(path.join(srv.dataDir, 'outbox.jsonl'), 'utf8') : '';
         const found = [...text.matchAll(new RegExp(`kn_${kind}_[A-Za-z0-9_-]{43}`, 'g'))].map((m) => m[0]).filter((t) => !seenLinks.has(t)).pop();
@@ -232,6 +232,21 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     const revokedToken = await fromOutbox('inv');
     expect(await call(session, 'DELETE', `/api/v1/org/invitations/${revoked.body.invitation.id}`), 204);
     expect(await call(null, 'POST', '/api/v1/auth/invitations/accept', { token: revokedToken, password: invitePassword }), 400);
+
+    // The IP allowlist (every request of the tour comes from loopback) and emergency access.
+    expect(await call(session, 'GET', '/api/v1/org/allowlist'), 200);
+    expect(await call(session, 'POST', '/api/v1/org/allowlist/entries', { cidr: '127.0.0.1', label: 'loopback' }), 201);
+    expect(await call(session, 'POST', '/api/v1/org/allowlist/entries', { cidr: '10.1.2.3/8' }), 400);
+    expect(await call(session, 'POST', '/api/v1/org/allowlist/entries', { cidr: '192.0.2.0/24' }), 201);
+    expect(await call(session, 'PATCH', '/api/v1/org/allowlist', { enabled: true }), 200);
+    expect(await call(session, 'DELETE', `/api/v1/org/allowlist/entries/${encodeURIComponent('127.0.0.1/32')}`), 409);
+    expect(await call(null, 'POST', '/api/v1/auth/emergency-access', { email }), 202);
+    await srv.keynest.settled();
+    const emergencyCode = await fromOutbox('eac');
+    expect(await call(null, 'POST', '/api/v1/auth/emergency-access/confirm', { email, code: keep('wrong emergency code', `kn_eac_${marker('EAC').slice(0, 43).padEnd(43, 'x')}`) }), 401);
+    expect(await call(null, 'POST', '/api/v1/auth/emergency-access/confirm', { email, code: emergencyCode }), 200);
+    expect(await call(session, 'DELETE', `/api/v1/org/allowlist/entries/${encodeURIComponent('192.0.2.0/24')}`), 200);
+    expect(await call(session, 'PATCH', '/api/v1/org/allowlist', { enabled: false }), 200);
 
     // Re-authentication and a password change (then back, so the rest of the tour signs in as before).
     expect(await call(session, 'POST', '/api/v1/auth/reauth', { password }), 204);

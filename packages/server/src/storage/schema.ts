@@ -148,6 +148,14 @@ export interface Database {
     created_by_type: string;
     created_by_id: string;
   };
+  /** Per-org IP allowlist switch (orgs/allowlist.ts); no row = off. */
+  ip_allowlists: { org_id: string; enabled: number; updated_at: number };
+  /** `cidr` in canonical form (access/ip-ranges.ts `formatRange`). */
+  ip_allowlist_entries: { org_id: string; cidr: string; label: string | null; created_by: string | null; created_at: number };
+  /** Mailed emergency-access codes, as SHA-256 digests; single use. */
+  emergency_access_codes: { code_digest: string; user_id: string; created_at: number; expires_at: number; used_at: number | null };
+  /** Addresses an owner proved themselves from with an emergency code, admitted for them until expiry. */
+  emergency_allowances: { org_id: string; user_id: string; ip: string; created_at: number; expires_at: number };
   audit_events: {
     id: Generated<number>;
     org_id: string | null;

@@ -5,6 +5,7 @@ import * as m002 from './002-identity.js';
 import * as m003 from './003-session-location.js';
 import * as m004 from './004-signup.js';
 import * as m005 from './005-access-tokens.js';
+import * as m007 from './007-ip-allowlist.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, t: DialectTraits): Promise<void>;
@@ -21,4 +22,5 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['003-session-location', m003],
   ['004-signup', m004],
   ['005-access-tokens', m005],
+  ['007-ip-allowlist', m007],
 ];
