@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
 import { api, assertError, setupOwner, type Api } from '../test-support/api.js';
-import { startServer } from '../test-support/server.js';
-import { mailedToken, nthMail, startSmtpServer } from '../test-support/smtp.js';
+import { mailedToken, nthMail, startServerWithMail, startSmtpServer } from '../test-support/smtp.js';
 
 /**
  * Pre-account hijacking (Sudhodanan & Paverd, 2022): an attacker starts an account for the victim's
@@ -21,8 +20,7 @@ describe('nobody can prepare an account for someone else', () => {
   const anon = () => api(srv);
 
   before(async () => {
-    smtp = await startSmtpServer();
-    srv = await startServer({ env: { KEYNEST_SMTP_URL: `smtp://127.0.0.1:${smtp.port}` } });
+    ({ srv, smtp } = await startServerWithMail());
     owner = api(srv, await setupOwner(srv));
     assert.equal((await owner('PATCH', '/api/v1/org/settings', { openSignup: { enabled: true, allowedDomains: ['acme.test'] } })).status, 200);
   });

@@ -6,7 +6,7 @@ import type { TestServer } from '../testing.js';
 import { api, OWNER, setupOwner, type Api } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 import { startServer } from '../test-support/server.js';
-import { startSmtpServer, type ReceivedMail } from '../test-support/smtp.js';
+import { startServerWithMail, startSmtpServer, type ReceivedMail } from '../test-support/smtp.js';
 import { oathtool } from '../test-support/totp.js';
 
 const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
@@ -26,8 +26,7 @@ describe('security notices by mail (real SMTP server in-process)', () => {
   const login = (body: Record<string, unknown>, ua = FIREFOX) => api(srv)('POST', '/api/v1/auth/login', body, { headers: { 'user-agent': ua } });
 
   before(async () => {
-    smtp = await startSmtpServer();
-    srv = await startServer({ clock, env: { KEYNEST_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, KEYNEST_MAIL_FROM: 'keynest@example.test', KEYNEST_STEP_UP_S: '86400' } });
+    ({ srv, smtp } = await startServerWithMail({ clock, env: { KEYNEST_MAIL_FROM: 'keynest@example.test', KEYNEST_STEP_UP_S: '86400' } }));
     owner = api(srv, await setupOwner(srv));
   });
   after(async () => {

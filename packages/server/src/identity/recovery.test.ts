@@ -4,7 +4,7 @@ import type { TestServer } from '../testing.js';
 import { api, assertError, OWNER, setupOwner, type Api } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 import { startServer } from '../test-support/server.js';
-import { startSmtpServer, type ReceivedMail } from '../test-support/smtp.js';
+import { startServerWithMail, startSmtpServer, type ReceivedMail } from '../test-support/smtp.js';
 
 async function nextMail(received: ReceivedMail[], count: number): Promise<ReceivedMail> {
   for (let i = 0; i < 100 && received.length < count; i++) await new Promise((r) => setTimeout(r, 20));
@@ -26,8 +26,7 @@ describe('password reset and email verification (real SMTP server)', () => {
   let mailCount = 0;
   const anon = () => api(srv);
   before(async () => {
-    smtp = await startSmtpServer();
-    srv = await startServer({ clock, env: { KEYNEST_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, KEYNEST_PUBLIC_URL: 'https://keynest.example.test' } });
+    ({ srv, smtp } = await startServerWithMail({ clock, env: { KEYNEST_PUBLIC_URL: 'https://keynest.example.test' } }));
     owner = api(srv, await setupOwner(srv));
   });
   after(async () => {

@@ -8,7 +8,7 @@ import type { TestServer } from '../testing.js';
 import { api, OWNER, setupOwner, type Api } from '../test-support/api.js';
 import { cityRecord, writeMmdbFile } from '../test-support/mmdb.js';
 import { startServer } from '../test-support/server.js';
-import { startSmtpServer, type ReceivedMail } from '../test-support/smtp.js';
+import { startServerWithMail, startSmtpServer, type ReceivedMail } from '../test-support/smtp.js';
 
 const BERLIN = { countryCode: 'DE', country: 'Germany', city: 'Berlin' };
 const TOKYO = { countryCode: 'JP', country: 'Japan', city: 'Tokyo' };
@@ -54,8 +54,7 @@ describe('session locations from a GeoIP database (KEYNEST_GEOIP_DB)', () => {
       { network: '203.0.113.0/24', record: cityRecord(BERLIN) },
       { network: '2001:db8:1::/48', record: cityRecord({ ...TOKYO, continent: 'AS' }) },
     ]);
-    smtp = await startSmtpServer();
-    srv = await startServer({ env: { KEYNEST_GEOIP_DB: db, KEYNEST_TRUST_PROXY: '127.0.0.1', KEYNEST_SMTP_URL: `smtp://127.0.0.1:${smtp.port}` } });
+    ({ srv, smtp } = await startServerWithMail({ env: { KEYNEST_GEOIP_DB: db, KEYNEST_TRUST_PROXY: '127.0.0.1' } }));
     await setupOwner(srv);
   });
   after(async () => {

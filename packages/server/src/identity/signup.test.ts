@@ -4,7 +4,7 @@ import type { TestServer } from '../testing.js';
 import { api, assertError, OWNER, setupOwner, type Api } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 import { startServer } from '../test-support/server.js';
-import { mailedToken, nthMail, startSmtpServer } from '../test-support/smtp.js';
+import { mailedToken, nthMail, startServerWithMail, startSmtpServer } from '../test-support/smtp.js';
 
 const PASSWORD = 'Juniper-Comet-Basalt-7719';
 const SIGNUP = '/api/v1/auth/signup';
@@ -32,8 +32,7 @@ describe('open sign-up (real SMTP server)', () => {
   };
 
   before(async () => {
-    smtp = await startSmtpServer();
-    srv = await startServer({ clock, env: { KEYNEST_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, KEYNEST_PUBLIC_URL: 'https://keynest.example.test' } });
+    ({ srv, smtp } = await startServerWithMail({ clock, env: { KEYNEST_PUBLIC_URL: 'https://keynest.example.test' } }));
     owner = api(srv, await setupOwner(srv));
   });
   after(async () => {

@@ -3,8 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
 import { api, assertError, OWNER, setupOwner, type Api } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
-import { startServer } from '../test-support/server.js';
-import { mailedToken, startSmtpServer } from '../test-support/smtp.js';
+import { mailedToken, startServerWithMail, startSmtpServer } from '../test-support/smtp.js';
 import { oathtool } from '../test-support/totp.js';
 
 const PASSWORD = 'Juniper-Comet-Basalt-7719';
@@ -47,8 +46,7 @@ describe('invitations (real SMTP server)', () => {
   const roleOf = async (caller: Api) => (await caller('GET', '/api/v1/me')).body.principal.role as string;
 
   before(async () => {
-    smtp = await startSmtpServer();
-    srv = await startServer({ clock, env: { KEYNEST_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, KEYNEST_PUBLIC_URL: 'https://keynest.example.test', KEYNEST_TRUST_PROXY: '127.0.0.1' } });
+    ({ srv, smtp } = await startServerWithMail({ clock, env: { KEYNEST_PUBLIC_URL: 'https://keynest.example.test', KEYNEST_TRUST_PROXY: '127.0.0.1' } }));
     owner = api(srv, await setupOwner(srv));
   });
   after(async () => {

@@ -1,11 +1,24 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
+import { startTestServer, type TestServer, type TestServerOptions } from '../testing.js';
 
 export interface ReceivedMail {
   mailFrom: string | undefined;
   rcptTo: string[];
   headers: Map<string, string>;
   body: string;
+}
+
+/** A test server that mails through a fresh `startSmtpServer` (KEYNEST_SMTP_URL set to it). */
+export async function startServerWithMail(opts: TestServerOptions = {}): Promise<{ srv: TestServer; smtp: Awaited<ReturnType<typeof startSmtpServer>> }> {
+  const smtp = await startSmtpServer();
+  try {
+    const srv = await startTestServer({ ...opts, env: { ...opts.env, KEYNEST_SMTP_URL: `smtp://127.0.0.1:${smtp.port}` } });
+    return { srv, smtp };
+  } catch (err) {
+    await smtp.close();
+    throw err;
+  }
 }
 
 /**
