@@ -49,7 +49,7 @@ export interface AccessDeps {
   sessions: Pick<SessionService, 'authenticate'>;
   tokens: Pick<ApiTokenService, 'authenticate'>;
   projects: Pick<ProjectService, 'resolve'>;
-  allowlist: Pick<IpAllowlist, 'enforce'>;
+  allowlist: Pick<IpAllowlist, 'enforce' | 'admitsAtOnce'>;
   clock: Clock;
   stepUp: StepUpPolicy;
 }
@@ -74,7 +74,7 @@ async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { pub
   const principal = await authenticate(req, deps, now);
   // Before anything else is looked at: from outside its org's allowlist a credential opens nothing,
   // not even the settings that hold the list (403 ip_not_allowed).
-  await deps.allowlist.enforce(principal, { ip: req.ip, requestId: req.id, now });
+  if (!deps.allowlist.admitsAtOnce(principal, req.ip, now)) await deps.allowlist.enforce(principal, { ip: req.ip, requestId: req.id, now });
   if (access.sessionOnly && principal.type !== 'user') throw new AppError('forbidden', 'This action needs a signed-in user, not an API token');
   // An org that requires 2FA holds members without it to enrolment (and to seeing who they are).
   if (principal.type === 'user' && principal.mustEnrolTwoFactor && !('authenticated' in access && access.duringEnrolment)) {

@@ -153,7 +153,7 @@ describe('registerAccessControl: deny by default at start-up', () => {
         throw new Error('not used');
       },
     },
-    allowlist: { enforce: async () => 'open' as const },
+    allowlist: { enforce: async () => 'open' as const, admitsAtOnce: () => false },
     clock: () => Date.now(),
     stepUp: { maxAgeMs: 600_000, environments: new Set(['production']) },
   };
