@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { hashPassword } from '../crypto/passwords.js';
+import { newId } from '../crypto/random.js';
+import type { TestServer } from '../testing.js';
+import { api, assertError, request, setupOwner, signIn, type Api, type SignedInSession } from '../test-support/api.js';
+import { createProject, putSecret, secretsPath } from '../test-support/fixtures.js';
+import { liveRoutes, routeId } from '../test-support/routes.js';
+import { startServer } from '../test-support/server.js';
+
+const VIEWER = { email: 'viewer@example.com', password: 'Heron-Quartz-Lantern-8842' };
+
+/**
+ * A viewer sees keys and metadata, never a value: every route the server has is tried by a viewer,
+ * with every query option that could ask for more, and no answer (successes and errors alike) may
+ * hold a stored value. The route table is the live one, so a new route is tried without a change here.
+ */
+describe('keys only: a viewer never sees a value, on any route', () => {
+  let srv: TestServer;
+  let owner: Api;
+  let viewer: SignedInSession;
+  let values: string[];
+
+  before(async () => {
+    srv = await startServer();
+    owner = api(srv, await setupOwner(srv));
+    await createProject(owner, 'app');
+    await putSecret(owner, 'app', 'development', 'PLAIN', 'keys-only-plain-v1');
+    await putSecret(owner, 'app', 'development', 'PLAIN', 'keys-only-plain-v2');
+    await putSecret(owner, 'app', 'development', 'REF', '${PLAIN}-and-more');
+    await putSecret(owner, 'app', 'development', 'CROSS', '${production.PROD_ONLY}');
+    await putSecret(owner, 'app', 'production', 'PROD_ONLY', 'keys-only-production');
+    await putSecret(owner, 'app', 'development', 'GONE', 'keys-only-deleted');
+    assert.equal((await owner('DELETE', secretsPath('app', 'development', 'GONE'))).status, 204);
+    // A viewer of the org, as an admin's invitation makes one.
+    const userId = newId('usr');
+    const org = (await owner('GET', '/api/v1/me')).body.principal.org;
+    await srv.db.insertInto('users').values({ id: userId, email: VIEWER.email, password_hash: await hashPassword(VIEWER.password), created_at: Date.now(), email_verified_at: Date.now() }).execute();
+    await srv.db.insertInto('memberships').values({ org_id: org.id, user_id: userId, role: 'viewer', created_at: Date.now() }).execute();
+    viewer = await signIn(srv, VIEWER);
+    values = await srv.storedValues();
+    assert.ok(values.includes('keys-only-plain-v1') && values.includes('keys-only-production'));
+  });
+  after(() => srv.close());
+
+  const leaked = (text: string) => values.filter((v) => text.includes(v));
+
+  it('sees keys, versions and history, without values', async () => {
+    const call = api(srv, viewer);
+    const keys = await call('GET', `${secretsPath('app', 'development')}?values=false&includeDeleted=true`);
+    assert.equal(keys.status, 200, keys.text);
+    assert.deepEqual(keys.body.secrets.map((s: { key: string }) => s.key).sort(), ['CROSS', 'GONE', 'PLAIN', 'REF']);
+    for (const s of keys.body.secrets) assert.equal(s.value, undefined);
+    const history = await call('GET', `${secretsPath('app', 'development', 'PLAIN')}/versions`);
+    assert.equal(history.status, 200, history.text);
+    assert.equal(history.body.versions.length, 2);
+    assert.deepEqual(leaked(keys.text + history.text), []);
+  });
+
+  it('is refused every value: one, all, raw, resolved, deleted, another environment (403, nothing in the answer)', async () => {
+    const call = api(srv, viewer);
+    for (const path of [
+      secretsPath('app', 'development'),
+      `${secretsPath('app', 'development')}?raw=true`,
+      `${secretsPath('app', 'development')}?values=true&includeDeleted=true`,
+      secretsPath('app', 'development', 'PLAIN'),
+      `${secretsPath('app', 'development', 'REF')}?raw=true`,
+      secretsPath('app', 'development', 'CROSS'),
+      secretsPath('app', 'development', 'GONE'),
+      secretsPath('app', 'production', 'PROD_ONLY'),
+    ]) {
+      const res = await call('GET', path);
+      assertError(res, 403, 'forbidden');
+      assert.deepEqual(leaked(res.text), [], path);
+    }
+  });
+
+  it('tries every route of the server, with every query option: no answer holds a value', async () => {
+    const params: Record<string, string> = { project: 'app', env: 'development', key: 'PLAIN', version: '1', id: 'x', userId: 'x', cidr: '10.0.0.0%2F8' };
+    const tried: string[] = [];
+    let signIns = 0;
+    for (const r of liveRoutes(srv.keynest.app)) {
+      const path = r.url.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(params[name] ?? 'x'));
+      for (const query of ['', '?values=true&raw=true&includeDeleted=true', '?raw=true']) {
+        // A write carries a value of its own, so that an echo would show too; nothing the viewer may do changes a secret.
+        const body = r.method === 'GET' || r.method === 'HEAD' || r.method === 'DELETE' ? undefined : { value: 'viewer-write-attempt', version: 1 };
+        let res = await request(srv, viewer.accessToken, r.method, `${path}${query}`, body);
+        // Signing out (or ending one's sessions) is allowed: sign in again so the next routes are tried for real.
+        if (res.status === 401) {
+          viewer = await signIn(srv, VIEWER);
+          signIns++;
+          res = await request(srv, viewer.accessToken, r.method, `${path}${query}`, body);
+        }
+        assert.ok(res.status < 500, `${routeId(r)}${query}: ${res.status} ${res.text}`);
+        assert.deepEqual(leaked(res.text), [], `${routeId(r)}${query} leaked a value`);
+        assert.ok(!res.text.includes('viewer-write-attempt'), `${routeId(r)}${query} echoed the value sent`);
+      }
+      tried.push(routeId(r));
+    }
+    assert.ok(tried.length >= 40, `only ${tried.length} routes tried`);
+    assert.ok(signIns < 15, `the session ended ${signIns} times`);
+    // And nothing was written: the viewer's attempts changed no secret.
+    assert.deepEqual((await srv.storedValues()).sort(), [...values].sort());
+  });
+});
