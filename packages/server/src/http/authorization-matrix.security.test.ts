@@ -1,0 +1,237 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Role } from '../access/permissions.js';
+import { hashPassword } from '../crypto/passwords.js';
+import { newId } from '../crypto/random.js';
+import type { TestServer } from '../testing.js';
+import { api, assertError, OWNER, request, setupOwner, signIn, type ApiAnswer, type SignedInSession } from '../test-support/api.js';
+import { manualClock } from '../test-support/clock.js';
+import { createProject, createToken, putSecret } from '../test-support/fixtures.js';
+import { liveRoutes, routeId, type LiveRoute } from '../test-support/routes.js';
+import { startServer } from '../test-support/server.js';
+
+/**
+ * Who may call what, written out route by route (not derived from the routes' own rules, so that a
+ * wrong rule shows): the least role that may call it, and what an API token (scoped to
+ * app/development) may do there. `self` is any signed-in user about their own account; `public`
+ * needs nothing. A route missing here fails the test.
+ */
+type Rule = 'public' | { least: Role | 'self'; token: 'none' | 'read' | 'write' };
+const S = (least: Role | 'self', token: 'none' | 'read' | 'write' = 'none'): Rule => ({ least, token });
+const MATRIX: Record<string, Rule> = {
+  'GET /healthz': 'public',
+  'GET /api/v1/openapi.json': 'public',
+  'GET /.well-known/jwks.json': 'public',
+  'GET /api/v1/setup': 'public',
+  'POST /api/v1/setup': 'public',
+  'POST /api/v1/auth/login': 'public',
+  'POST /api/v1/auth/refresh': 'public',
+  'POST /api/v1/auth/signup': 'public',
+  'POST /api/v1/auth/signup/verify': 'public',
+  'POST /api/v1/auth/invitations/accept': 'public',
+  'POST /api/v1/auth/password-reset': 'public',
+  'POST /api/v1/auth/password-reset/confirm': 'public',
+  'POST /api/v1/auth/verify-email': 'public',
+  'POST /api/v1/auth/emergency-access': 'public',
+  'POST /api/v1/auth/emergency-access/confirm': 'public',
+  'GET /api/v1/me': S('self', 'read'),
+  'POST /api/v1/auth/logout': S('self'),
+  'POST /api/v1/auth/reauth': S('self'),
+  'POST /api/v1/me/password': S('self'),
+  'POST /api/v1/me/email/verification': S('self'),
+  'GET /api/v1/me/2fa': S('self'),
+  'POST /api/v1/me/2fa/totp': S('self'),
+  'POST /api/v1/me/2fa/totp/confirm': S('self'),
+  'POST /api/v1/me/2fa/disable': S('self'),
+  'POST /api/v1/me/2fa/backup-codes': S('self'),
+  'GET /api/v1/me/sessions': S('self'),
+  'DELETE /api/v1/me/sessions': S('self'),
+  'DELETE /api/v1/me/sessions/:id': S('self'),
+  'POST /api/v1/me/sessions/revoke-others': S('self'),
+  'GET /api/v1/projects': S('viewer', 'read'),
+  'POST /api/v1/projects': S('developer'),
+  'GET /api/v1/projects/:project': S('viewer', 'read'),
+  'DELETE /api/v1/projects/:project': S('admin'),
+  'GET /api/v1/projects/:project/environments': S('viewer', 'read'),
+  'POST /api/v1/projects/:project/environments': S('developer'),
+  'DELETE /api/v1/projects/:project/environments/:env': S('developer'),
+  'GET /api/v1/projects/:project/environments/:env/secrets': S('developer', 'read'),
+  'PATCH /api/v1/projects/:project/environments/:env/secrets': S('developer', 'write'),
+  'GET /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', 'read'),
+  'PUT /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', 'write'),
+  'DELETE /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', 'write'),
+  'POST /api/v1/projects/:project/environments/:env/secrets/:key/restore': S('developer', 'write'),
+  'GET /api/v1/projects/:project/environments/:env/secrets/:key/versions': S('viewer', 'read'),
+  'POST /api/v1/projects/:project/environments/:env/secrets/:key/rollback': S('developer', 'write'),
+  'GET /api/v1/tokens': S('admin'),
+  'POST /api/v1/tokens': S('admin'),
+  'DELETE /api/v1/tokens/:id': S('admin'),
+  'GET /api/v1/audit': S('admin'),
+  'GET /api/v1/org/members': S('viewer'),
+  'PATCH /api/v1/org/members/:userId': S('admin'),
+  'DELETE /api/v1/org/members/:userId': S('admin'),
+  'GET /api/v1/org/invitations': S('admin'),
+  'POST /api/v1/org/invitations': S('admin'),
+  'DELETE /api/v1/org/invitations/:id': S('admin'),
+  'GET /api/v1/org/settings': S('admin'),
+  'PATCH /api/v1/org/settings': S('admin'),
+  'GET /api/v1/org/allowlist': S('admin'),
+  'PATCH /api/v1/org/allowlist': S('admin'),
+  'POST /api/v1/org/allowlist/entries': S('admin'),
+  'DELETE /api/v1/org/allowlist/entries/:cidr': S('admin'),
+  'POST /api/v1/admin/rotate-keys': S('admin'),
+  'POST /api/v1/admin/reencrypt': S('admin'),
+  'POST /api/v1/admin/rotate-signing-key': S('admin'),
+};
+
+const RANK: Record<Role | 'self', number> = { self: 1, viewer: 1, developer: 2, admin: 3, owner: 4 };
+const ROLES: Role[] = ['viewer', 'developer', 'admin', 'owner'];
+const PASSWORD = 'Matrix-Basalt-Heron-6621';
+/** Every write carries this invalid body: an allowed caller gets a 4xx from validation, after authorization, and changes nothing. */
+const BODY = { matrixProbe: true };
+
+describe('authorization matrix: every route × every kind of caller', () => {
+  const clock = manualClock();
+  let srv: TestServer;
+  const users: Record<string, { id: string; email: string; session: SignedInSession }> = {};
+  let tokens: Record<'read' | 'write' | 'expired' | 'revoked', { token: string; id: string }>;
+  let routes: LiveRoute[];
+
+  async function addMember(orgId: string, role: Role, email: string): Promise<string> {
+    const id = newId('usr');
+    await srv.db.insertInto('users').values({ id, email, password_hash: await hashPassword(PASSWORD), created_at: clock(), email_verified_at: clock() }).execute();
+    await srv.db.insertInto('memberships').values({ org_id: orgId, user_id: id, role, created_at: clock() }).execute();
+    return id;
+  }
+
+  before(async () => {
+    srv = await startServer({ clock, env: { KEYNEST_TRUST_PROXY: '127.0.0.1', KEYNEST_LOGIN_RATE_IP: '1000/60' } });
+    const ownerSession = await setupOwner(srv);
+    const owner = api(srv, ownerSession);
+    const org = (await owner('GET', '/api/v1/me')).body.principal.org as { id: string };
+    await createProject(owner, 'app');
+    await putSecret(owner, 'app', 'development', 'MATRIX', 'matrix-value-1');
+    const expiring = await createToken(owner, { project: 'app', environment: 'development', access: 'read', expiresInSeconds: 60 });
+    const revoked = await createToken(owner, { project: 'app', environment: 'development', access: 'write' });
+    assert.equal((await owner('DELETE', `/api/v1/tokens/${revoked.info.id}`)).status, 204);
+    const read = await createToken(owner, { project: 'app', environment: 'development', access: 'read' });
+    const write = await createToken(owner, { project: 'app', environment: 'development', access: 'write' });
+    tokens = { read: { token: read.token, id: read.info.id }, write: { token: write.token, id: write.info.id }, expired: { token: expiring.token, id: expiring.info.id }, revoked: { token: revoked.token, id: revoked.info.id } };
+    clock.advance(61_000);
+    // Sacrificial projects and environments, so that an allowed delete never removes what the rest uses.
+    for (const who of ROLES) {
+      await createProject(owner, `doomed-${who}`);
+      assert.equal((await owner('POST', '/api/v1/projects/app/environments', { name: `doomed-${who}` })).status, 201);
+    }
+    for (const role of ROLES) {
+      const email = role === 'owner' ? OWNER.email : `${role}@matrix.test`;
+      const id = role === 'owner' ? (await srv.db.selectFrom('users').select('id').where('email', '=', 'owner@example.com').executeTakeFirstOrThrow()).id : await addMember(org.id, role, email);
+      users[role] = { id, email, session: role === 'owner' ? ownerSession : await signIn(srv, { email, password: PASSWORD }) };
+    }
+    // The owner of another organization.
+    const other = await srv.db.transaction().execute((trx) => srv.keynest.services.orgs.createOrg(trx, 'Globex', clock()));
+    const strangerId = await addMember(other.id, 'owner', 'stranger@globex.test');
+    users.stranger = { id: strangerId, email: 'stranger@globex.test', session: await signIn(srv, { email: 'stranger@globex.test', password: PASSWORD }) };
+    routes = liveRoutes(srv.keynest.app).filter((r) => r.method !== 'HEAD');
+  });
+  after(() => srv.close());
+
+  /** The path of a route for a caller: real names and ids, except where an allowed call would destroy what others need. */
+  function pathFor(r: LiveRoute, caller: string, allowed: boolean): string {
+    const doomed = `doomed-${caller}`;
+    const params: Record<string, string> = {
+      project: allowed && r.method === 'DELETE' && r.url === '/api/v1/projects/:project' ? doomed : 'app',
+      env: allowed && r.method === 'DELETE' && r.url.endsWith('/environments/:env') ? doomed : 'development',
+      key: 'MATRIX',
+      id: allowed ? 'x_unknown' : r.url.startsWith('/api/v1/tokens') ? tokens.read.id : 'x_unknown',
+      userId: allowed ? 'usr_unknown' : users.developer!.id,
+      cidr: '10.0.0.0/8',
+    };
+    return r.url.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(params[name] ?? 'x'));
+  }
+
+  async function call(r: LiveRoute, credential: string | null, path: string): Promise<ApiAnswer> {
+    return request(srv, credential, r.method, path, r.method === 'GET' || r.method === 'DELETE' ? undefined : BODY);
+  }
+
+  it('lists every route there is, and nothing else', () => {
+    const live = routes.map(routeId).sort();
+    assert.deepEqual(live.filter((r) => !(r in MATRIX)), [], 'routes without an entry in the matrix');
+    assert.deepEqual(Object.keys(MATRIX).filter((r) => !live.includes(r)), [], 'matrix entries of routes that do not exist');
+  });
+
+  it('anonymous, expired and revoked credentials get 401 on every non-public route', async () => {
+    for (const r of routes) {
+      if (MATRIX[routeId(r)] === 'public') continue;
+      for (const [label, credential] of [['anonymous', null], ['expired token', tokens.expired.token], ['revoked token', tokens.revoked.token]] as const) {
+        const res = await call(r, credential, pathFor(r, 'nobody', false));
+        assert.equal(res.status, 401, `${routeId(r)} as ${label}: ${res.text}`);
+      }
+    }
+  });
+
+  it('each role and each token type: refused exactly where the matrix says (403), let through elsewhere', async () => {
+    const callers: { name: string; role: Role | null; token: 'read' | 'write' | null }[] = [
+      ...ROLES.map((role) => ({ name: role, role, token: null })),
+      { name: 'read token', role: null, token: 'read' },
+      { name: 'write token', role: null, token: 'write' },
+    ];
+    const allowedFor = (rule: Exclude<Rule, 'public'>, c: (typeof callers)[number]) =>
+      c.role !== null ? RANK[c.role] >= RANK[rule.least] : rule.token === 'read' || (rule.token === 'write' && c.token === 'write');
+    // The refusals first: they change nothing, so every later call still finds what it needs.
+    for (const phase of ['refused', 'allowed'] as const) {
+      for (const r of routes) {
+        const rule = MATRIX[routeId(r)]!;
+        if (rule === 'public') continue;
+        for (const c of callers) {
+          const allowed = allowedFor(rule, c);
+          if ((phase === 'allowed') !== allowed) continue;
+          const credential = c.token ? tokens[c.token].token : users[c.role!]!.session.accessToken;
+          let res = await call(r, credential, pathFor(r, c.role ?? 'token', allowed));
+          // Ending one's own sessions is allowed: sign in again for the next routes.
+          if (res.status === 401 && c.role) {
+            const fresh = await signIn(srv, { email: users[c.role]!.email, password: c.role === 'owner' ? OWNER.password : PASSWORD });
+            users[c.role]!.session = fresh;
+            res = await call(r, fresh.accessToken, pathFor(r, c.role, allowed));
+          }
+          if (allowed) assert.ok(![401, 403].includes(res.status), `${routeId(r)} as ${c.name} should be let through: ${res.status} ${res.text}`);
+          else assert.equal(res.status, 403, `${routeId(r)} as ${c.name} should be refused: ${res.status} ${res.text}`);
+        }
+      }
+    }
+  });
+
+  it("another organization's owner: another org's projects and ids are missing (404), never forbidden", async () => {
+    const stranger = users.stranger!.session.accessToken;
+    for (const r of routes.filter((x) => x.url.includes(':project') || x.url.startsWith('/api/v1/tokens/') || x.url.startsWith('/api/v1/org/members/'))) {
+      const path = r.url
+        .replace(':project', 'app')
+        .replace(':env', 'development')
+        .replace(':key', 'MATRIX')
+        .replace(':id', tokens.read.id)
+        .replace(':userId', users.developer!.id);
+      const res = await call(r, stranger, path);
+      assert.ok([404, 400].includes(res.status), `${routeId(r)} by another org's owner: ${res.status} ${res.text}`);
+      if (res.status === 400) assert.equal(res.body.error.code, 'validation_failed', `${routeId(r)}: ${res.text}`);
+      assert.ok(!res.text.includes('matrix-value-1'));
+    }
+  });
+
+  it('from an address outside the allowlist, every session and token of the org is refused (403 ip_not_allowed)', async () => {
+    const owner = users.owner!.session;
+    const enabled = await request(srv, owner.accessToken, 'POST', '/api/v1/org/allowlist/entries', { cidr: '127.0.0.1/32' });
+    assert.ok([200, 201].includes(enabled.status), enabled.text);
+    assert.equal((await request(srv, owner.accessToken, 'PATCH', '/api/v1/org/allowlist', { enabled: true })).status, 200);
+    const outside = { 'x-forwarded-for': '203.0.113.9' };
+    for (const r of routes) {
+      if (MATRIX[routeId(r)] === 'public') continue;
+      for (const credential of [owner.accessToken, users.viewer!.session.accessToken, tokens.read.token, tokens.write.token]) {
+        const res = await request(srv, credential, r.method, pathFor(r, 'nobody', false), r.method === 'GET' || r.method === 'DELETE' ? undefined : BODY, { headers: outside });
+        if (res.status === 401) continue; // a session ended above by an allowed sign-out
+        assertError(res, 403, 'ip_not_allowed');
+      }
+    }
+    // The other org is not concerned.
+    assert.equal((await request(srv, users.stranger!.session.accessToken, 'GET', '/api/v1/projects', undefined, { headers: outside })).status, 200);
+  });
+});
