@@ -162,8 +162,9 @@ export class ApiTokenService {
       list.push({ project: { id: g.project_id, name: g.project_name }, environment: g.environment_id && g.environment_name ? { id: g.environment_id, name: g.environment_name } : null });
       byToken.set(g.token_id, list);
     }
-    return rows.map((r) => {
-      const scope = sortGrants(byToken.get(r.id) ?? []);
+    // A token whose every grant was deleted is gone with them (as when it named one environment).
+    return rows.filter((r) => byToken.has(r.id)).map((r) => {
+      const scope = sortGrants(byToken.get(r.id)!);
       return {
         id: r.id,
         name: r.name,
@@ -173,8 +174,7 @@ export class ApiTokenService {
         permissions: JSON.parse(r.permissions) as Permission[],
         owner: r.owner,
         scope,
-        // A token whose every grant was deleted reaches nothing; it still lists, under no project.
-        project: scope[0]?.project ?? { id: '', name: '' },
+        project: scope[0]!.project,
         environment: scope[0]?.environment ?? null,
         allowedIps: r.allowed_ips === null ? null : (JSON.parse(r.allowed_ips) as string[]),
         createdAt: iso(r.created_at),
@@ -300,7 +300,8 @@ function rowOf(v: {
 
 function principalOf(row: store.AuthTokenRow): TokenPrincipal | null {
   const permissions = effectivePermissions(JSON.parse(row.permissions) as Permission[], row.owner, row.creator_role);
-  if (!permissions) return null;
+  // Every project or environment it was granted is deleted: the token is gone with them.
+  if (!permissions || row.grants.length === 0) return null;
   const grants: TokenGrant[] = row.grants.map((g) => ({ projectId: g.project_id, environmentId: g.environment_id }));
   return {
     type: 'token',
