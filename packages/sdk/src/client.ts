@@ -427,6 +427,11 @@ export class KeyNestClient {
     return this.#call({ method: 'POST', path: `${API}/tokens`, body });
   }
 
+  /** A new token with the same settings; the old one works for `graceSeconds` more. */
+  async rotateToken(id: string, graceSeconds = 0): Promise<CreatedToken> {
+    return this.#call({ method: 'POST', path: `${API}/tokens/${segment(id)}/rotate`, body: { graceSeconds } });
+  }
+
   async revokeToken(id: string): Promise<void> {
     await this.#call({ method: 'DELETE', path: `${API}/tokens/${segment(id)}` });
   }

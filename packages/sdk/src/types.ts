@@ -270,28 +270,57 @@ export interface IfVersionOption {
 }
 
 export type TokenAccess = 'read' | 'write';
+export type TokenType = 'read-only' | 'deploy' | 'admin' | 'custom';
 
 export interface TokenInfo {
   id: string;
   name: string;
   prefix: string;
+  type: TokenType;
+  /** The original read/write shorthand the token was created with, else null. */
+  access: TokenAccess | null;
+  permissions: string[];
+  /** `org`: a service token, which outlives its creator's membership. */
+  owner: 'user' | 'org';
+  /** Grants: a whole project (environment null) or one environment. */
+  scope: { project: { id: string; name: string }; environment: { id: string; name: string } | null }[];
+  /** The first grant. */
   project: { id: string; name: string };
-  environment: { id: string; name: string };
-  access: TokenAccess;
+  environment: { id: string; name: string } | null;
+  allowedIps: string[] | null;
   createdAt: string;
   expiresAt: string | null;
   lastUsedAt: string | null;
+  lastUsedIp: string | null;
+  useCount: number;
   revokedAt: string | null;
+  rotatedAt: string | null;
+  replacedBy: string | null;
 }
 
-export interface CreateTokenInput {
+/** The original shorthand: one environment, read or write. */
+export interface CreateAccessTokenInput {
   name: string;
   project: string;
   environment: string;
   access: TokenAccess;
-  /** Omitted: the token does not expire. */
-  expiresInSeconds?: number;
+  /** Omitted: the server's maximum; null ("never") is refused (token_expiry_required). */
+  expiresInSeconds?: number | null;
 }
+
+export interface CreateTypedTokenInput {
+  name: string;
+  type: TokenType;
+  /** Only for `custom`: catalog permissions (see docs/permissions.md). */
+  permissions?: string[];
+  /** An omitted environment grants the whole project. */
+  scope: { project: string; environment?: string }[];
+  owner?: 'user' | 'org';
+  allowedIps?: string[];
+  expiresInSeconds: number;
+}
+
+export type CreateTokenInput = CreateAccessTokenInput | CreateTypedTokenInput;
 
 export interface CreatedToken {
   /** The bearer token (`kn_api_…`); the server shows it only in this answer. */

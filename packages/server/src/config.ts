@@ -47,6 +47,8 @@ export interface Config {
   stepUpEnvironments: string[];
   /** How long an owner's emergency access past the org's IP allowlist lasts (orgs/allowlist.ts). */
   emergencyAccessS: number;
+  /** The longest an API token may live; every token expires (access/token-rules.ts). */
+  tokenMaxTtlS: number;
   /** Which proxies' X-Forwarded-For to believe: Fastify's `trustProxy` (false = none). */
   trustProxy: boolean | number | string[];
   shutdownTimeoutMs: number;
@@ -101,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     stepUpS: integer(vars, 'KEYNEST_STEP_UP_S', 600, 30, DAY_S),
     stepUpEnvironments: nameList(vars, 'KEYNEST_STEP_UP_ENVIRONMENTS', ['production']),
     emergencyAccessS: integer(vars, 'KEYNEST_EMERGENCY_ACCESS_S', 3600, 60, DAY_S),
+    tokenMaxTtlS: integer(vars, 'KEYNEST_TOKEN_MAX_TTL_S', 365 * DAY_S, 3600, 10 * 365 * DAY_S),
     shutdownTimeoutMs: integer(vars, 'KEYNEST_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     bodyLimitBytes: integer(vars, 'KEYNEST_BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     valueCacheTtlMs: integer(vars, 'KEYNEST_VALUE_CACHE_TTL_MS', 1000, 0, 60_000),

@@ -121,7 +121,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       publicUrl: config.publicUrl,
     });
     const invitations = new InvitationService({ db, audit, mailer, orgs, publicUrl: config.publicUrl });
-    const tokens = new ApiTokenService({ db, audit, invalidation });
+    const tokens = new ApiTokenService({ db, audit, invalidation, maxTtlS: config.tokenMaxTtlS });
     const allowlist = new IpAllowlist({ db, audit, invalidation, log });
     const emergency = new EmergencyAccess({ db, audit, throttle, mailer, background, allowlist, allowanceMs: config.emergencyAccessS * 1000 });
     const services: Services = {

@@ -41,13 +41,15 @@ test('tokens create --json prints the whole answer; a write token can write', as
   const h = await startHarness(t);
   await h.setupProject();
   const created = JSON.parse(
-    await h.ok(['tokens', 'create', '--name', 'deploy', '--access', 'write', '--expires', 'never', '--env', 'staging', '--json']),
+    await h.ok(['tokens', 'create', '--name', 'deploy', '--access', 'write', '--expires', '90d', '--env', 'staging', '--json']),
   );
   assert.match(created.token, /^kn_api_/);
   assert.equal(created.info.name, 'deploy');
   assert.equal(created.info.access, 'write');
   assert.equal(created.info.environment.name, 'staging');
-  assert.equal(created.info.expiresAt, null);
+  assert.ok(Date.parse(created.info.expiresAt) > Date.now() + 89 * 24 * 3600 * 1000);
+  // Every token expires now (issue 4): "never" is refused by the server, which says why.
+  await h.fails(['tokens', 'create', '--name', 'forever', '--access', 'write', '--expires', 'never', '--env', 'staging'], 1, 'token_expiry_required');
   const ci = { env: { KEYNEST_TOKEN: created.token, KEYNEST_SERVER: h.server.url, KEYNEST_ENV: 'staging' } };
   assert.equal(await h.ok(['secrets', 'set', 'FROM_CI=yes'], ci), 'added FROM_CI (version 1)\n');
 });
@@ -99,4 +101,36 @@ test('audit list shows recent events, newest first', async (t) => {
   assert.deepEqual(times, [...times].sort((a, b) => b - a));
   assert.match(await h.ok(['audit', 'list', '--limit', '3']), /^ID\s+AT\s+ACTION\s+ACTOR\s+TARGET\s+OUTCOME\s+IP\n/);
   await h.fails(['audit', 'list', '--limit', 'many'], 2, 'usage');
+});
+
+test('typed tokens: create over several grants, list with type, scope and uses, rotate with grace', async (t) => {
+  const h = await startHarness(t);
+  await h.setupProject();
+  await h.ok(['secrets', 'set', 'DEPLOY_KEY=typed-value']);
+  const out = await h.ok(['tokens', 'create', '--name', 'ship', '--type', 'deploy', '--scope', 'app/development,app/staging', '--expires', '30d', '--allow-ip', '127.0.0.1,::1']);
+  const lines = out.trimEnd().split('\n');
+  const token = lines.at(-1)!;
+  assert.match(lines[0]!, /^Created deploy token ship \(\S+\) for app\/development,app\/staging, expires \d{4}-/);
+  const ci = { env: { KEYNEST_TOKEN: token, KEYNEST_SERVER: h.server.url } };
+  assert.equal(await h.ok(['run', '--', process.execPath, '-e', 'process.stdout.write(process.env.DEPLOY_KEY)'], { ...ci, cwd: h.cwd }), 'typed-value');
+  // A deploy token reads values only: no project listing.
+  await h.fails(['projects', 'list'], 1, 'forbidden', ci);
+
+  const info = JSON.parse(await h.ok(['tokens', 'list', '--json'])).tokens.find((x: { name: string }) => x.name === 'ship');
+  assert.equal(info.type, 'deploy');
+  assert.ok(info.useCount >= 1);
+  assert.match(await h.ok(['tokens', 'list']), new RegExp(`^${info.id}\\s+ship\\s+app/development,app/staging\\s+deploy\\s+active\\s.*\\s${info.useCount}\\n`, 'm'));
+
+  const rotated = await h.ok(['tokens', 'rotate', info.id, '--grace', '1h']);
+  const newToken = rotated.trimEnd().split('\n').at(-1)!;
+  assert.match(newToken, /^kn_api_/);
+  assert.notEqual(newToken, token);
+  assert.match(rotated, /works for 1h more/);
+  await h.fails(['tokens', 'rotate', info.id], 1, 'token_not_active');
+
+  await h.fails(['tokens', 'create', '--name', 'x', '--type', 'deploy'], 2, 'usage');
+  await h.fails(['tokens', 'create', '--name', 'x', '--type', 'root', '--expires', '1d'], 2, 'usage');
+  await h.fails(['tokens', 'create', '--name', 'x', '--type', 'custom', '--expires', '1d'], 2, 'usage');
+  await h.fails(['tokens', 'create', '--name', 'x', '--type', 'custom', '--permission', 'member:manage', '--expires', '1d'], 1, 'permission_not_grantable');
+  await h.fails(['tokens', 'create', '--name', 'x', '--type', 'read-only', '--expires', '9999d'], 1, 'token_ttl_too_long');
 });

@@ -44,12 +44,32 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   viewer: new Set<Permission>(['project:read', 'secret:read_keys', 'member:read']),
 };
 
-/** What an API token may do inside the one project/environment it is scoped to. */
+/**
+ * The kinds of API token (issue 4). A token acts only inside its grants (projects, or single
+ * environments of them), never on the org itself: no token manages members, roles, tokens,
+ * settings or billing, and none creates or deletes projects or environments (that would change
+ * what its own grant means). `admin` is therefore "everything about secrets and environments'
+ * contents the creator could do in the granted projects".
+ */
+export const TOKEN_TYPES = ['read-only', 'deploy', 'admin', 'custom'] as const;
+export type TokenType = (typeof TOKEN_TYPES)[number];
+
+/** The permissions a token may hold at all (`custom` picks among these). */
+export const TOKEN_GRANTABLE: readonly Permission[] = ['project:read', 'secret:read_keys', 'secret:read_values', 'secret:write', 'secret:delete'];
+
+export const TOKEN_TYPE_PERMISSIONS: Record<Exclude<TokenType, 'custom'>, ReadonlySet<Permission>> = {
+  'read-only': new Set<Permission>(['project:read', 'secret:read_keys', 'secret:read_values']),
+  // A deploy pipeline fetches values and nothing else: it cannot list projects or read keys alone.
+  deploy: new Set<Permission>(['secret:read_values']),
+  admin: new Set<Permission>(TOKEN_GRANTABLE),
+};
+
+/** The original `access` of a token (before issue 4), kept as a shorthand of the public contract. */
 export const TOKEN_ACCESS = ['read', 'write'] as const;
 export type TokenAccess = (typeof TOKEN_ACCESS)[number];
 
 export const TOKEN_ACCESS_PERMISSIONS: Record<TokenAccess, ReadonlySet<Permission>> = {
-  read: new Set<Permission>(['project:read', 'secret:read_keys', 'secret:read_values']),
+  read: TOKEN_TYPE_PERMISSIONS['read-only'],
   write: new Set<Permission>(['project:read', 'secret:read_keys', 'secret:read_values', 'secret:write', 'secret:delete']),
 };
 

@@ -16,7 +16,8 @@ const token = (access: 'read' | 'write'): TokenPrincipal => ({
   tokenId: 'tok_1',
   name: 't',
   createdBy: 'usr_1',
-  scope: { projectId: 'prj_1', environmentId: 'env_1', access },
+  owner: 'user',
+  scope: { type: access === 'read' ? 'read-only' : 'custom', access, permissions: TOKEN_ACCESS_PERMISSIONS[access], grants: [{ projectId: 'prj_1', environmentId: 'env_1' }] },
 });
 
 describe('access policy', () => {
@@ -78,7 +79,7 @@ describe('access policy', () => {
   it('denies by default: unknown principal kinds, roles and accesses get nothing', () => {
     const odd = { type: 'robot', orgId: 'org_1' } as unknown as Principal;
     const badRole = { ...user('owner'), role: 'superuser' } as unknown as Principal;
-    const badAccess = { ...token('write'), scope: { projectId: 'prj_1', environmentId: 'env_1', access: 'admin' } } as unknown as Principal;
+    const badAccess = { ...token('write'), scope: { grants: [{ projectId: 'prj_1', environmentId: 'env_1' }], access: 'admin' } } as unknown as Principal;
     for (const p of PERMISSIONS) {
       assert.equal(can(odd, p), false);
       assert.equal(can(badRole, p), false);

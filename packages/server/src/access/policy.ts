@@ -1,5 +1,5 @@
-import { ROLE_PERMISSIONS, ROLES, TOKEN_ACCESS_PERMISSIONS, type Permission, type Role } from './permissions.js';
-import type { Principal } from './principal.js';
+import { ROLE_PERMISSIONS, ROLES, type Permission, type Role } from './permissions.js';
+import type { Principal, TokenGrant } from './principal.js';
 
 export interface Scope {
   projectId?: string;
@@ -16,25 +16,33 @@ export function can(principal: Principal, permission: Permission, scope: Scope =
     case 'user':
       return ROLE_PERMISSIONS[principal.role]?.has(permission) ?? false;
     case 'token': {
-      const grant = principal.scope;
-      if (!TOKEN_ACCESS_PERMISSIONS[grant.access]?.has(permission)) return false;
-      if (scope.projectId !== undefined && scope.projectId !== grant.projectId) return false;
-      if (scope.environmentId !== undefined && scope.environmentId !== grant.environmentId) return false;
-      return true;
+      // A malformed scope (no permission set) grants nothing.
+      if (!(principal.scope?.permissions?.has(permission) ?? false)) return false;
+      if (scope.projectId === undefined) return true;
+      return grantsInclude(principal.scope.grants, scope.projectId, scope.environmentId);
     }
     default:
       return false;
   }
 }
 
-/** Whether the principal may know that a project exists at all (else it is answered as not found). */
+function grantsInclude(grants: readonly TokenGrant[], projectId: string, environmentId: string | undefined): boolean {
+  return grants.some((g) => g.projectId === projectId && (environmentId === undefined || g.environmentId === null || g.environmentId === environmentId));
+}
+
+/**
+ * Whether the principal may know that a project exists at all (else it is answered as not found).
+ * For a token this is its grant alone: a deploy token, which may not read project metadata, must
+ * still reach the values under the project's path; the route's permission then decides.
+ */
 export function canSeeProject(principal: Principal, projectId: string): boolean {
+  if (principal.type === 'token') return grantsInclude(principal.scope.grants, projectId, undefined);
   return can(principal, 'project:read', { projectId });
 }
 
 /** Whether the principal may know that an environment exists. */
 export function canSeeEnvironment(principal: Principal, projectId: string, environmentId: string): boolean {
-  if (principal.type === 'token') return principal.scope.projectId === projectId && principal.scope.environmentId === environmentId;
+  if (principal.type === 'token') return grantsInclude(principal.scope.grants, projectId, environmentId);
   return can(principal, 'project:read', { projectId, environmentId });
 }
 

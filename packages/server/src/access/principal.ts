@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import type { Role, TokenAccess } from './permissions.js';
+import type { Permission, Role, TokenAccess, TokenType } from './permissions.js';
 
 /** Who is calling, once authenticated. Every request past authentication carries exactly one. */
 export type Principal = UserPrincipal | TokenPrincipal;
@@ -24,7 +24,26 @@ export interface TokenPrincipal {
   name: string;
   /** The user who created the token; a token never does more than its scope allows. */
   createdBy: string;
-  scope: { projectId: string; environmentId: string; access: TokenAccess };
+  owner: TokenOwner;
+  scope: TokenScope;
+}
+
+/** A user's token dies with the creator's membership; an org (service) token outlives it. */
+export type TokenOwner = 'user' | 'org';
+
+/** One project (`environmentId` null: all its environments, present and future) or one environment. */
+export interface TokenGrant {
+  projectId: string;
+  environmentId: string | null;
+}
+
+export interface TokenScope {
+  type: TokenType;
+  /** The pre-issue-4 shorthand the token was created with, if any. */
+  access: TokenAccess | null;
+  /** What the token may do now: its own permissions, cut down to its creator's current role. */
+  permissions: ReadonlySet<Permission>;
+  grants: readonly TokenGrant[];
 }
 
 export function actorOf(p: Principal): { type: 'user' | 'token'; id: string } {

@@ -3,27 +3,58 @@ import { callerOf } from '../http/access.js';
 import { noContent, text } from '../http/schemas.js';
 import type { ProjectService } from '../projects/service.js';
 import { AppError } from '../errors.js';
-import { TOKEN_ACCESS, type TokenAccess } from './permissions.js';
-import { MAX_TOKEN_TTL_S, type ApiTokenService } from './service.js';
+import { PERMISSIONS, TOKEN_ACCESS, TOKEN_TYPES, type Permission, type TokenAccess, type TokenType } from './permissions.js';
+import type { TokenOwner } from './principal.js';
+import type { ApiTokenService, NewToken } from './service.js';
+
+/** How long a rotated token may keep working: long enough to redeploy, short enough to matter. */
+const MAX_ROTATION_GRACE_S = 30 * 24 * 3600;
+const MAX_GRANTS = 50;
+const MAX_ALLOWED_IPS = 50;
 
 const ref = { type: 'object', additionalProperties: false, required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } } as const;
+const nullableRef = { anyOf: [ref, { type: 'null' }] } as const;
 const tokenInfo = {
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'name', 'prefix', 'project', 'environment', 'access', 'createdAt', 'expiresAt', 'lastUsedAt', 'revokedAt'],
+  required: ['id', 'name', 'prefix', 'type', 'access', 'permissions', 'owner', 'scope', 'project', 'environment', 'allowedIps', 'createdAt', 'expiresAt', 'lastUsedAt', 'lastUsedIp', 'useCount', 'revokedAt', 'rotatedAt', 'replacedBy'],
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
     prefix: { type: 'string' },
+    type: { type: 'string', enum: [...TOKEN_TYPES] },
+    access: { anyOf: [{ type: 'string', enum: [...TOKEN_ACCESS] }, { type: 'null' }] },
+    permissions: { type: 'array', items: { type: 'string' } },
+    owner: { type: 'string', enum: ['user', 'org'] },
+    scope: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['project', 'environment'], properties: { project: ref, environment: nullableRef } } },
     project: ref,
-    environment: ref,
-    access: { type: 'string', enum: [...TOKEN_ACCESS] },
+    environment: nullableRef,
+    allowedIps: { type: ['array', 'null'], items: { type: 'string' } },
     createdAt: { type: 'string' },
     expiresAt: { type: ['string', 'null'] },
     lastUsedAt: { type: ['string', 'null'] },
+    lastUsedIp: { type: ['string', 'null'] },
+    useCount: { type: 'integer' },
     revokedAt: { type: ['string', 'null'] },
+    rotatedAt: { type: ['string', 'null'] },
+    replacedBy: { type: ['string', 'null'] },
   },
 } as const;
+const created = { type: 'object', additionalProperties: false, required: ['token', 'info'], properties: { token: { type: 'string' }, info: tokenInfo } } as const;
+const idParams = { type: 'object', additionalProperties: false, required: ['id'], properties: { id: text(1, 100) } } as const;
+
+interface CreateBody {
+  name: string;
+  project?: string;
+  environment?: string;
+  scope?: { project: string; environment?: string }[];
+  access?: TokenAccess;
+  type?: TokenType;
+  permissions?: Permission[];
+  owner?: TokenOwner;
+  allowedIps?: string[] | null;
+  expiresInSeconds?: number | null;
+}
 
 export function tokenRoutes(app: FastifyInstance, deps: { tokens: ApiTokenService; projects: ProjectService }): void {
   const { tokens, projects } = deps;
@@ -42,33 +73,72 @@ export function tokenRoutes(app: FastifyInstance, deps: { tokens: ApiTokenServic
     config: { access: { permission: 'token:manage', sessionOnly: true, stepUp: 'always' } },
     schema: {
       tags: ['tokens'],
-      summary: 'Create an API token scoped to one project environment; the token is shown only in this answer',
+      summary: 'Create an API token (a type, or the read/write shorthand, over projects or environments); the token is shown only in this answer',
       body: {
         type: 'object',
         additionalProperties: false,
-        required: ['name', 'project', 'environment', 'access'],
+        required: ['name'],
         properties: {
           name: text(1, 100),
           project: text(1, 100),
           environment: text(1, 100),
+          scope: {
+            type: 'array',
+            minItems: 1,
+            maxItems: MAX_GRANTS,
+            items: { type: 'object', additionalProperties: false, required: ['project'], properties: { project: text(1, 100), environment: text(1, 100) } },
+          },
           access: { type: 'string', enum: [...TOKEN_ACCESS] },
-          expiresInSeconds: { type: ['integer', 'null'], minimum: 60, maximum: MAX_TOKEN_TTL_S },
+          type: { type: 'string', enum: [...TOKEN_TYPES] },
+          permissions: { type: 'array', maxItems: PERMISSIONS.length, items: { type: 'string', enum: [...PERMISSIONS] } },
+          owner: { type: 'string', enum: ['user', 'org'] },
+          allowedIps: { type: ['array', 'null'], maxItems: MAX_ALLOWED_IPS, items: text(1, 64) },
+          expiresInSeconds: { type: ['integer', 'null'], minimum: 60 },
         },
       },
-      response: { 201: { type: 'object', additionalProperties: false, required: ['token', 'info'], properties: { token: { type: 'string' }, info: tokenInfo } } },
+      response: { 201: created },
     },
     handler: async (req, reply) => {
-      const body = req.body as { name: string; project: string; environment: string; access: TokenAccess; expiresInSeconds?: number | null };
+      const body = req.body as CreateBody;
       const caller = callerOf(req);
-      const target = await projects.resolve(caller.principal, body.project, body.environment);
-      if (!target.environment) throw new AppError('environment_not_found', 'Environment not found');
-      const created = await tokens.create(caller, {
+      if ((body.access === undefined) === (body.type === undefined)) throw new AppError('bad_request', 'Give the token a type (or the older access: read|write), not both');
+      if ((body.scope === undefined) === (body.project === undefined) || (body.project === undefined && body.environment !== undefined)) {
+        throw new AppError('bad_request', 'Give the token a scope (or one project and environment), not both');
+      }
+      const wanted = body.scope ?? [{ project: body.project!, environment: body.environment }];
+      const grants: NewToken['grants'] = [];
+      for (const g of wanted) {
+        const target = await projects.resolve(caller.principal, g.project, g.environment);
+        if (g.environment !== undefined && !target.environment) throw new AppError('environment_not_found', 'Environment not found');
+        grants.push({ project: target.project, environment: target.environment ?? null });
+      }
+      const result = await tokens.create(caller, {
         name: body.name,
-        target: { project: target.project, environment: target.environment },
+        grants,
+        type: body.type,
+        permissions: body.permissions,
         access: body.access,
-        expiresInSeconds: body.expiresInSeconds ?? null,
+        owner: body.owner ?? 'user',
+        allowedIps: body.allowedIps,
+        expiresInSeconds: body.expiresInSeconds,
       });
-      return reply.code(201).send(created);
+      return reply.code(201).send(result);
+    },
+  });
+
+  app.post('/api/v1/tokens/:id/rotate', {
+    config: { access: { permission: 'token:manage', sessionOnly: true, stepUp: 'always' } },
+    schema: {
+      tags: ['tokens'],
+      summary: 'Rotate an API token: a new token, shown only in this answer; the old one works until the grace ends',
+      params: idParams,
+      body: { type: 'object', additionalProperties: false, properties: { graceSeconds: { type: 'integer', minimum: 0, maximum: MAX_ROTATION_GRACE_S } } },
+      response: { 201: created },
+    },
+    handler: async (req, reply) => {
+      const body = (req.body ?? {}) as { graceSeconds?: number };
+      const result = await tokens.rotate(callerOf(req), (req.params as { id: string }).id, body.graceSeconds ?? 0);
+      return reply.code(201).send(result);
     },
   });
 
@@ -77,7 +147,7 @@ export function tokenRoutes(app: FastifyInstance, deps: { tokens: ApiTokenServic
     schema: {
       tags: ['tokens'],
       summary: 'Revoke an API token (it stops working at once)',
-      params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: text(1, 100) } },
+      params: idParams,
       response: { 204: noContent },
     },
     handler: async (req, reply) => {

@@ -2,119 +2,191 @@ import type { AuditService } from '../audit/service.js';
 import { auditContextOf, iso, isoOrNull, type RequestContext } from '../context.js';
 import { constantTimeEqual, newId, newToken, tokenDigest } from '../crypto/random.js';
 import { AppError, notFound } from '../errors.js';
-import type { Target } from '../projects/service.js';
 import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } from '../cache.js';
 import type { Db } from '../storage/database.js';
-import { TOKEN_ACCESS_PERMISSIONS, type TokenAccess } from './permissions.js';
+import { anyRangeIncludes, type IpRange } from './ip-ranges.js';
+import { type Permission, type TokenAccess, type TokenType } from './permissions.js';
 import { can } from './policy.js';
-import type { TokenPrincipal } from './principal.js';
+import type { TokenGrant, TokenOwner, TokenPrincipal } from './principal.js';
 import * as store from './store.js';
+import { allowedRanges, compileRanges, effectivePermissions, fromAccess, tokenExpiry, tokenPermissions } from './token-rules.js';
 
-/** last_used_at is for humans; writing it on every request would turn reads into writes. */
+/** last_used_at and use_count are for humans; writing them on every request would turn reads into writes. */
 const TOKEN_TOUCH_INTERVAL_MS = 60_000;
-/** Until the full token model (issue 4) sets a configurable maximum, a token lives at most a year. */
-export const MAX_TOKEN_TTL_S = 366 * 24 * 3600;
 const SHOWN_PREFIX_CHARS = 12;
+
+interface Ref {
+  id: string;
+  name: string;
+}
 
 export interface TokenInfo {
   id: string;
   name: string;
   prefix: string;
-  project: { id: string; name: string };
-  environment: { id: string; name: string };
-  access: TokenAccess;
+  type: TokenType;
+  access: TokenAccess | null;
+  permissions: Permission[];
+  owner: TokenOwner;
+  scope: { project: Ref; environment: Ref | null }[];
+  /** The first grant, as the original one-environment contract named it. */
+  project: Ref;
+  environment: Ref | null;
+  allowedIps: string[] | null;
   createdAt: string;
   expiresAt: string | null;
   lastUsedAt: string | null;
+  lastUsedIp: string | null;
+  useCount: number;
   revokedAt: string | null;
+  rotatedAt: string | null;
+  replacedBy: string | null;
+}
+
+export interface NewToken {
+  name: string;
+  grants: { project: Ref; environment: Ref | null }[];
+  /** Either a type (with permissions when custom) or the original read/write shorthand. */
+  type?: TokenType;
+  permissions?: Permission[];
+  access?: TokenAccess;
+  owner: TokenOwner;
+  allowedIps?: string[] | null;
+  expiresInSeconds?: number | null;
+}
+
+/** What authenticating an API token found: a principal, a refusal worth its own answer, or nothing. */
+export type TokenAuthentication = { principal: TokenPrincipal } | { refused: 'ip_not_allowed' } | null;
+
+interface CachedToken {
+  row: store.AuthTokenRow;
+  ranges: IpRange[] | null;
+  /** null: the token authenticates nothing (its creator left and it is not an org token). */
+  principal: TokenPrincipal | null;
 }
 
 /**
- * API tokens for machines. Invariants: the token is shown once, at creation, and stored only as
- * its SHA-256 digest; a revoked or expired token authenticates nothing; a token is scoped to one
- * project environment and may never do more than its creator could there.
+ * API tokens for machines. Invariants: the token is shown once (at creation or rotation) and
+ * stored only as its SHA-256 digest; a revoked or expired token authenticates nothing; a token
+ * acts only inside its grants, with at most its creator's current permissions, and only from its
+ * allowed addresses; every token expires (KEYNEST_TOKEN_MAX_TTL_S at most).
  */
 export class ApiTokenService {
   /** Token rows by digest: authentication without a query on every request. */
-  readonly #byDigest = new TtlCache<string, store.ApiTokenRow>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
+  readonly #byDigest = new TtlCache<string, CachedToken>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
+  /** Uses not yet written, by token id: flushed with the once-a-minute last_used write. */
+  readonly #pendingUses = new Map<string, number>();
 
-  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation }) {
+  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; maxTtlS: number }) {
+    const reaches = (t: CachedToken, projectId?: string, environmentId?: string) =>
+      t.row.grants.some((g) => g.project_id === projectId || (environmentId !== undefined && g.environment_id === environmentId));
     deps.invalidation.subscribe((e) => {
-      if (e.type === 'token.revoked') this.#byDigest.deleteWhere((t) => t.id === e.tokenId);
-      else if (e.type === 'project.deleted') this.#byDigest.deleteWhere((t) => t.project_id === e.projectId);
-      else if (e.type === 'environment.deleted') this.#byDigest.deleteWhere((t) => t.environment_id === e.environmentId);
+      if (e.type === 'token.revoked') this.#byDigest.deleteWhere((t) => t.row.id === e.tokenId);
+      else if (e.type === 'project.deleted') this.#byDigest.deleteWhere((t) => reaches(t, e.projectId));
+      else if (e.type === 'environment.deleted') this.#byDigest.deleteWhere((t) => reaches(t, undefined, e.environmentId));
+      // A creator's role changed or they left: their tokens' permissions follow at once.
+      else if (e.type === 'user.changed') this.#byDigest.deleteWhere((t) => t.row.created_by === e.userId);
     });
   }
 
-  async create(
-    ctx: RequestContext,
-    input: { name: string; target: Required<Target>; access: TokenAccess; expiresInSeconds: number | null },
-  ): Promise<{ token: string; info: TokenInfo }> {
+  async create(ctx: RequestContext, input: NewToken): Promise<{ token: string; info: TokenInfo }> {
     const p = ctx.principal;
     if (p.type !== 'user') throw new AppError('forbidden', 'API tokens are created by signed-in users');
-    const scope = { projectId: input.target.project.id, environmentId: input.target.environment.id };
-    for (const perm of TOKEN_ACCESS_PERMISSIONS[input.access]) {
-      if (!can(p, perm, scope)) throw new AppError('forbidden', 'A token cannot be given more access than its creator has');
-    }
     const name = input.name.trim();
     if (!name) throw new AppError('invalid_name', 'A token needs a name');
+    const { type, permissions } = input.access && !input.type ? fromAccess(input.access) : { type: input.type ?? 'read-only', permissions: tokenPermissions(input.type ?? 'read-only', input.permissions) };
+    this.#assertCreatorMay(ctx, permissions, input.owner);
+    const expiresAt = tokenExpiry(ctx.now, input.expiresInSeconds, { maxTtlS: this.deps.maxTtlS, defaultToMax: input.type === undefined });
+    const ips = allowedRanges(input.allowedIps);
+    const grants = dedupeGrants(input.grants);
     const token = newToken('api');
     const id = newId('tok');
-    const expiresAt = input.expiresInSeconds === null ? null : ctx.now + input.expiresInSeconds * 1000;
     await this.deps.db.transaction().execute(async (trx) => {
-      await store.insertApiToken(trx, {
-        id,
-        org_id: p.orgId,
-        name,
-        token_digest: tokenDigest(token),
-        prefix: token.slice(0, SHOWN_PREFIX_CHARS),
-        created_by: p.userId,
-        project_id: scope.projectId,
-        environment_id: scope.environmentId,
-        access: input.access,
-        created_at: ctx.now,
-        expires_at: expiresAt,
-        revoked_at: null,
-        last_used_at: null,
-        last_used_ip: null,
-      });
+      await store.insertApiToken(
+        trx,
+        rowOf({ id, orgId: p.orgId, name, token, createdBy: p.userId, owner: input.owner, type, access: type === input.type ? null : (input.access ?? null), permissions, ips, now: ctx.now, expiresAt }),
+        grants.map((g) => ({ token_id: id, project_id: g.project.id, environment_id: g.environment?.id ?? null })),
+      );
       await this.deps.audit.record(trx, auditContextOf(ctx), {
         action: 'token.create',
         target: { type: 'token', id, name },
-        details: { project: input.target.project.name, environment: input.target.environment.name, access: input.access, expiresAt: isoOrNull(expiresAt) },
+        details: { type, permissions, owner: input.owner, scope: grants.map(grantText), allowedIps: ips, expiresAt: iso(expiresAt) },
       });
     });
-    return {
-      token,
-      info: {
-        id,
-        name,
-        prefix: token.slice(0, SHOWN_PREFIX_CHARS),
-        project: input.target.project,
-        environment: input.target.environment,
-        access: input.access,
-        createdAt: iso(ctx.now),
-        expiresAt: isoOrNull(expiresAt),
-        lastUsedAt: null,
-        revokedAt: null,
-      },
-    };
+    return { token, info: await this.#infoOf(ctx, id) };
+  }
+
+  /**
+   * A new token with the same name, type, grants and expiry; the old one keeps working for
+   * `graceSeconds` (so deployments can switch over), then never again.
+   */
+  async rotate(ctx: RequestContext, id: string, graceSeconds: number): Promise<{ token: string; info: TokenInfo }> {
+    const p = ctx.principal;
+    if (p.type !== 'user') throw new AppError('forbidden', 'API tokens are rotated by signed-in users');
+    const token = newToken('api');
+    const newIdValue = newId('tok');
+    await this.deps.db.transaction().execute(async (trx) => {
+      const old = await store.findApiToken(trx, p.orgId, id);
+      if (!old) throw notFound('token');
+      if (old.revoked_at !== null || old.rotated_at !== null || (old.expires_at !== null && old.expires_at <= ctx.now)) {
+        throw new AppError('token_not_active', 'Only a live token that was not rotated already can be rotated');
+      }
+      const permissions = JSON.parse(old.permissions) as Permission[];
+      // Rotating hands out a new secret with the token's powers: the rotator must hold them too.
+      this.#assertCreatorMay(ctx, permissions, old.owner);
+      const graceEndsAt = Math.min(old.expires_at ?? Number.MAX_SAFE_INTEGER, ctx.now + graceSeconds * 1000);
+      const grants = await store.findApiTokenGrants(trx, id);
+      await store.insertApiToken(
+        trx,
+        { ...old, id: newIdValue, token_digest: tokenDigest(token), prefix: token.slice(0, SHOWN_PREFIX_CHARS), created_at: ctx.now, revoked_at: null, rotated_at: null, replaced_by: null, last_used_at: null, last_used_ip: null, use_count: 0 },
+        grants.map((g) => ({ ...g, token_id: newIdValue })),
+      );
+      await store.markApiTokenRotated(trx, p.orgId, id, ctx.now, graceEndsAt, newIdValue);
+      await this.deps.audit.record(trx, auditContextOf(ctx), {
+        action: 'token.rotate',
+        target: { type: 'token', id, name: old.name },
+        details: { replacedBy: newIdValue, graceEndsAt: iso(graceEndsAt) },
+      });
+    });
+    // The cached old row still has its old expiry.
+    this.deps.invalidation.publish({ type: 'token.revoked', tokenId: id });
+    return { token, info: await this.#infoOf(ctx, newIdValue) };
   }
 
   async list(ctx: RequestContext): Promise<TokenInfo[]> {
-    const rows = await store.listApiTokens(this.deps.db, ctx.principal.orgId);
-    return rows.map((r) => ({
-      id: r.id,
-      name: r.name,
-      prefix: r.prefix,
-      project: { id: r.project_id, name: r.project_name },
-      environment: { id: r.environment_id, name: r.environment_name },
-      access: r.access,
-      createdAt: iso(r.created_at),
-      expiresAt: isoOrNull(r.expires_at),
-      lastUsedAt: isoOrNull(r.last_used_at),
-      revokedAt: isoOrNull(r.revoked_at),
-    }));
+    const orgId = ctx.principal.orgId;
+    const [rows, grants] = await Promise.all([store.listApiTokens(this.deps.db, orgId), store.listApiTokenGrants(this.deps.db, orgId)]);
+    const byToken = new Map<string, TokenInfo['scope']>();
+    for (const g of grants) {
+      const list = byToken.get(g.token_id) ?? [];
+      list.push({ project: { id: g.project_id, name: g.project_name }, environment: g.environment_id && g.environment_name ? { id: g.environment_id, name: g.environment_name } : null });
+      byToken.set(g.token_id, list);
+    }
+    // A token whose every grant was deleted is gone with them (as when it named one environment).
+    return rows.filter((r) => byToken.has(r.id)).map((r) => {
+      const scope = sortGrants(byToken.get(r.id)!);
+      return {
+        id: r.id,
+        name: r.name,
+        prefix: r.prefix,
+        type: r.type,
+        access: r.access,
+        permissions: JSON.parse(r.permissions) as Permission[],
+        owner: r.owner,
+        scope,
+        project: scope[0]!.project,
+        environment: scope[0]?.environment ?? null,
+        allowedIps: r.allowed_ips === null ? null : (JSON.parse(r.allowed_ips) as string[]),
+        createdAt: iso(r.created_at),
+        expiresAt: isoOrNull(r.expires_at),
+        lastUsedAt: isoOrNull(r.last_used_at),
+        lastUsedIp: r.last_used_ip,
+        useCount: Number(r.use_count) + (this.#pendingUses.get(r.id) ?? 0),
+        revokedAt: isoOrNull(r.revoked_at),
+        rotatedAt: isoOrNull(r.rotated_at),
+        replacedBy: r.replaced_by,
+      };
+    });
   }
 
   async revoke(ctx: RequestContext, id: string): Promise<void> {
@@ -132,8 +204,9 @@ export class ApiTokenService {
   }
 
   /**
-   * Revokes every live token a user created in one org, inside the caller's transaction (a member
-   * removed from it); returns their ids for `announceRevoked` once the transaction committed.
+   * Revokes every live user token a user created in one org, inside the caller's transaction (a
+   * member removed from it); returns their ids for `announceRevoked` once the transaction
+   * committed. Org (service) tokens survive.
    */
   revokeCreatedBy(trx: Db, orgId: string, userId: string, now: number): Promise<string[]> {
     return store.revokeApiTokensCreatedBy(trx, orgId, userId, now);
@@ -144,30 +217,121 @@ export class ApiTokenService {
     for (const tokenId of ids) this.deps.invalidation.publish({ type: 'token.revoked', tokenId });
   }
 
-  /** The principal behind an API token, or null when unknown, revoked or expired. */
-  async authenticate(token: string, now: number, ip: string | null): Promise<TokenPrincipal | null> {
+  /** The principal behind an API token; null when unknown, revoked, expired or its creator left. */
+  async authenticate(token: string, now: number, ip: string | null): Promise<TokenAuthentication> {
     const digest = tokenDigest(token);
-    let row = this.#byDigest.get(digest, now);
-    if (!row) {
+    let cached = this.#byDigest.get(digest, now);
+    if (!cached) {
       const epoch = this.#byDigest.epoch;
-      row = await store.findApiTokenByDigest(this.deps.db, digest);
+      const row = await store.findApiTokenByDigest(this.deps.db, digest);
       // Only real tokens are cached, so made-up ones cannot crowd the cache.
-      if (row) this.#byDigest.set(digest, row, now, epoch);
+      if (row) {
+        cached = { row, ranges: compileRanges(row.allowed_ips), principal: principalOf(row) };
+        this.#byDigest.set(digest, cached, now, epoch);
+      }
     }
-    if (!row || !constantTimeEqual(row.token_digest, digest)) return null;
-    if (row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return null;
+    if (!cached || !constantTimeEqual(cached.row.token_digest, digest)) return null;
+    const { row, ranges, principal } = cached;
+    if (!principal || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return null;
+    if (ranges !== null && !anyRangeIncludes(ranges, ip)) return { refused: 'ip_not_allowed' };
+    const uses = (this.#pendingUses.get(row.id) ?? 0) + 1;
     // The cached row carries the last write, so the cache itself throttles it (as for sessions).
     if (now - (row.last_used_at ?? 0) > TOKEN_TOUCH_INTERVAL_MS) {
       row.last_used_at = now;
-      await store.markApiTokenUsed(this.deps.db, row.id, now, ip);
+      this.#pendingUses.delete(row.id);
+      await store.markApiTokenUsed(this.deps.db, row.id, now, ip, uses);
+    } else {
+      this.#pendingUses.set(row.id, uses);
     }
-    return {
-      type: 'token',
-      orgId: row.org_id,
-      tokenId: row.id,
-      name: row.name,
-      createdBy: row.created_by,
-      scope: { projectId: row.project_id, environmentId: row.environment_id, access: row.access },
-    };
+    return { principal };
   }
+
+  #assertCreatorMay(ctx: RequestContext, permissions: readonly Permission[], owner: TokenOwner): void {
+    for (const perm of permissions) {
+      if (!can(ctx.principal, perm)) throw new AppError('forbidden', 'A token cannot be given more access than its creator has');
+    }
+    // A service token outlives its creator, so only those who run the org's membership make one.
+    if (owner === 'org' && !can(ctx.principal, 'member:manage')) throw new AppError('forbidden', 'Only members who manage the organization create service tokens');
+  }
+
+  async #infoOf(ctx: RequestContext, id: string): Promise<TokenInfo> {
+    const info = (await this.list(ctx)).find((t) => t.id === id);
+    if (!info) throw notFound('token');
+    return info;
+  }
+}
+
+function rowOf(v: {
+  id: string;
+  orgId: string;
+  name: string;
+  token: string;
+  createdBy: string;
+  owner: TokenOwner;
+  type: TokenType;
+  access: TokenAccess | null;
+  permissions: Permission[];
+  ips: string[] | null;
+  now: number;
+  expiresAt: number;
+}): store.ApiTokenRow {
+  return {
+    id: v.id,
+    org_id: v.orgId,
+    name: v.name,
+    token_digest: tokenDigest(v.token),
+    prefix: v.token.slice(0, SHOWN_PREFIX_CHARS),
+    created_by: v.createdBy,
+    owner: v.owner,
+    type: v.type,
+    access: v.access,
+    permissions: JSON.stringify(v.permissions),
+    allowed_ips: v.ips === null ? null : JSON.stringify(v.ips),
+    created_at: v.now,
+    expires_at: v.expiresAt,
+    revoked_at: null,
+    rotated_at: null,
+    replaced_by: null,
+    last_used_at: null,
+    last_used_ip: null,
+    use_count: 0,
+  };
+}
+
+function principalOf(row: store.AuthTokenRow): TokenPrincipal | null {
+  const permissions = effectivePermissions(JSON.parse(row.permissions) as Permission[], row.owner, row.creator_role);
+  // Every project or environment it was granted is deleted: the token is gone with them.
+  if (!permissions || row.grants.length === 0) return null;
+  const grants: TokenGrant[] = row.grants.map((g) => ({ projectId: g.project_id, environmentId: g.environment_id }));
+  return {
+    type: 'token',
+    orgId: row.org_id,
+    tokenId: row.id,
+    name: row.name,
+    createdBy: row.created_by,
+    owner: row.owner,
+    scope: { type: row.type, access: row.access, permissions, grants },
+  };
+}
+
+/** A whole-project grant covers its environments' grants, which are dropped. */
+function dedupeGrants(grants: NewToken['grants']): NewToken['grants'] {
+  const whole = new Set(grants.filter((g) => g.environment === null).map((g) => g.project.id));
+  const seen = new Set<string>();
+  return grants.filter((g) => {
+    if (g.environment !== null && whole.has(g.project.id)) return false;
+    const key = `${g.project.id}/${g.environment?.id ?? '*'}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function sortGrants(grants: TokenInfo['scope']): TokenInfo['scope'] {
+  const key = (g: TokenInfo['scope'][number]) => `${g.project.name}\u0000${g.environment?.name ?? ''}`;
+  return grants.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+function grantText(g: NewToken['grants'][number]): string {
+  return g.environment ? `${g.project.name}/${g.environment.name}` : `${g.project.name}/*`;
 }

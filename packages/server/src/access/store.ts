@@ -2,60 +2,90 @@ import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
 
 export type ApiTokenRow = Database['api_tokens'];
+export type ApiTokenGrantRow = Database['api_token_grants'];
 
-export function insertApiToken(db: Db, row: ApiTokenRow): Promise<unknown> {
-  return db.insertInto('api_tokens').values(row).execute();
+/** A token row as authentication needs it: with its grants and its creator's current role. */
+export interface AuthTokenRow extends ApiTokenRow {
+  grants: ApiTokenGrantRow[];
+  /** null when the creator is no longer a member of the token's org. */
+  creator_role: string | null;
 }
 
-export function findApiTokenByDigest(db: Db, digest: string) {
-  return db.selectFrom('api_tokens').selectAll().where('token_digest', '=', digest).executeTakeFirst();
+export async function insertApiToken(db: Db, row: ApiTokenRow, grants: readonly ApiTokenGrantRow[]): Promise<void> {
+  await db.insertInto('api_tokens').values(row).execute();
+  if (grants.length > 0) await db.insertInto('api_token_grants').values([...grants]).execute();
+}
+
+export async function findApiTokenByDigest(db: Db, digest: string): Promise<AuthTokenRow | undefined> {
+  const row = await db.selectFrom('api_tokens').selectAll().where('token_digest', '=', digest).executeTakeFirst();
+  if (!row) return undefined;
+  const [grants, member] = await Promise.all([
+    db.selectFrom('api_token_grants').selectAll().where('token_id', '=', row.id).execute(),
+    db.selectFrom('memberships').select('role').where('org_id', '=', row.org_id).where('user_id', '=', row.created_by).executeTakeFirst(),
+  ]);
+  return { ...row, grants, creator_role: member?.role ?? null };
 }
 
 export function listApiTokens(db: Db, orgId: string) {
+  return db.selectFrom('api_tokens').selectAll().where('org_id', '=', orgId).orderBy('created_at', 'desc').orderBy('id').execute();
+}
+
+/** The grants of an org's tokens, with names for display. */
+export function listApiTokenGrants(db: Db, orgId: string) {
   return db
-    .selectFrom('api_tokens')
-    .innerJoin('projects', 'projects.id', 'api_tokens.project_id')
-    .innerJoin('environments', 'environments.id', 'api_tokens.environment_id')
-    .select([
-      'api_tokens.id',
-      'api_tokens.name',
-      'api_tokens.prefix',
-      'api_tokens.access',
-      'api_tokens.created_at',
-      'api_tokens.created_by',
-      'api_tokens.expires_at',
-      'api_tokens.revoked_at',
-      'api_tokens.last_used_at',
-      'api_tokens.last_used_ip',
-      'projects.id as project_id',
-      'projects.name as project_name',
-      'environments.id as environment_id',
-      'environments.name as environment_name',
-    ])
+    .selectFrom('api_token_grants')
+    .innerJoin('api_tokens', 'api_tokens.id', 'api_token_grants.token_id')
+    .innerJoin('projects', 'projects.id', 'api_token_grants.project_id')
+    .leftJoin('environments', 'environments.id', 'api_token_grants.environment_id')
+    .select(['api_token_grants.token_id', 'projects.id as project_id', 'projects.name as project_name', 'environments.id as environment_id', 'environments.name as environment_name'])
     .where('api_tokens.org_id', '=', orgId)
-    .orderBy('api_tokens.created_at', 'desc')
+    .orderBy('projects.name')
+    .orderBy('environments.name')
     .execute();
 }
 
 export function findApiToken(db: Db, orgId: string, id: string) {
-  return db.selectFrom('api_tokens').select(['id', 'name', 'revoked_at']).where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+  return db.selectFrom('api_tokens').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+}
+
+export function findApiTokenGrants(db: Db, id: string) {
+  return db.selectFrom('api_token_grants').selectAll().where('token_id', '=', id).execute();
 }
 
 export function revokeApiToken(db: Db, orgId: string, id: string, now: number): Promise<unknown> {
   return db.updateTable('api_tokens').set({ revoked_at: now }).where('org_id', '=', orgId).where('id', '=', id).where('revoked_at', 'is', null).execute();
 }
 
-export function markApiTokenUsed(db: Db, id: string, now: number, ip: string | null): Promise<unknown> {
-  return db.updateTable('api_tokens').set({ last_used_at: now, last_used_ip: ip }).where('id', '=', id).execute();
+/** The old token of a rotation: it lives until `graceEndsAt`, then never again. */
+export function markApiTokenRotated(db: Db, orgId: string, id: string, now: number, graceEndsAt: number, replacedBy: string): Promise<unknown> {
+  return db
+    .updateTable('api_tokens')
+    .set({ rotated_at: now, replaced_by: replacedBy, expires_at: graceEndsAt })
+    .where('org_id', '=', orgId)
+    .where('id', '=', id)
+    .execute();
 }
 
-/** Revokes the live tokens a user created in the org (a member removed from it); returns their ids. */
+/** Adds the uses counted in memory since the last write: one write a minute at most per token. */
+export function markApiTokenUsed(db: Db, id: string, now: number, ip: string | null, uses: number): Promise<unknown> {
+  return db
+    .updateTable('api_tokens')
+    .set((eb) => ({ last_used_at: now, last_used_ip: ip, use_count: eb('use_count', '+', uses) }))
+    .where('id', '=', id)
+    .execute();
+}
+
+/**
+ * Revokes the live user tokens a user created in the org (a member removed from it); returns their
+ * ids. Org (service) tokens are left alone: they belong to the org, not to the member.
+ */
 export async function revokeApiTokensCreatedBy(db: Db, orgId: string, userId: string, now: number): Promise<string[]> {
   const live = await db
     .selectFrom('api_tokens')
     .select('id')
     .where('org_id', '=', orgId)
     .where('created_by', '=', userId)
+    .where('owner', '=', 'user')
     .where('revoked_at', 'is', null)
     .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
     .execute();

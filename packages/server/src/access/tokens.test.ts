@@ -35,7 +35,8 @@ describe('API tokens', () => {
     assert.equal(info.access, 'read');
     assert.equal(info.project.name, 'app');
     assert.equal(info.environment.name, 'development');
-    assert.equal(info.expiresAt, null);
+    // Every token expires: the original shorthand, said without an expiry, gets the maximum (a year).
+    assert.equal(info.expiresAt, new Date(clock() + 365 * 24 * 3600 * 1000).toISOString());
     assert.equal(info.lastUsedAt, null);
     assert.equal(info.revokedAt, null);
     assert.ok(token.startsWith(info.prefix) && info.prefix.length < 16, 'only a short prefix is kept for display');

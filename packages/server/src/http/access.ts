@@ -111,7 +111,12 @@ async function authenticate(req: FastifyRequest, deps: AccessDeps, now: number):
   let principal: Principal | null = null;
   // A signed-in user presents a short-lived access token (a JWT); a machine, an API token.
   if (token && looksLikeJwt(token)) principal = await deps.sessions.authenticate(token, now);
-  else if (token && tokenKind(token) === 'api') principal = await deps.tokens.authenticate(token, now, req.ip);
+  else if (token && tokenKind(token) === 'api') {
+    const found = await deps.tokens.authenticate(token, now, req.ip);
+    // The token is real but not from here: say so (403), as the org allowlist does.
+    if (found && 'refused' in found) throw new AppError('ip_not_allowed', 'This API token may not be used from this address');
+    principal = found?.principal ?? null;
+  }
   if (!principal) throw new AppError('unauthenticated', 'Invalid, expired or revoked credentials');
   return principal;
 }

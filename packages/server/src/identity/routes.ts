@@ -148,7 +148,16 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
               type: 'token',
               token: { id: p.tokenId, name: p.name },
               org,
-              scope: { projectId: p.scope.projectId, environmentId: p.scope.environmentId, access: p.scope.access },
+              owner: p.owner,
+              scope: {
+                type: p.scope.type,
+                access: p.scope.access,
+                permissions: [...p.scope.permissions].sort(),
+                grants: p.scope.grants,
+                // The first grant, as the original one-environment contract named it.
+                projectId: p.scope.grants[0]?.projectId ?? null,
+                environmentId: p.scope.grants[0]?.environmentId ?? null,
+              },
             },
           };
     },

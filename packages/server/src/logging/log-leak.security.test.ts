@@ -150,6 +150,15 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(apiToken, 'PUT', secretsPath('app', 'development', 'T1'), { value: keep('token value', marker('TOKENVALUE')) }), 200);
     expect(await call(apiToken, 'GET', secretsPath('app', 'production', 'V3')), 404);
     expect(await call(apiToken, 'POST', '/api/v1/projects', { name: 'nope' }), 403);
+    // Rotation mints a token too: neither the new one nor the old one may reach the log.
+    const rotatable = await call(session, 'POST', '/api/v1/tokens', { name: 'deploy', type: 'deploy', scope: [{ project: 'app' }], expiresInSeconds: 3600, allowedIps: ['127.0.0.1'] });
+    expect(rotatable, 201);
+    const rotatedOld = keep('API token before rotation', rotatable.body.token);
+    const rotated = await call(session, 'POST', `/api/v1/tokens/${rotatable.body.info.id}/rotate`, { graceSeconds: 60 });
+    expect(rotated, 201);
+    const rotatedNew = keep('API token after rotation', rotated.body.token);
+    expect(await call(rotatedOld, 'GET', secretsPath('app', 'development', 'T1')), 200);
+    expect(await call(rotatedNew, 'GET', secretsPath('app', 'development', 'T1')), 200);
     expect(await call(session, 'DELETE', `/api/v1/tokens/${created.body.info.id}`), 204);
     expect(await call(apiToken, 'GET', secretsPath('app', 'development', 'V3')), 401);
 

@@ -125,7 +125,7 @@ describe('projects and environments API', () => {
     assertError(await owner('DELETE', '/api/v1/projects/doomed'), 404, 'project_not_found');
     assertError(await api(srv, token)('GET', secretsPath('doomed', 'production', 'DOOMED_KEY')), 401, 'unauthenticated');
     assert.ok(!(await owner('GET', '/api/v1/tokens')).text.includes('doomed'));
-    for (const table of ['environments', 'secrets', 'secret_versions', 'api_tokens'] as const) {
+    for (const table of ['environments', 'secrets', 'secret_versions', 'api_token_grants'] as const) {
       const col = table === 'secret_versions' ? 'org_id' : 'project_id';
       const rows =
         table === 'secret_versions'

@@ -111,15 +111,26 @@ export interface Database {
     /** The first characters of the token, safe to show, so a user can tell tokens apart. */
     prefix: string;
     created_by: string;
-    project_id: string;
-    environment_id: string;
-    access: 'read' | 'write';
+    /** `org`: a service token, which outlives its creator's membership. */
+    owner: 'user' | 'org';
+    type: 'read-only' | 'deploy' | 'admin' | 'custom';
+    /** The original read/write shorthand, for tokens created with it. */
+    access: 'read' | 'write' | null;
+    /** JSON array of catalog permissions. */
+    permissions: string;
+    /** JSON array of canonical CIDR ranges; null: any address. */
+    allowed_ips: string | null;
     created_at: number;
     expires_at: number | null;
     revoked_at: number | null;
+    rotated_at: number | null;
+    replaced_by: string | null;
     last_used_at: number | null;
     last_used_ip: string | null;
+    use_count: number;
   };
+  /** What a token reaches: a project (environment_id null: all its environments) or one environment. */
+  api_token_grants: { token_id: string; project_id: string; environment_id: string | null };
   projects: { id: string; org_id: string; name: string; created_at: number };
   environments: { id: string; org_id: string; project_id: string; name: string; created_at: number };
   secrets: {

@@ -6,6 +6,7 @@ import * as m003 from './003-session-location.js';
 import * as m004 from './004-signup.js';
 import * as m005 from './005-access-tokens.js';
 import * as m007 from './007-ip-allowlist.js';
+import * as m008 from './008-api-tokens.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, t: DialectTraits): Promise<void>;
@@ -23,4 +24,5 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['004-signup', m004],
   ['005-access-tokens', m005],
   ['007-ip-allowlist', m007],
+  ['008-api-tokens', m008],
 ];
