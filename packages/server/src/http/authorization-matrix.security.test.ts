@@ -16,8 +16,14 @@ import { startServer } from '../test-support/server.js';
  * app/development) may do there. `self` is any signed-in user about their own account; `public`
  * needs nothing. A route missing here fails the test.
  */
-type Rule = 'public' | { least: Role | 'self'; token: 'none' | 'read' | 'write' };
-const S = (least: Role | 'self', token: 'none' | 'read' | 'write' = 'none'): Rule => ({ least, token });
+type TokenKind = 'read-only' | 'write' | 'deploy' | 'admin' | 'keys';
+const TOKEN_KINDS: TokenKind[] = ['read-only', 'write', 'deploy', 'admin', 'keys'];
+type Rule = 'public' | { least: Role | 'self'; tokens: readonly TokenKind[] };
+const S = (least: Role | 'self', tokens: readonly TokenKind[] = []): Rule => ({ least, tokens });
+/** Which tokens (all scoped to app/development) may: read values; see projects, keys and versions; change secrets. */
+const VALUES: TokenKind[] = ['read-only', 'write', 'deploy', 'admin'];
+const KEYS: TokenKind[] = ['read-only', 'write', 'admin', 'keys'];
+const WRITE: TokenKind[] = ['write', 'admin'];
 const MATRIX: Record<string, Rule> = {
   'GET /healthz': 'public',
   'GET /api/v1/openapi.json': 'public',
@@ -34,7 +40,7 @@ const MATRIX: Record<string, Rule> = {
   'POST /api/v1/auth/verify-email': 'public',
   'POST /api/v1/auth/emergency-access': 'public',
   'POST /api/v1/auth/emergency-access/confirm': 'public',
-  'GET /api/v1/me': S('self', 'read'),
+  'GET /api/v1/me': S('self', TOKEN_KINDS),
   'POST /api/v1/auth/logout': S('self'),
   'POST /api/v1/auth/reauth': S('self'),
   'POST /api/v1/me/password': S('self'),
@@ -48,24 +54,25 @@ const MATRIX: Record<string, Rule> = {
   'DELETE /api/v1/me/sessions': S('self'),
   'DELETE /api/v1/me/sessions/:id': S('self'),
   'POST /api/v1/me/sessions/revoke-others': S('self'),
-  'GET /api/v1/projects': S('viewer', 'read'),
+  'GET /api/v1/projects': S('viewer', KEYS),
   'POST /api/v1/projects': S('developer'),
-  'GET /api/v1/projects/:project': S('viewer', 'read'),
+  'GET /api/v1/projects/:project': S('viewer', KEYS),
   'DELETE /api/v1/projects/:project': S('admin'),
-  'GET /api/v1/projects/:project/environments': S('viewer', 'read'),
+  'GET /api/v1/projects/:project/environments': S('viewer', KEYS),
   'POST /api/v1/projects/:project/environments': S('developer'),
   'DELETE /api/v1/projects/:project/environments/:env': S('developer'),
-  'GET /api/v1/projects/:project/environments/:env/secrets': S('developer', 'read'),
-  'PATCH /api/v1/projects/:project/environments/:env/secrets': S('developer', 'write'),
-  'GET /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', 'read'),
-  'PUT /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', 'write'),
-  'DELETE /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', 'write'),
-  'POST /api/v1/projects/:project/environments/:env/secrets/:key/restore': S('developer', 'write'),
-  'GET /api/v1/projects/:project/environments/:env/secrets/:key/versions': S('viewer', 'read'),
-  'POST /api/v1/projects/:project/environments/:env/secrets/:key/rollback': S('developer', 'write'),
+  'GET /api/v1/projects/:project/environments/:env/secrets': S('developer', VALUES),
+  'PATCH /api/v1/projects/:project/environments/:env/secrets': S('developer', WRITE),
+  'GET /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', VALUES),
+  'PUT /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', WRITE),
+  'DELETE /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', WRITE),
+  'POST /api/v1/projects/:project/environments/:env/secrets/:key/restore': S('developer', WRITE),
+  'GET /api/v1/projects/:project/environments/:env/secrets/:key/versions': S('viewer', KEYS),
+  'POST /api/v1/projects/:project/environments/:env/secrets/:key/rollback': S('developer', WRITE),
   'GET /api/v1/tokens': S('admin'),
   'POST /api/v1/tokens': S('admin'),
   'DELETE /api/v1/tokens/:id': S('admin'),
+  'POST /api/v1/tokens/:id/rotate': S('admin'),
   'GET /api/v1/audit': S('admin'),
   'GET /api/v1/org/members': S('viewer'),
   'PATCH /api/v1/org/members/:userId': S('admin'),
@@ -94,7 +101,7 @@ describe('authorization matrix: every route × every kind of caller', () => {
   const clock = manualClock();
   let srv: TestServer;
   const users: Record<string, { id: string; email: string; session: SignedInSession }> = {};
-  let tokens: Record<'read' | 'write' | 'expired' | 'revoked', { token: string; id: string }>;
+  let tokens: Record<TokenKind | 'expired' | 'revoked', { token: string; id: string }>;
   let routes: LiveRoute[];
 
   async function addMember(orgId: string, role: Role, email: string): Promise<string> {
@@ -116,7 +123,20 @@ describe('authorization matrix: every route × every kind of caller', () => {
     assert.equal((await owner('DELETE', `/api/v1/tokens/${revoked.info.id}`)).status, 204);
     const read = await createToken(owner, { project: 'app', environment: 'development', access: 'read' });
     const write = await createToken(owner, { project: 'app', environment: 'development', access: 'write' });
-    tokens = { read: { token: read.token, id: read.info.id }, write: { token: write.token, id: write.info.id }, expired: { token: expiring.token, id: expiring.info.id }, revoked: { token: revoked.token, id: revoked.info.id } };
+    const typed = async (type: string, extra: Record<string, unknown> = {}) => {
+      const res = await owner('POST', '/api/v1/tokens', { name: `matrix-${type}`, type, scope: [{ project: 'app', environment: 'development' }], expiresInSeconds: 86_400, ...extra });
+      assert.equal(res.status, 201, res.text);
+      return { token: res.body.token as string, id: res.body.info.id as string };
+    };
+    tokens = {
+      'read-only': { token: read.token, id: read.info.id },
+      write: { token: write.token, id: write.info.id },
+      deploy: await typed('deploy'),
+      admin: await typed('admin'),
+      keys: await typed('custom', { permissions: ['project:read', 'secret:read_keys'] }),
+      expired: { token: expiring.token, id: expiring.info.id },
+      revoked: { token: revoked.token, id: revoked.info.id },
+    };
     clock.advance(61_000);
     // Sacrificial projects and environments, so that an allowed delete never removes what the rest uses.
     for (const who of ROLES) {
@@ -143,7 +163,7 @@ describe('authorization matrix: every route × every kind of caller', () => {
       project: allowed && r.method === 'DELETE' && r.url === '/api/v1/projects/:project' ? doomed : 'app',
       env: allowed && r.method === 'DELETE' && r.url.endsWith('/environments/:env') ? doomed : 'development',
       key: 'MATRIX',
-      id: allowed ? 'x_unknown' : r.url.startsWith('/api/v1/tokens') ? tokens.read.id : 'x_unknown',
+      id: allowed ? 'x_unknown' : r.url.startsWith('/api/v1/tokens') ? tokens['read-only'].id : 'x_unknown',
       userId: allowed ? 'usr_unknown' : users.developer!.id,
       cidr: '10.0.0.0/8',
     };
@@ -171,13 +191,11 @@ describe('authorization matrix: every route × every kind of caller', () => {
   });
 
   it('each role and each token type: refused exactly where the matrix says (403), let through elsewhere', async () => {
-    const callers: { name: string; role: Role | null; token: 'read' | 'write' | null }[] = [
+    const callers: { name: string; role: Role | null; token: TokenKind | null }[] = [
       ...ROLES.map((role) => ({ name: role, role, token: null })),
-      { name: 'read token', role: null, token: 'read' },
-      { name: 'write token', role: null, token: 'write' },
+      ...TOKEN_KINDS.map((token) => ({ name: `${token} token`, role: null, token })),
     ];
-    const allowedFor = (rule: Exclude<Rule, 'public'>, c: (typeof callers)[number]) =>
-      c.role !== null ? RANK[c.role] >= RANK[rule.least] : rule.token === 'read' || (rule.token === 'write' && c.token === 'write');
+    const allowedFor = (rule: Exclude<Rule, 'public'>, c: (typeof callers)[number]) => (c.role !== null ? RANK[c.role] >= RANK[rule.least] : rule.tokens.includes(c.token!));
     // The refusals first: they change nothing, so every later call still finds what it needs.
     for (const phase of ['refused', 'allowed'] as const) {
       for (const r of routes) {
@@ -208,7 +226,7 @@ describe('authorization matrix: every route × every kind of caller', () => {
         .replace(':project', 'app')
         .replace(':env', 'development')
         .replace(':key', 'MATRIX')
-        .replace(':id', tokens.read.id)
+        .replace(':id', tokens['read-only'].id)
         .replace(':userId', users.developer!.id);
       const res = await call(r, stranger, path);
       assert.ok([404, 400].includes(res.status), `${routeId(r)} by another org's owner: ${res.status} ${res.text}`);
@@ -225,7 +243,7 @@ describe('authorization matrix: every route × every kind of caller', () => {
     const outside = { 'x-forwarded-for': '203.0.113.9' };
     for (const r of routes) {
       if (MATRIX[routeId(r)] === 'public') continue;
-      for (const credential of [owner.accessToken, users.viewer!.session.accessToken, tokens.read.token, tokens.write.token]) {
+      for (const credential of [owner.accessToken, users.viewer!.session.accessToken, ...TOKEN_KINDS.map((k) => tokens[k].token)]) {
         const res = await request(srv, credential, r.method, pathFor(r, 'nobody', false), r.method === 'GET' || r.method === 'DELETE' ? undefined : BODY, { headers: outside });
         if (res.status === 401) continue; // a session ended above by an allowed sign-out
         assertError(res, 403, 'ip_not_allowed');

@@ -102,4 +102,32 @@ describe('keys only: a viewer never sees a value, on any route', () => {
     // And nothing was written: the viewer's attempts changed no secret.
     assert.deepEqual((await srv.storedValues()).sort(), [...values].sort());
   });
+
+  it('a keys-only API token (custom: project:read, secret:read_keys) sees keys, never a value, on any route', async () => {
+    const created = await owner('POST', '/api/v1/tokens', {
+      name: 'keys-only',
+      type: 'custom',
+      permissions: ['project:read', 'secret:read_keys'],
+      scope: [{ project: 'app' }],
+      expiresInSeconds: 3600,
+    });
+    assert.equal(created.status, 201, created.text);
+    const token: string = created.body.token;
+    const keys = await request(srv, token, 'GET', `${secretsPath('app', 'development')}?values=false`);
+    assert.equal(keys.status, 200, keys.text);
+    assert.ok(keys.body.secrets.length >= 3);
+    for (const path of [secretsPath('app', 'development'), secretsPath('app', 'development', 'PLAIN'), secretsPath('app', 'development', 'CROSS'), secretsPath('app', 'production', 'PROD_ONLY')]) {
+      assertError(await request(srv, token, 'GET', path), 403, 'forbidden');
+    }
+    const params: Record<string, string> = { project: 'app', env: 'development', key: 'REF', version: '1', id: 'x', userId: 'x', cidr: '10.0.0.0%2F8' };
+    for (const r of liveRoutes(srv.keynest.app)) {
+      const path = r.url.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(params[name] ?? 'x'));
+      for (const query of ['', '?values=true&raw=true&includeDeleted=true']) {
+        const res = await request(srv, token, r.method, `${path}${query}`, r.method === 'GET' || r.method === 'HEAD' || r.method === 'DELETE' ? undefined : { value: 'token-write-attempt' });
+        assert.ok(res.status < 500, `${routeId(r)}: ${res.status}`);
+        assert.deepEqual(leaked(res.text), [], `${routeId(r)}${query} leaked a value to a keys-only token`);
+      }
+    }
+    assert.deepEqual((await srv.storedValues()).sort(), [...values].sort());
+  });
 });
