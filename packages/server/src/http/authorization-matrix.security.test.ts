@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Role } from '../access/permissions.js';
-import { hashPassword } from '../crypto/passwords.js';
-import { newId } from '../crypto/random.js';
 import type { TestServer } from '../testing.js';
 import { api, assertError, OWNER, request, setupOwner, signIn, type ApiAnswer, type SignedInSession } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
-import { createProject, createToken, putSecret } from '../test-support/fixtures.js';
+import { addMember, createProject, createToken, putSecret } from '../test-support/fixtures.js';
 import { liveRoutes, routeId, type LiveRoute } from '../test-support/routes.js';
 import { startServer } from '../test-support/server.js';
 
@@ -104,12 +102,7 @@ describe('authorization matrix: every route × every kind of caller', () => {
   let tokens: Record<TokenKind | 'expired' | 'revoked', { token: string; id: string }>;
   let routes: LiveRoute[];
 
-  async function addMember(orgId: string, role: Role, email: string): Promise<string> {
-    const id = newId('usr');
-    await srv.db.insertInto('users').values({ id, email, password_hash: await hashPassword(PASSWORD), created_at: clock(), email_verified_at: clock() }).execute();
-    await srv.db.insertInto('memberships').values({ org_id: orgId, user_id: id, role, created_at: clock() }).execute();
-    return id;
-  }
+  const member = (orgId: string, role: Role, email: string) => addMember(srv.db, { orgId, role, email, password: PASSWORD, now: clock() });
 
   before(async () => {
     srv = await startServer({ clock, env: { KEYNEST_TRUST_PROXY: '127.0.0.1', KEYNEST_LOGIN_RATE_IP: '1000/60' } });
@@ -145,12 +138,12 @@ describe('authorization matrix: every route × every kind of caller', () => {
     }
     for (const role of ROLES) {
       const email = role === 'owner' ? OWNER.email : `${role}@matrix.test`;
-      const id = role === 'owner' ? (await srv.db.selectFrom('users').select('id').where('email', '=', 'owner@example.com').executeTakeFirstOrThrow()).id : await addMember(org.id, role, email);
+      const id = role === 'owner' ? (await srv.db.selectFrom('users').select('id').where('email', '=', 'owner@example.com').executeTakeFirstOrThrow()).id : await member(org.id, role, email);
       users[role] = { id, email, session: role === 'owner' ? ownerSession : await signIn(srv, { email, password: PASSWORD }) };
     }
     // The owner of another organization.
     const other = await srv.db.transaction().execute((trx) => srv.keynest.services.orgs.createOrg(trx, 'Globex', clock()));
-    const strangerId = await addMember(other.id, 'owner', 'stranger@globex.test');
+    const strangerId = await member(other.id, 'owner', 'stranger@globex.test');
     users.stranger = { id: strangerId, email: 'stranger@globex.test', session: await signIn(srv, { email: 'stranger@globex.test', password: PASSWORD }) };
     routes = liveRoutes(srv.keynest.app).filter((r) => r.method !== 'HEAD');
   });

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { hashPassword } from '../crypto/passwords.js';
-import { newId } from '../crypto/random.js';
 import type { TestServer } from '../testing.js';
 import { api, assertError, request, setupOwner, signIn, type Api, type SignedInSession } from '../test-support/api.js';
-import { createProject, putSecret, secretsPath } from '../test-support/fixtures.js';
+import { addMember, createProject, putSecret, secretsPath } from '../test-support/fixtures.js';
 import { liveRoutes, routeId } from '../test-support/routes.js';
 import { startServer } from '../test-support/server.js';
 
@@ -33,10 +31,8 @@ describe('keys only: a viewer never sees a value, on any route', () => {
     await putSecret(owner, 'app', 'development', 'GONE', 'keys-only-deleted');
     assert.equal((await owner('DELETE', secretsPath('app', 'development', 'GONE'))).status, 204);
     // A viewer of the org, as an admin's invitation makes one.
-    const userId = newId('usr');
     const org = (await owner('GET', '/api/v1/me')).body.principal.org;
-    await srv.db.insertInto('users').values({ id: userId, email: VIEWER.email, password_hash: await hashPassword(VIEWER.password), created_at: Date.now(), email_verified_at: Date.now() }).execute();
-    await srv.db.insertInto('memberships').values({ org_id: org.id, user_id: userId, role: 'viewer', created_at: Date.now() }).execute();
+    await addMember(srv.db, { orgId: org.id, role: 'viewer', ...VIEWER, now: Date.now() });
     viewer = await signIn(srv, VIEWER);
     values = await srv.storedValues();
     assert.ok(values.includes('keys-only-plain-v1') && values.includes('keys-only-production'));

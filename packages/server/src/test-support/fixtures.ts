@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { Role } from '../access/permissions.js';
+import { hashPassword } from '../crypto/passwords.js';
+import { newId } from '../crypto/random.js';
+import type { Db } from '../storage/database.js';
 import type { Api } from './api.js';
 
 /** Path of an environment's secrets collection (names are URI-encoded like any client would). */
@@ -43,4 +47,15 @@ export async function createToken(
 /** A distinctive value that cannot occur by chance: for grepping logs, files and rows. */
 export function marker(label = 'MARK'): string {
   return `${label}-${randomBytes(16).toString('hex')}`;
+}
+
+/**
+ * A user who is a member of `orgId` with `role`, straight in the database (as an accepted
+ * invitation leaves one), able to sign in with `password`. Returns the user id.
+ */
+export async function addMember(db: Db, m: { orgId: string; role: Role; email: string; password: string; now: number }): Promise<string> {
+  const id = newId('usr');
+  await db.insertInto('users').values({ id, email: m.email, password_hash: await hashPassword(m.password), created_at: m.now, email_verified_at: m.now }).execute();
+  await db.insertInto('memberships').values({ org_id: m.orgId, user_id: id, role: m.role, created_at: m.now }).execute();
+  return id;
 }
