@@ -51,9 +51,10 @@ export class AccountRecovery {
     await this.deps.throttle.admitRequest('reset-confirm', '', ctx.ip);
     const row = await this.#liveToken(input.token, 'rst', 'password_reset', ctx.now);
     const { email } = await this.deps.db.selectFrom('users').select('email').where('id', '=', row.user_id).executeTakeFirstOrThrow();
-    const user = await store.findUserWithMembership(this.deps.db, email);
+    const user = await store.findAccount(this.deps.db, email);
     if (!user) throw new AppError('invalid_reset_token', 'This link is invalid, used or expired; ask for a new one');
-    await this.deps.identity.assertAcceptablePassword(input.newPassword, { email, orgName: user.org_name }, user.org_id);
+    // An account in no org (a removed member) gets the deployment's policy.
+    await this.deps.identity.assertAcceptablePassword(input.newPassword, { email, ...(user.org_name ? { orgName: user.org_name } : {}) }, user.org_id);
     const passwordHash = await hashPassword(input.newPassword);
     const ended = await this.deps.db.transaction().execute(async (trx) => {
       await this.#use(trx, row.token_digest, 'invalid_reset_token', ctx.now);
@@ -88,7 +89,7 @@ export class AccountRecovery {
     await this.deps.throttle.admitRequest('verify-confirm', '', ctx.ip);
     const row = await this.#liveToken(token, 'vfy', 'email_verification', ctx.now);
     const { email } = await this.deps.db.selectFrom('users').select('email').where('id', '=', row.user_id).executeTakeFirstOrThrow();
-    const orgId = (await store.findUserWithMembership(this.deps.db, email))?.org_id ?? null;
+    const orgId = (await store.findAccount(this.deps.db, email))?.org_id ?? null;
     await this.deps.db.transaction().execute(async (trx) => {
       await this.#use(trx, row.token_digest, 'invalid_verification_token', ctx.now);
       await trx.updateTable('users').set({ email_verified_at: ctx.now }).where('id', '=', row.user_id).execute();
@@ -98,7 +99,7 @@ export class AccountRecovery {
   }
 
   async #sendReset(email: string, ctx: AnonymousContext): Promise<void> {
-    const user = await store.findUserWithMembership(this.deps.db, email);
+    const user = await store.findAccount(this.deps.db, email);
     if (!user) return;
     const token = await this.deps.db.transaction().execute(async (trx) => {
       const t = await this.#issue(trx, user.id, 'rst', 'password_reset', ctx.now, RESET_TTL_MS);

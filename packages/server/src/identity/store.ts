@@ -20,6 +20,22 @@ export function findUserWithMembership(db: Db, email: string) {
     .executeTakeFirst();
 }
 
+/**
+ * An account by email, with the org it joined first when it belongs to any: a member removed from
+ * every org keeps the account (and may be invited again), so it must still be able to reset its
+ * password.
+ */
+export function findAccount(db: Db, email: string) {
+  return db
+    .selectFrom('users')
+    .leftJoin('memberships', 'memberships.user_id', 'users.id')
+    .leftJoin('orgs', 'orgs.id', 'memberships.org_id')
+    .select(['users.id', 'users.email', 'orgs.id as org_id', 'orgs.name as org_name'])
+    .where('users.email', '=', email)
+    .orderBy('memberships.created_at')
+    .executeTakeFirst();
+}
+
 /** The org, named by id or name, if the user is a member of it. */
 export function findMemberOrg(db: Db, userId: string, ref: string): Promise<{ id: string; name: string } | undefined> {
   return db

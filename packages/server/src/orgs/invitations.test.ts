@@ -176,6 +176,28 @@ describe('invitations (real SMTP server)', () => {
     assertError(await anon()('POST', ACCEPT, { token: again.token, password: PASSWORD }), 400, 'invalid_invitation_token');
   });
 
+  it('a removed member who forgot their password resets it, then joins again with the new one', async () => {
+    const first = await anon()('POST', ACCEPT, { token: (await invite(owner, 'kit@example.org', 'developer')).token, password: PASSWORD });
+    assert.equal(first.status, 201, first.text);
+    assert.equal((await owner('DELETE', `/api/v1/org/members/${first.body.user.id}`)).status, 200);
+    // The account is in no org now; a reset must still reach it.
+    assert.equal((await anon()('POST', '/api/v1/auth/password-reset', { email: 'kit@example.org' })).status, 202);
+    let resetMail;
+    for (let i = 0; i < 250 && !resetMail; i++) {
+      resetMail = smtp.received.find((m) => m.rcptTo.includes('kit@example.org') && /kn_rst_/.test(m.body));
+      if (!resetMail) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(resetMail, 'a reset link is mailed to an account without an org');
+    const newPassword = 'Granite-Otter-Lantern-5150';
+    assert.equal((await anon()('POST', '/api/v1/auth/password-reset/confirm', { token: mailedToken(resetMail, 'rst'), newPassword })).status, 204);
+    const { token } = await invite(owner, 'kit@example.org', 'viewer');
+    assertError(await anon()('POST', ACCEPT, { token, password: PASSWORD }), 401, 'invalid_credentials');
+    const again = await anon()('POST', ACCEPT, { token, password: newPassword });
+    assert.equal(again.status, 201, again.text);
+    assert.equal(again.body.user.id, first.body.user.id, 'the same account');
+    assert.equal(await roleOf(api(srv, again.body.accessToken)), 'viewer');
+  });
+
   it('a wrong password on an existing account counts towards the sign-in lock', async () => {
     const { user } = (await anon()('POST', ACCEPT, { token: (await invite(owner, 'gus@example.org', 'viewer')).token, password: PASSWORD })).body;
     await srv.db.deleteFrom('memberships').where('user_id', '=', user.id).execute();
