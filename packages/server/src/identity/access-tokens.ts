@@ -5,7 +5,7 @@ import type { SigningKeys } from './signing-keys.js';
 
 /** RFC 9068: the media type of a JWT access token, so an ID token or other JWT is never taken for one. */
 const ACCESS_TOKEN_TYP = 'at+jwt';
-export const ACCESS_TOKEN_AUDIENCE = 'keynest:api';
+const ACCESS_TOKEN_AUDIENCE = 'keynest:api';
 /** Verified tokens kept in memory: enough for every live session of a busy instance. */
 const VERIFIED_CACHE_MAX_ENTRIES = 50_000;
 /** Far past any real token; bounds the work an attacker's junk costs before it is refused. */
@@ -18,7 +18,7 @@ export interface AccessTokenPolicy {
 }
 
 /** What a verified access token says. Who it belongs to is then read from its session. */
-export interface AccessClaims {
+interface AccessClaims {
   sessionId: string;
   userId: string;
   orgId: string;

@@ -145,9 +145,10 @@ export class SessionService {
     const digest = tokenDigest(refreshToken);
     const invalid = new AppError('invalid_refresh_token', 'Invalid, expired or revoked refresh token: sign in again');
     const { db, audit } = this.deps;
-    const row = tokenKind(refreshToken) === 'ref' ? await store.findSessionByRefreshDigest(db, digest) : undefined;
+    if (tokenKind(refreshToken) !== 'ref') throw invalid;
+    const row = await store.findSessionByRefreshDigest(db, digest);
     if (!row || !constantTimeEqual(row.token_digest, digest)) {
-      if (tokenKind(refreshToken) === 'ref') await this.#detectReuse(digest, ctx);
+      await this.#detectReuse(digest, ctx);
       throw invalid;
     }
     if (!isLive(row, ctx.now)) throw invalid;
