@@ -58,11 +58,11 @@ describe('every non-public route refuses callers without valid credentials', () 
     await putSecret(owner, 'app', 'development', 'KEY', 'route-access-value');
     const write = await createToken(owner, { project: 'app', environment: 'development', access: 'write' });
     assert.equal((await owner('DELETE', `/api/v1/tokens/${write.info.id}`)).status, 204);
-    const loggedOut = (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.accessToken;
+    const loggedOut = (await signIn(srv, { email: OWNER.email, password: OWNER.password })).accessToken;
     assert.equal((await api(srv, loggedOut)('POST', '/api/v1/auth/logout')).status, 204);
     const expiring = await createToken(owner, { project: 'app', environment: 'development', access: 'write', expiresInSeconds: 60 });
     const live = await createToken(owner, { project: 'app', environment: 'development', access: 'read' });
-    const expiredSession = (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.accessToken;
+    const expiredSession = (await signIn(srv, { email: OWNER.email, password: OWNER.password })).accessToken;
     // A session that stays alive: forgeries carry its real claims, so only the signature is wrong.
     const alive = await signIn(srv, { email: OWNER.email, password: OWNER.password, rememberMe: true });
     clock.advance(3_600_000);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
-import { api, assertError, OWNER, setupOwner, type Api } from '../test-support/api.js';
+import { api, assertError, OWNER, setupOwner, signIn, type Api } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 import { createProject, createToken, putSecret, secretsPath } from '../test-support/fixtures.js';
 import { startServer } from '../test-support/server.js';
@@ -103,7 +103,7 @@ describe('password change', () => {
     const srv = await startServer();
     try {
       const owner = api(srv, await setupOwner(srv));
-      const other = api(srv, (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.accessToken);
+      const other = api(srv, await signIn(srv, { email: OWNER.email, password: OWNER.password }));
       const next = 'Granite-Pelican-Harbor-7731';
       assertError(await owner('POST', '/api/v1/me/password', { currentPassword: 'wrong-current-pw', newPassword: next }), 401, 'invalid_credentials');
       const weak = await owner('POST', '/api/v1/me/password', { currentPassword: OWNER.password, newPassword: 'password1234' });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
-import { api, assertError, OWNER, setupOwner, type Api } from '../test-support/api.js';
+import { api, assertError, OWNER, setupOwner, signIn, type Api } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 import { createProject, createToken, putSecret, secretsPath } from '../test-support/fixtures.js';
 import { startServer } from '../test-support/server.js';
@@ -71,7 +71,7 @@ describe('org settings: session limit and password policy (may only tighten the 
     owner = api(srv, await setupOwner(srv));
   });
   after(() => srv.close());
-  const signIn = async () => api(srv, (await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).body.accessToken);
+  const ownerSignIn = async () => api(srv, await signIn(srv, { email: OWNER.email, password: OWNER.password }));
 
   it('shows the deployment values in force, and refuses to loosen them', async () => {
     const res = await owner('GET', '/api/v1/org/settings');
@@ -95,11 +95,11 @@ describe('org settings: session limit and password policy (may only tighten the 
 
   it('a lower session limit ends the oldest sessions at the next sign-in', async () => {
     assert.equal((await owner('PATCH', '/api/v1/org/settings', { sessionLimit: 2 })).status, 200);
-    const a = await signIn();
-    const b = await signIn();
+    const a = await ownerSignIn();
+    const b = await ownerSignIn();
     assert.equal((await owner('GET', '/api/v1/me')).status, 401, 'the oldest (the setup session) was ended');
     assert.deepEqual([(await a('GET', '/api/v1/me')).status, (await b('GET', '/api/v1/me')).status], [200, 200]);
-    const c = await signIn();
+    const c = await ownerSignIn();
     assert.deepEqual([(await a('GET', '/api/v1/me')).status, (await b('GET', '/api/v1/me')).status, (await c('GET', '/api/v1/me')).status], [401, 200, 200]);
     const audit = await srv.db.selectFrom('audit_events').select('details').where('action', '=', 'org.settings.update').execute();
     assert.ok(audit.some((r) => r.details.includes('session_limit')));
