@@ -1,12 +1,12 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../context.js';
 import { PASSWORD_MAX_LENGTH } from '../crypto/passwords.js';
-import { anonymousOf, callerOf } from '../http/access.js';
+import { callerOf } from '../http/access.js';
 import { clearRefreshCookie } from '../http/cookies.js';
 import { noContent, text } from '../http/schemas.js';
 import type { OrgService } from '../orgs/service.js';
 import type { IdentityService } from './service.js';
-import { credentialsProperties, credentialsRequired, deliverCredentials, refreshTokenDelivery, type RefreshTokenDelivery } from './token-routes.js';
+import { answerSignIn, credentialsProperties, credentialsRequired, refreshTokenDelivery } from './token-routes.js';
 
 export const email = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\s@\\u0000-\\u001f\\u007f]+@[^\\s@\\u0000-\\u001f\\u007f]+$' } as const;
 // Only the hard bound here: the password policy judges the rest and says which rule failed (weak_password).
@@ -22,7 +22,6 @@ export const signedIn = {
 
 export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityService; orgs: OrgService; clock: Clock }): void {
   const { identity, orgs, clock } = deps;
-  const anonymous = (req: FastifyRequest) => anonymousOf(req, clock);
 
   app.get('/api/v1/setup', {
     config: { access: { public: 'a fresh instance must be discoverable before anyone exists' } },
@@ -54,10 +53,8 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
       response: { 201: signedIn },
     },
     handler: async (req, reply) => {
-      const { refreshTokenDelivery: via, ...body } = req.body as { setupToken: string; email: string; password: string; orgName: string; refreshTokenDelivery?: RefreshTokenDelivery };
-      const ctx = anonymous(req);
-      const result = await identity.setup(body, ctx);
-      return reply.code(201).send(deliverCredentials(reply, result, via, ctx.now));
+      type Setup = { setupToken: string; email: string; password: string; orgName: string };
+      return reply.code(201).send(await answerSignIn(req, reply, clock, (body: Setup, ctx) => identity.setup(body, ctx)));
     },
   });
 
@@ -84,9 +81,8 @@ export function identityRoutes(app: FastifyInstance, deps: { identity: IdentityS
       response: { 200: signedIn },
     },
     handler: async (req, reply) => {
-      const { refreshTokenDelivery: via, ...body } = req.body as { email: string; password: string; rememberMe?: boolean; totp?: string; backupCode?: string; org?: string; refreshTokenDelivery?: RefreshTokenDelivery };
-      const ctx = anonymous(req);
-      return deliverCredentials(reply, await identity.login(body, ctx), via, ctx.now);
+      type Login = { email: string; password: string; rememberMe?: boolean; totp?: string; backupCode?: string; org?: string };
+      return answerSignIn(req, reply, clock, (body: Login, ctx) => identity.login(body, ctx));
     },
   });
 

@@ -5,7 +5,7 @@ import { anonymousOf } from '../http/access.js';
 import { text } from '../http/schemas.js';
 import type { AcceptInput, InvitationAcceptance } from './invitation-acceptance.js';
 import { email, signedIn } from './routes.js';
-import { deliverCredentials, refreshTokenDelivery, type RefreshTokenDelivery } from './token-routes.js';
+import { answerSignIn, refreshTokenDelivery } from './token-routes.js';
 import type { OpenSignup } from './signup.js';
 
 const password = { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH } as const;
@@ -53,9 +53,8 @@ export function signupRoutes(app: FastifyInstance, deps: { signup: OpenSignup; a
       response: { 201: signedIn },
     },
     handler: async (req, reply) => {
-      const { refreshTokenDelivery: via, ...body } = req.body as { token: string; password: string; rememberMe?: boolean; refreshTokenDelivery?: RefreshTokenDelivery };
-      const ctx = anonymous(req);
-      return reply.code(201).send(deliverCredentials(reply, await signup.verify(body, ctx), via, ctx.now));
+      type Verify = { token: string; password: string; rememberMe?: boolean };
+      return reply.code(201).send(await answerSignIn(req, reply, clock, (body: Verify, ctx) => signup.verify(body, ctx)));
     },
   });
 
@@ -80,9 +79,7 @@ export function signupRoutes(app: FastifyInstance, deps: { signup: OpenSignup; a
       response: { 201: signedIn },
     },
     handler: async (req, reply) => {
-      const { refreshTokenDelivery: via, ...body } = req.body as AcceptInput & { refreshTokenDelivery?: RefreshTokenDelivery };
-      const ctx = anonymous(req);
-      return reply.code(201).send(deliverCredentials(reply, await acceptance.accept(body, ctx), via, ctx.now));
+      return reply.code(201).send(await answerSignIn(req, reply, clock, (body: AcceptInput, ctx) => acceptance.accept(body, ctx)));
     },
   });
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { auditContextOf, type Clock } from '../context.js';
+import { auditContextOf, type AnonymousContext, type Clock } from '../context.js';
 import { AppError } from '../errors.js';
 import type { AuditService } from '../audit/service.js';
 import { anonymousOf, callerOf } from '../http/access.js';
@@ -41,6 +41,22 @@ export function deliverCredentials<T extends SessionCredentials>(reply: FastifyR
   const { refreshToken, ...rest } = credentials;
   setRefreshCookie(reply, refreshToken, (Date.parse(credentials.session.expiresAt) - now) / 1000);
   return rest;
+}
+
+/**
+ * The handler body of every route that signs someone in (setup, login, sign-up, accepting an
+ * invitation): the body without `refreshTokenDelivery` goes to `signIn`, and its credentials are
+ * delivered the way the client asked.
+ */
+export async function answerSignIn<B, T extends SessionCredentials>(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  clock: Clock,
+  signIn: (body: B, ctx: AnonymousContext) => Promise<T>,
+): Promise<T | Omit<T, 'refreshToken'>> {
+  const { refreshTokenDelivery: via, ...body } = req.body as B & { refreshTokenDelivery?: RefreshTokenDelivery };
+  const ctx = anonymousOf(req, clock);
+  return deliverCredentials(reply, await signIn(body as B, ctx), via, ctx.now);
 }
 
 export function tokenRoutes(app: FastifyInstance, deps: { sessions: SessionService; signingKeys: SigningKeys; audit: AuditService; clock: Clock }): void {
