@@ -1,3 +1,4 @@
+import { Algorithm, hash as argon2Hash } from '@node-rs/argon2';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -279,5 +280,36 @@ describe('sign-in to one of several organizations', () => {
     // Not counted as failures: the account is not locked by it.
     for (let i = 0; i < 6; i++) assertError(await login({ org: 'Initech' }), 403, 'not_a_member');
     assert.equal((await login({})).status, 200);
+  });
+});
+
+describe('password hashes are upgraded at sign-in when the parameters change', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startServer();
+    await setupOwner(srv);
+  });
+  after(() => srv.close());
+
+  it('a hash made with weaker argon2 parameters (or argon2i) is replaced by one of today’s at the next sign-in, and audited', async () => {
+    for (const [label, options] of [
+      ['weaker argon2id', { algorithm: Algorithm.Argon2id, memoryCost: 4096, timeCost: 1, parallelism: 1 }],
+      ['argon2i', { algorithm: Algorithm.Argon2i, memoryCost: 19_456, timeCost: 2, parallelism: 1 }],
+    ] as const) {
+      const old = await argon2Hash(OWNER.password, options);
+      await srv.db.updateTable('users').set({ password_hash: old }).where('email', '=', OWNER.email).execute();
+      // The weaker hash still verifies: the owner signs in as before.
+      const res = await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password });
+      assert.equal(res.status, 200, `${label}: ${res.text}`);
+      const row = await srv.db.selectFrom('users').select('password_hash').where('email', '=', OWNER.email).executeTakeFirstOrThrow();
+      assert.match(row.password_hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/, label);
+      assert.notEqual(row.password_hash, old);
+      const audit = await srv.db.selectFrom('audit_events').select('details').where('action', '=', 'session.create').orderBy('id', 'desc').executeTakeFirstOrThrow();
+      assert.equal(JSON.parse(audit.details).rehashed, true, label);
+      // And only once: the next sign-in finds today's parameters and leaves the hash alone.
+      assert.equal((await api(srv)('POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).status, 200);
+      const again = await srv.db.selectFrom('users').select('password_hash').where('email', '=', OWNER.email).executeTakeFirstOrThrow();
+      assert.equal(again.password_hash, row.password_hash);
+    }
   });
 });
