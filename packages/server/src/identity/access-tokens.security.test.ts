@@ -93,6 +93,28 @@ describe('access tokens: signed JWTs with every claim checked', () => {
     assert.notEqual(decode(other.accessToken).payload.jti, payload.jti, 'each token has its own jti');
   });
 
+  it('a token is verified by signature once; later requests recognise it from memory (no asymmetric check per request)', async () => {
+    const s = await signIn(srv, { email: OWNER.email, password: OWNER.password });
+    const keys = srv.keynest.services.signingKeys;
+    const find = keys.find.bind(keys);
+    let signatureChecks = 0;
+    // Every signature check starts by finding the key its kid names.
+    keys.find = (kid, now) => {
+      signatureChecks++;
+      return find(kid, now);
+    };
+    try {
+      for (let i = 0; i < 20; i++) assert.equal((await me(srv, s.accessToken)).status, 200);
+      assert.equal(signatureChecks, 1);
+      // A forged token is checked (and refused) every time: only tokens that verified are remembered.
+      const forged = `${s.accessToken.slice(0, -4)}AAAA`;
+      for (let i = 0; i < 3; i++) assertError(await me(srv, forged), 401, 'unauthenticated');
+      assert.equal(signatureChecks, 4);
+    } finally {
+      keys.find = find;
+    }
+  });
+
   it('expires after 15 minutes while the session lives on: a refresh gets a new one', async () => {
     const s = await signIn(srv, { email: OWNER.email, password: OWNER.password });
     const first = s.accessToken;
