@@ -8,6 +8,9 @@ import { send, segment, type FetchLike, type RequestSpec } from './transport.js'
 import type {
   AcceptInvitationInput,
   AuditEvent,
+  AuditCheckpoint,
+  AuditKey,
+  AuditVerification,
   AuthResult,
   BatchWriteResult,
   CreatedToken,
@@ -459,6 +462,20 @@ export class KeyNestClient {
       query: { limit: options.limit, before: options.before },
     });
     return answer.events;
+  }
+
+  /** Checks the org's whole audit hash chain against its signed checkpoints. */
+  async verifyAudit(): Promise<AuditVerification> {
+    return this.#call({ method: 'GET', path: `${API}/audit/verify` });
+  }
+
+  /** Signs the head of the org's audit chain now; null when the chain is empty. */
+  async checkpointAudit(): Promise<AuditCheckpoint | null> {
+    return (await this.#call<{ checkpoint: AuditCheckpoint | null }>({ method: 'POST', path: `${API}/audit/checkpoints` })).checkpoint;
+  }
+
+  async listAuditCheckpoints(): Promise<{ checkpoints: AuditCheckpoint[]; keys: AuditKey[] }> {
+    return this.#call({ method: 'GET', path: `${API}/audit/checkpoints` });
   }
 }
 

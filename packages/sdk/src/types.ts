@@ -381,3 +381,36 @@ export interface EmergencyAccessGrant {
   expiresAt: string;
   orgs: { id: string; name: string }[];
 }
+
+/** The result of checking an audit hash chain (GET /audit/verify). */
+export interface AuditVerification {
+  ok: boolean;
+  records: number;
+  head: { seq: number; hash: string };
+  checkpoints: number;
+  /** Where the chain starts after a retention purge. */
+  anchor: { seq: number; hash: string; at: string } | null;
+  broken: {
+    reason: 'hash_mismatch' | 'link_mismatch' | 'missing_records' | 'truncated' | 'checkpoint_mismatch' | 'bad_signature' | 'unchained';
+    recordId: number | null;
+    seq: number | null;
+    message: string;
+  } | null;
+}
+
+export interface AuditCheckpoint {
+  seq: number;
+  hash: string;
+  at: string;
+  kind: 'checkpoint' | 'anchor';
+  keyId: string;
+  signature: string;
+}
+
+export interface AuditKey {
+  id: string;
+  algorithm: 'Ed25519';
+  /** SPKI DER, base64. */
+  publicKey: string;
+  createdAt: string;
+}

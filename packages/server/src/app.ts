@@ -6,6 +6,7 @@ import { tokenRoutes } from './access/routes.js';
 import type { ApiTokenService } from './access/service.js';
 import { auditRoutes } from './audit/routes.js';
 import type { AuditService } from './audit/service.js';
+import type { AuditIntegrity } from './audit/integrity.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
 import { registerAccessControl } from './http/access.js';
@@ -61,6 +62,7 @@ export interface Services {
   rotation: KeyRotationService;
   tokens: ApiTokenService;
   audit: AuditService;
+  auditIntegrity: AuditIntegrity;
 }
 
 export const SERVER_VERSION = '0.1.0';
@@ -144,7 +146,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   secretRoutes(app, { secrets: services.secrets });
   keyRotationRoutes(app, { rotation: services.rotation });
   tokenRoutes(app, { tokens: services.tokens, projects: services.projects });
-  auditRoutes(app, { audit: services.audit });
+  auditRoutes(app, { audit: services.audit, integrity: services.auditIntegrity });
 
   await app.ready();
   return app;

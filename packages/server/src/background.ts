@@ -25,3 +25,38 @@ export class BackgroundWork {
     while (this.#jobs.size > 0) await Promise.allSettled([...this.#jobs]);
   }
 }
+
+/**
+ * Jobs that run on a timer for as long as the server runs (audit checkpoints, retention purge).
+ * Invariants: a run never overlaps the previous one of the same job; a failure is logged and the
+ * next tick tries again; `stop` clears the timers and waits for runs in progress.
+ */
+export class PeriodicWork {
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #running = new Set<Promise<void>>();
+
+  constructor(private readonly log: Logger) {}
+
+  every(ms: number, what: string, work: () => Promise<void>): void {
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      const run = work()
+        .catch((err: unknown) => this.log.error({ err }, `${what} failed`))
+        .finally(() => {
+          busy = false;
+          this.#running.delete(run);
+        });
+      this.#running.add(run);
+    }, ms);
+    // A timer alone must not keep the process alive.
+    timer.unref();
+    this.#timers.push(timer);
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.#timers.splice(0)) clearInterval(t);
+    await Promise.allSettled([...this.#running]);
+  }
+}

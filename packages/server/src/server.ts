@@ -6,7 +6,9 @@ import { AuditService } from './audit/service.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
 import { stepUpPolicyOf } from './access/policy.js';
-import { BackgroundWork } from './background.js';
+import { BackgroundWork, PeriodicWork } from './background.js';
+import { AuditIntegrity } from './audit/integrity.js';
+import { AuditKeys } from './audit/keys.js';
 import { Invalidation } from './cache.js';
 import { Keyring } from './crypto/keyring.js';
 import { loadRootKey } from './crypto/root-key.js';
@@ -54,6 +56,10 @@ export interface KeyNest {
   close(): Promise<void>;
 }
 
+const DAY_MS = 24 * 3600 * 1000;
+/** The retention purge looks for records past their time this often. */
+const AUDIT_PURGE_INTERVAL_MS = 6 * 3600 * 1000;
+
 /** Clocks of instances (and of a client deciding when to refresh) may differ by this much. */
 const CLOCK_SKEW_MS = 30_000;
 
@@ -65,7 +71,9 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const rootKey = loadRootKey(config.rootKey, config.dataDir, log);
     const { db } = storage;
     const keyring = new Keyring(rootKey);
-    const audit = new AuditService(db);
+    const audit = new AuditService(db, storage.traits);
+    const auditKeys = new AuditKeys({ db, rootKey });
+    await auditKeys.init(clock());
     const invalidation = new Invalidation();
     const orgs = new OrgService({ db, keyring, audit, invalidation, defaults: { sessionLimit: config.sessionsPerUser, passwordPolicy: config.passwordPolicy } });
     const projects = new ProjectService({ db, audit, invalidation, clock });
@@ -142,8 +150,22 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       rotation: new KeyRotationService({ db, keyring, audit }),
       tokens,
       audit,
+      auditIntegrity: new AuditIntegrity({
+        db,
+        traits: storage.traits,
+        keys: auditKeys,
+        audit,
+        retention: { retentionMs: () => Promise.resolve(config.auditRetentionDays * DAY_MS) },
+      }),
     };
     const setupToken = await services.identity.prepareSetup(clock());
+    const periodic = new PeriodicWork(log);
+    periodic.every(config.auditCheckpointS * 1000, 'audit checkpoint', async () => {
+      await services.auditIntegrity.checkpointAll(clock());
+    });
+    periodic.every(AUDIT_PURGE_INTERVAL_MS, 'audit retention purge', async () => {
+      await services.auditIntegrity.purge(clock());
+    });
     const lifecycle = { draining: false };
     const app = await buildApp(services, { config, log, clock, lifecycle });
     let quiescing: Promise<void> | null = null;
@@ -151,6 +173,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       (quiescing ??= (async () => {
         lifecycle.draining = true;
         await app.close();
+        await periodic.stop();
         await background.settled();
         await signingKeys.close();
         await mailer.close();

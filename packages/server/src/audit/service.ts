@@ -1,6 +1,8 @@
 import type { Db } from '../storage/database.js';
+import type { DialectTraits } from '../storage/dialect.js';
 import { PreparedQuery } from '../storage/prepared.js';
-import { AUDIT_COLUMNS, insertAuditEventsQuery, listAuditEvents, type AuditRow } from './store.js';
+import { chainOf, GENESIS_HASH, recordHash } from './chain.js';
+import { AUDIT_COLUMNS, chainHead, insertAuditEventsQuery, listAuditEvents, lockChain, type AuditRow } from './store.js';
 
 /**
  * The audit trail. Invariants:
@@ -9,7 +11,8 @@ import { AUDIT_COLUMNS, insertAuditEventsQuery, listAuditEvents, type AuditRow }
  * - a read of secret values is recorded (`recordAlone`, committed) before any value is returned;
  * - records never hold a secret value, password or token: `details` takes only scalar metadata
  *   (versions, counts, names), and callers pass key names, never values;
- * - rows are only appended (issue 5 adds the hash chain).
+ * - rows are only appended, each linked into its org's hash chain (audit/chain.ts) in the same
+ *   transaction that writes it; the database refuses to change or remove them (migration 011).
  */
 export interface AuditContext {
   orgId: string | null;
@@ -58,11 +61,16 @@ export class AuditService {
   readonly #queue: Queued[] = [];
   #flushScheduled = false;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly traits: Pick<DialectTraits, 'supportsAdvisoryLocks'>,
+  ) {}
 
   /** Appends one record inside `trx` (the same transaction as the change it describes). */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
-    return this.#insert(trx, [toRow(ctx, entry)]);
+    const rows = [toRow(ctx, entry)];
+    // The head read and the insert must not interleave with another append.
+    return trx.isTransaction ? this.#append(trx, rows) : trx.transaction().execute((t) => this.#append(t, rows));
   }
 
   /**
@@ -82,6 +90,32 @@ export class AuditService {
     });
   }
 
+  /**
+   * Links the rows into their chains (after each chain's current head) and inserts them, inside
+   * the caller's transaction: a record that commits is linked; one that rolls back took no place.
+   */
+  async #append(trx: Db, rows: AuditRow[]): Promise<unknown> {
+    const byChain = new Map<string, AuditRow[]>();
+    for (const row of rows) {
+      const chain = chainOf(row.org_id ?? null);
+      const group = byChain.get(chain);
+      if (group) group.push(row);
+      else byChain.set(chain, [row]);
+    }
+    // A fixed order of locks, so two appends to the same chains cannot wait on each other.
+    for (const chain of [...byChain.keys()].sort()) {
+      if (this.traits.supportsAdvisoryLocks) await lockChain(trx, chain);
+      let { seq, hash } = (await chainHead(trx, chain)) ?? { seq: 0, hash: GENESIS_HASH };
+      for (const row of byChain.get(chain)!) {
+        row.chain = chain;
+        row.seq = ++seq;
+        row.prev_hash = hash;
+        row.hash = hash = recordHash(row as Record<string, string | number | null>, hash);
+      }
+    }
+    return this.#insert(trx, rows);
+  }
+
   #insert(db: Db, rows: AuditRow[]): Promise<unknown> {
     let insert = this.#inserts.get(rows.length);
     if (!insert) this.#inserts.set(rows.length, (insert = new PreparedQuery((d: Db, ...values: unknown[]) => insertAuditEventsQuery(d, ...values))));
@@ -93,12 +127,12 @@ export class AuditService {
   async #flush(): Promise<void> {
     this.#flushScheduled = false;
     const batch = this.#queue.splice(0);
-    // Each INSERT is atomic on its own: its readers are answered once it has committed, and
+    // Each group commits on its own: its readers are answered once it has committed, and
     // refused if it failed, whatever happens to the other groups of the batch.
     for (let at = 0; at < batch.length; at += GROUP_MAX_ROWS) {
       const group = batch.slice(at, at + GROUP_MAX_ROWS);
       try {
-        await this.#insert(this.db, group.map((q) => q.row));
+        await this.db.transaction().execute((trx) => this.#append(trx, group.map((q) => q.row)));
         for (const q of group) q.resolve();
       } catch (err) {
         for (const q of group) q.reject(err);

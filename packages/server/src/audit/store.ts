@@ -1,8 +1,11 @@
-import type { Insertable } from 'kysely';
+import { createHash } from 'node:crypto';
+import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
+import type { SignedCheckpoint } from './chain.js';
 
 export type AuditRow = Insertable<Database['audit_events']>;
+export type StoredAuditRow = Selectable<Database['audit_events']>;
 
 export function listAuditEvents(db: Db, orgId: string, limit: number, beforeId: number | undefined) {
   let q = db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
@@ -13,6 +16,7 @@ export function listAuditEvents(db: Db, orgId: string, limit: number, beforeId: 
 /** Column order of `insertAuditEventQuery`'s parameters. */
 export const AUDIT_COLUMNS = [
   'org_id', 'at', 'action', 'outcome', 'actor_type', 'actor_id', 'target_type', 'target_id', 'target_name', 'ip', 'request_id', 'details',
+  'chain', 'seq', 'prev_hash', 'hash',
 ] as const;
 
 /**
@@ -25,4 +29,89 @@ export function insertAuditEventsQuery(db: Db, ...values: unknown[]) {
     rows.push(Object.fromEntries(AUDIT_COLUMNS.map((c, i) => [c, values[at + i]])) as AuditRow);
   }
   return db.insertInto('audit_events').values(rows);
+}
+
+/** Arbitrary but fixed, apart from the migration lock's: the first key of a chain's advisory lock. */
+const CHAIN_LOCK_SPACE = 0x61756474; // "audt"
+
+/**
+ * Makes appends to one chain take turns until the transaction ends (PostgreSQL; SQLite runs one
+ * transaction at a time anyway). Without it two transactions could both extend the same head.
+ */
+export async function lockChain(trx: Db, chain: string): Promise<void> {
+  const key = createHash('sha256').update(chain).digest().readInt32BE(0);
+  await sql`select pg_advisory_xact_lock(${CHAIN_LOCK_SPACE}, ${key})`.execute(trx);
+}
+
+/** The last record of a chain, else the anchor it was purged to, else nothing (a new chain). */
+export async function chainHead(db: Db, chain: string): Promise<{ seq: number; hash: string } | undefined> {
+  const last = await db.selectFrom('audit_events').select(['seq', 'hash']).where('chain', '=', chain).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  if (last && last.seq !== null && last.hash !== null) return { seq: Number(last.seq), hash: last.hash };
+  const anchor = await db
+    .selectFrom('audit_checkpoints')
+    .select(['seq', 'hash'])
+    .where('chain', '=', chain)
+    .where('kind', '=', 'anchor')
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return anchor ? { seq: Number(anchor.seq), hash: anchor.hash } : undefined;
+}
+
+/** One page of a chain in seq order, from after `afterSeq`. */
+export function chainPage(db: Db, chain: string, afterSeq: number, limit: number): Promise<StoredAuditRow[]> {
+  return db.selectFrom('audit_events').selectAll().where('chain', '=', chain).where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
+}
+
+/** Records of the org written around the server (no link at all): they break the chain too. */
+export function firstUnchained(db: Db, chain: string) {
+  return db.selectFrom('audit_events').select('id').where('org_id', chain === '' ? 'is' : '=', chain === '' ? null : chain).where('seq', 'is', null).orderBy('id').limit(1).executeTakeFirst();
+}
+
+export async function listCheckpoints(db: Db, chain: string): Promise<SignedCheckpoint[]> {
+  const rows = await db.selectFrom('audit_checkpoints').selectAll().where('chain', '=', chain).orderBy('seq').orderBy('id').execute();
+  return rows.map((r) => ({ chain: r.chain, seq: Number(r.seq), hash: r.hash, at: Number(r.at), kind: r.kind, keyId: r.key_id, signature: r.signature }));
+}
+
+export function insertCheckpoint(db: Db, orgId: string | null, c: SignedCheckpoint) {
+  return db
+    .insertInto('audit_checkpoints')
+    .values({ org_id: orgId, chain: c.chain, seq: c.seq, hash: c.hash, at: c.at, kind: c.kind, key_id: c.keyId, signature: c.signature })
+    .execute();
+}
+
+/** The newest checkpoint of each chain (to skip chains that did not move since). */
+export function latestCheckpointSeqs(db: Db) {
+  return db.selectFrom('audit_checkpoints').select(['chain', (eb) => eb.fn.max('seq').as('seq')]).groupBy('chain').execute();
+}
+
+/** Every chain's head: the chains a periodic checkpoint may need to sign. */
+export function chainHeads(db: Db) {
+  return db
+    .selectFrom('audit_events')
+    .select(['chain', (eb) => eb.fn.max('seq').as('seq')])
+    .where('chain', 'is not', null)
+    .groupBy('chain')
+    .execute();
+}
+
+export function recordAt(db: Db, chain: string, seq: number) {
+  return db.selectFrom('audit_events').select(['org_id', 'hash', 'at']).where('chain', '=', chain).where('seq', '=', seq).executeTakeFirst();
+}
+
+/** The last record of a chain written before `before` (the retention cut). */
+export function lastRecordBefore(db: Db, chain: string, before: number) {
+  return db.selectFrom('audit_events').select(['seq', 'hash']).where('chain', '=', chain).where('at', '<', before).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+}
+
+export function deleteUpTo(db: Db, chain: string, seq: number) {
+  return db.deleteFrom('audit_events').where('chain', '=', chain).where('seq', '<=', seq).executeTakeFirst();
+}
+
+export function listSigningKeys(db: Db) {
+  return db.selectFrom('audit_signing_keys').selectAll().orderBy('created_at').execute();
+}
+
+export function insertSigningKey(db: Db, row: Database['audit_signing_keys']) {
+  return db.insertInto('audit_signing_keys').values(row).execute();
 }

@@ -182,5 +182,31 @@ export interface Database {
     request_id: string | null;
     /** JSON object; never holds a secret value. */
     details: string;
+    /** The hash chain (audit/chain.ts): the org id ('' for instance events), position, links. */
+    chain: string | null;
+    seq: number | null;
+    prev_hash: string | null;
+    hash: string | null;
+  };
+  audit_checkpoints: {
+    id: Generated<number>;
+    org_id: string | null;
+    chain: string;
+    seq: number;
+    hash: string;
+    at: number;
+    kind: 'checkpoint' | 'anchor';
+    key_id: string;
+    /** Ed25519 over the statement (audit/chain.ts), base64. */
+    signature: string;
+  };
+  audit_signing_keys: {
+    id: string;
+    /** SPKI DER, base64. */
+    public_key: string;
+    /** PKCS#8 DER sealed by the root key, bound to the key id. */
+    private_key: Buffer;
+    nonce: Buffer;
+    created_at: number;
   };
 }

@@ -44,3 +44,30 @@ export async function allCells(srv: Srv): Promise<{ table: string; column: strin
 export async function renameTable(srv: Srv, from: string, to: string): Promise<void> {
   await sql`ALTER TABLE ${sql.table(from)} RENAME TO ${sql.table(to)}`.execute(srv.db);
 }
+
+/**
+ * Runs `tamper` with the audit tables' append-only triggers out of the way, as an attacker with
+ * write access to the database would (drop them on SQLite, disable them on PostgreSQL), and puts
+ * them back afterwards.
+ */
+export async function withoutAuditTriggers(srv: Srv, tamper: () => Promise<void>): Promise<void> {
+  if (srv.database === 'sqlite') {
+    const triggers = (
+      await sql<{ name: string; sql: string }>`SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('audit_events', 'audit_checkpoints')`.execute(srv.db)
+    ).rows;
+    for (const t of triggers) await sql`DROP TRIGGER ${sql.id(t.name)}`.execute(srv.db);
+    try {
+      await tamper();
+    } finally {
+      // The trigger text as SQLite itself stored it: restoring is a test's business, not a value.
+      for (const t of triggers) await sql.raw(t.sql).execute(srv.db);
+    }
+    return;
+  }
+  for (const table of ['audit_events', 'audit_checkpoints']) await sql`ALTER TABLE ${sql.table(table)} DISABLE TRIGGER USER`.execute(srv.db);
+  try {
+    await tamper();
+  } finally {
+    for (const table of ['audit_events', 'audit_checkpoints']) await sql`ALTER TABLE ${sql.table(table)} ENABLE TRIGGER USER`.execute(srv.db);
+  }
+}
