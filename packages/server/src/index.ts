@@ -7,3 +7,4 @@ export { ERROR_CODES, AppError, type ErrorCode } from './errors.js';
 export { writeMmdbFile, cityRecord, type MmdbEntry } from './test-support/mmdb.js';
 /** For tests in other packages: a clock they move by hand (expiry without sleeping). */
 export { manualClock, type ManualClock } from './test-support/clock.js';
+export { withoutAuditTriggers } from './test-support/db.js';

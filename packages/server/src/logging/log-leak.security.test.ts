@@ -166,6 +166,9 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(session, 'POST', '/api/v1/admin/reencrypt', { batchSize: 2 }), 200);
     expect(await call(session, 'POST', '/api/v1/admin/reencrypt', { batchSize: 0 }), 400);
     expect(await call(session, 'GET', '/api/v1/audit?limit=500'), 200);
+    expect(await call(session, 'POST', '/api/v1/audit/checkpoints'), 201);
+    expect(await call(session, 'GET', '/api/v1/audit/checkpoints'), 200);
+    expect(await call(session, 'GET', '/api/v1/audit/verify'), 200);
     expect(await call(session, 'GET', '/api/v1/no-such-route'), 404);
 
     // Faults: a 500 is logged with its error and stack; neither may carry a value.
