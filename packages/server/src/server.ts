@@ -75,7 +75,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const auditKeys = new AuditKeys({ db, rootKey });
     await auditKeys.init(clock());
     const invalidation = new Invalidation();
-    const orgs = new OrgService({ db, keyring, audit, invalidation, defaults: { sessionLimit: config.sessionsPerUser, passwordPolicy: config.passwordPolicy } });
+    const orgs = new OrgService({ db, keyring, audit, invalidation, defaults: { sessionLimit: config.sessionsPerUser, passwordPolicy: config.passwordPolicy, auditRetentionDays: config.auditRetentionDays } });
     const projects = new ProjectService({ db, audit, invalidation, clock });
     const tokenTimes = { tokenTtlMs: config.accessTokenTtlS * 1000, skewMs: CLOCK_SKEW_MS };
     const signingKeys = new SigningKeys({ db, rootKey, log, policy: { algorithm: config.jwtAlgorithm, rotationMs: config.jwtKeyRotationS * 1000, ...tokenTimes } });
@@ -155,7 +155,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         traits: storage.traits,
         keys: auditKeys,
         audit,
-        retention: { retentionMs: () => Promise.resolve(config.auditRetentionDays * DAY_MS) },
+        retention: { retentionMs: async (orgId) => (orgId === null ? config.auditRetentionDays : await orgs.auditRetentionDays(orgId)) * DAY_MS },
       }),
     };
     const setupToken = await services.identity.prepareSetup(clock());

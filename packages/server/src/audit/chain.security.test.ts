@@ -271,6 +271,19 @@ describe('checkpoints and retention', () => {
       assert.equal(v.ok, true, JSON.stringify(v.broken));
       assert.deepEqual({ seq: v.anchor?.seq, hash: v.anchor?.hash }, { seq: old.length, hash: old.at(-1)!.hash });
       assert.equal(v.records, left.length);
+      // An org that keeps its records longer keeps them through the same purge.
+      const second = await startServer({ clock, env: { KEYNEST_AUDIT_RETENTION_DAYS: '30' } });
+      try {
+        const other = api(second, await setupOwner(second));
+        assert.equal((await other('PATCH', '/api/v1/org/settings', { auditRetentionDays: 60 })).status, 200);
+        const otherOrg = (await other('GET', '/api/v1/me')).body.principal.org.id as string;
+        const kept = (await orgRows(second, otherOrg)).length;
+        clock.advance(31 * 24 * 3600 * 1000);
+        assert.equal((await second.keynest.services.auditIntegrity.purge(clock())).find((p) => p.chain === otherOrg), undefined);
+        assert.equal((await orgRows(second, otherOrg)).length, kept);
+      } finally {
+        await second.close();
+      }
       // The anchor makes only what it covers deletable.
       await assert.rejects(() => srv.db.deleteFrom('audit_events').where('id', '=', left[0]!.id).execute(), /append-only/);
     } finally {

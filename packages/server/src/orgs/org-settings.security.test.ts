@@ -75,12 +75,26 @@ describe('org settings: session limit and password policy (may only tighten the 
 
   it('shows the deployment values in force, and refuses to loosen them', async () => {
     const res = await owner('GET', '/api/v1/org/settings');
-    assert.deepEqual(res.body.effective, { sessionLimit: 10, passwordPolicy: { minLength: 12, maxLength: 256, minScore: 3, requireClasses: 0 } });
+    assert.deepEqual(res.body.effective, { sessionLimit: 10, auditRetentionDays: 730, passwordPolicy: { minLength: 12, maxLength: 256, minScore: 3, requireClasses: 0 } });
     assert.deepEqual(res.body.passwordPolicy, { minLength: null, minScore: null, requireClasses: null });
     assertError(await owner('PATCH', '/api/v1/org/settings', { passwordPolicy: { minLength: 8 } }), 400, 'validation_failed');
     assertError(await owner('PATCH', '/api/v1/org/settings', { passwordPolicy: { minScore: 2 } }), 400, 'validation_failed');
     assertError(await owner('PATCH', '/api/v1/org/settings', { sessionLimit: 11 }), 400, 'validation_failed');
     assertError(await owner('PATCH', '/api/v1/org/settings', { sessionLimit: 0 }), 400, 'validation_failed');
+    // An admin must not be able to shorten the trail of their own actions.
+    const shorter = await owner('PATCH', '/api/v1/org/settings', { auditRetentionDays: 30 });
+    assertError(shorter, 400, 'validation_failed');
+    assert.deepEqual(shorter.body.error.details, [{ path: '/auditRetentionDays', rule: 'range' }]);
+  });
+
+  it('audit records may be kept longer than the deployment default, and the change is audited', async () => {
+    const res = await owner('PATCH', '/api/v1/org/settings', { auditRetentionDays: 3650 });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.auditRetentionDays, 3650);
+    assert.equal(res.body.effective.auditRetentionDays, 3650);
+    const audit = await srv.db.selectFrom('audit_events').select('details').where('action', '=', 'org.settings.update').orderBy('id', 'desc').executeTakeFirstOrThrow();
+    assert.deepEqual(JSON.parse(audit.details), { audit_retention_days: 'default -> 3650' });
+    assert.equal((await owner('PATCH', '/api/v1/org/settings', { auditRetentionDays: null })).body.effective.auditRetentionDays, 730);
   });
 
   it('a longer minimum applies to password changes in the org', async () => {
@@ -120,8 +134,9 @@ describe('org settings never loosen a deployment that tightened later', () => {
         keyring: srv.keynest.keyring,
         audit: srv.keynest.services.audit,
         invalidation: new Invalidation(),
-        defaults: { sessionLimit: 3, passwordPolicy: { ...DEFAULT_PASSWORD_POLICY, minLength: 16 } },
+        defaults: { sessionLimit: 3, passwordPolicy: { ...DEFAULT_PASSWORD_POLICY, minLength: 16 }, auditRetentionDays: 1000 },
       });
+      assert.equal(await stricter.auditRetentionDays(orgId), 1000, 'a deployment that keeps records longer wins');
       assert.equal(await stricter.sessionLimit(srv.db, orgId), 3);
       assert.equal((await stricter.passwordPolicy(orgId)).minLength, 16);
     } finally {

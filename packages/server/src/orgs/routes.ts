@@ -26,20 +26,22 @@ const settingsFields = {
   sessionLimit: { ...nullableInt, description: 'Live sessions per user; null = the deployment default' },
   passwordPolicy: { ...policy, description: 'Overrides of the deployment policy (may only tighten it); null = the deployment value' },
   openSignup: { type: 'object', additionalProperties: false, properties: openSignupFields, description: 'Open sign-up (POST /api/v1/auth/signup); fields left out keep their value' },
+  auditRetentionDays: { ...nullableInt, description: 'Days audit records are kept before the retention purge; null = the deployment default (may only be longer)' },
 } as const;
 const answer = {
   type: 'object',
   additionalProperties: false,
-  required: ['require2fa', 'sessionLimit', 'passwordPolicy', 'openSignup', 'effective'],
+  required: ['require2fa', 'sessionLimit', 'passwordPolicy', 'openSignup', 'auditRetentionDays', 'effective'],
   properties: {
     ...settingsFields,
     openSignup: { type: 'object', additionalProperties: false, required: ['enabled', 'allowedDomains', 'role'], properties: openSignupFields },
     effective: {
       type: 'object',
       additionalProperties: false,
-      required: ['sessionLimit', 'passwordPolicy'],
+      required: ['sessionLimit', 'passwordPolicy', 'auditRetentionDays'],
       properties: {
         sessionLimit: { type: 'integer' },
+        auditRetentionDays: { type: 'integer' },
         passwordPolicy: {
           type: 'object',
           additionalProperties: false,

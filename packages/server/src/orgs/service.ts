@@ -20,6 +20,8 @@ export interface OrgSettings {
   passwordPolicy: { minLength: number | null; minScore: number | null; requireClasses: number | null };
   /** Whether strangers may sign themselves up, from which domains, and as what (orgs/open-signup.ts). */
   openSignup: OpenSignupSettings;
+  /** Days audit records are kept before the retention purge; null = the deployment's. */
+  auditRetentionDays: number | null;
 }
 
 /** A PATCH: every field optional, and the nested ones field by field. */
@@ -30,19 +32,24 @@ export type OrgSettingsChange = Partial<Omit<OrgSettings, 'passwordPolicy' | 'op
 
 export interface OrgSettingsView extends OrgSettings {
   /** The values in force once the deployment's defaults fill the nulls. */
-  effective: { sessionLimit: number; passwordPolicy: PasswordPolicy };
+  effective: { sessionLimit: number; passwordPolicy: PasswordPolicy; auditRetentionDays: number };
 }
 
 export interface DeploymentDefaults {
   sessionLimit: number;
   passwordPolicy: PasswordPolicy;
+  auditRetentionDays: number;
 }
+
+/** The longest retention an org may ask for (a century: "forever" for any audit). */
+const MAX_AUDIT_RETENTION_DAYS = 100 * 365;
 
 /**
  * Organizations: the tenant boundary. Invariants:
  * - an org is never without an active data key — it is created in the same transaction as the org;
  * - an org's settings may only tighten the deployment's (more characters, a higher score, fewer
- *   sessions), never loosen them;
+ *   sessions, audit records kept longer), never loosen them: an org admin cannot shorten the
+ *   audit trail of their own actions;
  * - a settings change is audited with its old and new values and announced, so cached sessions
  *   pick up a new 2FA requirement at once;
  * - open sign-up is off until an admin turns it on, and never gives a role that runs the org.
@@ -68,6 +75,11 @@ export class OrgService {
   /** The session limit in force for the org (read inside the caller's transaction). */
   async sessionLimit(db: Db, orgId: string): Promise<number> {
     return this.#view(await findOrgSettings(db, orgId)).effective.sessionLimit;
+  }
+
+  /** How many days the org's audit records are kept (the retention purge asks). */
+  async auditRetentionDays(orgId: string): Promise<number> {
+    return this.#view(await findOrgSettings(this.deps.db, orgId)).effective.auditRetentionDays;
   }
 
   async passwordPolicy(orgId: string): Promise<PasswordPolicy> {
@@ -123,6 +135,7 @@ export class OrgService {
     if (p?.minScore !== undefined) out.password_min_score = atLeast('passwordPolicy/minScore', p.minScore, d.passwordPolicy.minScore, 4) ?? null;
     if (p?.requireClasses !== undefined) out.password_require_classes = atLeast('passwordPolicy/requireClasses', p.requireClasses, d.passwordPolicy.requireClasses, 4) ?? null;
     if (change.openSignup !== undefined) Object.assign(out, openSignupColumns(change.openSignup));
+    if (change.auditRetentionDays !== undefined) out.audit_retention_days = atLeast('auditRetentionDays', change.auditRetentionDays, d.auditRetentionDays, MAX_AUDIT_RETENTION_DAYS) ?? null;
     return out;
   }
 
@@ -136,9 +149,11 @@ export class OrgService {
       sessionLimit: row?.session_limit ?? null,
       passwordPolicy: { minLength, minScore, requireClasses },
       openSignup: openSignupOf(row),
+      auditRetentionDays: row?.audit_retention_days ?? null,
       // Clamped again here, not only when saved: the deployment may have tightened since.
       effective: {
         sessionLimit: Math.min(row?.session_limit ?? d.sessionLimit, d.sessionLimit),
+        auditRetentionDays: Math.max(row?.audit_retention_days ?? d.auditRetentionDays, d.auditRetentionDays),
         passwordPolicy: {
           ...d.passwordPolicy,
           minLength: Math.min(Math.max(minLength ?? 0, d.passwordPolicy.minLength), d.passwordPolicy.maxLength),

@@ -16,6 +16,7 @@ export function insertOrg(db: Db, row: { id: string; name: string; now: number }
       open_signup: 0,
       signup_domains: null,
       signup_role: 'viewer',
+      audit_retention_days: null,
     })
     .execute();
 }
@@ -33,6 +34,7 @@ export const ORG_SETTING_COLUMNS = [
   'open_signup',
   'signup_domains',
   'signup_role',
+  'audit_retention_days',
 ] as const;
 export type OrgSettingsRow = Pick<Database['orgs'], (typeof ORG_SETTING_COLUMNS)[number]>;
 

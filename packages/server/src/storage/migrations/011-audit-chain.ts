@@ -10,6 +10,7 @@ import type { DialectTraits } from '../dialect.js';
  * - `audit_checkpoints`: signed statements "chain C had record `seq` with hash H at time T";
  *   `kind = 'anchor'` marks where a retention purge cut the chain (the rows up to it may go).
  * - `audit_signing_keys`: the Ed25519 keys that sign checkpoints, private halves sealed by the root key.
+ * - `orgs.audit_retention_days`: an org's own retention (null: the deployment's).
  * - Triggers in both databases refuse UPDATE of audit rows and checkpoints, and DELETE (and on
  *   PostgreSQL TRUNCATE) except of audit rows covered by a signed anchor: the retention purge.
  */
@@ -43,6 +44,8 @@ export async function up(db: Kysely<unknown>, t: DialectTraits): Promise<void> {
     .addColumn('nonce', t.blob, (c) => c.notNull())
     .addColumn('created_at', ms, (c) => c.notNull())
     .execute();
+
+  await db.schema.alterTable('orgs').addColumn('audit_retention_days', 'integer').execute();
 
   if (t.name === 'sqlite') await sqliteTriggers(db);
   else await postgresTriggers(db);
