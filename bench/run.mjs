@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { measureChainVerification } from './lib/audit-chain.mjs';
 import { measureCliRun } from './lib/cli-timing.mjs';
 import { measure } from './lib/load.mjs';
 import { startServerProcess } from './lib/processes.mjs';
@@ -272,6 +273,19 @@ async function main() {
       }, warn);
     } catch (err) {
       fail(`KeyNest on ${database}`, err);
+    }
+  }
+
+  results.auditChain = {};
+  for (const database of databases) {
+    const records = opt.quick ? 20_000 : 200_000;
+    log(`(f) audit chain verification, ${records.toLocaleString('en-US')} records, ${database}`);
+    try {
+      const pgUrl = process.env.KEYNEST_BENCH_DATABASE_URL || process.env.KEYNEST_TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+      results.auditChain[database] = await measureChainVerification({ root, database, pgUrl, records });
+      for (const p of results.auditChain[database].problems) results.problems.push(`(f) ${database}: ${p}`);
+    } catch (err) {
+      fail(`(f) audit chain on ${database}`, err);
     }
   }
 

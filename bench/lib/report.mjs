@@ -6,6 +6,7 @@ export const TARGETS = {
   WRITES_PER_SEC_MIN: 2000,
   WRITE_P99_MS_MAX: 20,
   CLI_RUN_OVERHEAD_MS_MAX: 150,
+  AUDIT_VERIFY_RECORDS_PER_SEC_MIN: 500_000,
 };
 
 /** Beyond these the run is flagged as taken on a noisy machine (not invalid: the figures are still real). */
@@ -27,7 +28,7 @@ function target(id, description, measured, pass, extra = {}) {
  * The issue's targets hold on SQLite (the default database). PostgreSQL ratios, when measured,
  * are listed as informational: the same bar, not a gate.
  */
-export function evaluateTargets({ ratios, load, cli }) {
+export function evaluateTargets({ ratios, load, cli, auditChain }) {
   const s = ratios.sqlite ?? {};
   const put = load.sqlite?.putOne;
   const out = [
@@ -39,6 +40,10 @@ export function evaluateTargets({ ratios, load, cli }) {
       ? { id: 'cli_run_overhead', description: `(e) keynest run overhead <= ${TARGETS.CLI_RUN_OVERHEAD_MS_MAX} ms (median)`, measured: null, pass: null, skipped: cli.skipped }
       : target('cli_run_overhead', `(e) keynest run overhead <= ${TARGETS.CLI_RUN_OVERHEAD_MS_MAX} ms (median)`, cli?.overheadMs?.median, cli?.overheadMs?.median <= TARGETS.CLI_RUN_OVERHEAD_MS_MAX),
   ];
+  const chain = auditChain?.sqlite;
+  out.push(
+    target('audit_verify_speed', `(f) audit chain verification >= ${TARGETS.AUDIT_VERIFY_RECORDS_PER_SEC_MIN.toLocaleString('en-US')} records/s (SQLite)`, chain?.verifyRecordsPerSec, chain?.verifyRecordsPerSec >= TARGETS.AUDIT_VERIFY_RECORDS_PER_SEC_MIN),
+  );
   const p = ratios.postgres;
   if (p) {
     out.push(
@@ -95,6 +100,11 @@ export function formatReport(results) {
     lines.push(`   node -e 0                  median ${num(cli.bareNodeMs.median, 1)} ms  p90 ${num(cli.bareNodeMs.p90, 1)} ms`);
     lines.push(`   overhead                   median ${num(cli.overheadMs.median, 1)} ms  p90 ${num(cli.overheadMs.p90, 1)} ms`);
   } else if (cli) lines.push('e  keynest run: FAILED (see problems below)');
+  for (const c of Object.values(results.auditChain ?? {})) {
+    lines.push(
+      `f  audit chain verify (${c.database})  ${num(c.records)} records in ${num(c.verifyMs)} ms = ${num(c.verifyRecordsPerSec)} records/s;  plain read of the same rows ${num(c.readRecordsPerSec)} records/s (verify/read ${num(c.verifyVsRead, 3)})`,
+    );
+  }
   lines.push('');
   lines.push('Targets (issue)');
   for (const t of targets) {

@@ -1,4 +1,4 @@
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { hash as digest, sign, verify, type KeyObject } from 'node:crypto';
 
 /**
  * The audit hash chain, the one definition used to append, to verify on the server and to verify
@@ -23,17 +23,33 @@ export type ChainedFields = Record<string, string | number | null | undefined>;
 
 const EXCLUDED = new Set(['id', 'hash', 'prev_hash']);
 
-export function canonical(record: ChainedFields): string {
-  const keys = Object.keys(record)
-    .filter((k) => !EXCLUDED.has(k) && record[k] !== null && record[k] !== undefined)
+/**
+ * The hashed fields of a record, in canonical (sorted) order. Rows of one query share their keys,
+ * so a verifier computes this once per shape rather than sorting every row.
+ */
+function hashedKeys(record: ChainedFields): string[] {
+  return Object.keys(record)
+    .filter((k) => !EXCLUDED.has(k))
     .sort();
+}
+
+function canonicalWith(record: ChainedFields, keys: readonly string[]): string {
+  // An object built in sorted key order, stringified in one native call (insertion order is
+  // JSON.stringify's order for string keys).
   const out: Record<string, string | number> = {};
-  for (const k of keys) out[k] = record[k] as string | number;
+  for (const k of keys) {
+    const v = record[k];
+    if (v !== null && v !== undefined) out[k] = v;
+  }
   return JSON.stringify(out);
 }
 
-export function recordHash(record: ChainedFields, prevHash: string): string {
-  return createHash('sha256').update(prevHash).update('\n').update(canonical(record)).digest('hex');
+export function canonical(record: ChainedFields): string {
+  return canonicalWith(record, hashedKeys(record));
+}
+
+export function recordHash(record: ChainedFields, prevHash: string, keys: readonly string[] = hashedKeys(record)): string {
+  return digest('sha256', `${prevHash}\n${canonicalWith(record, keys)}`, 'hex');
 }
 
 export type CheckpointKind = 'checkpoint' | 'anchor';
@@ -115,6 +131,8 @@ export class ChainVerifier {
   #broken: ChainBreak | null = null;
   readonly #checkpoints: Map<number, SignedCheckpoint[]>;
   readonly #anchor: SignedCheckpoint | null;
+  /** The hashed keys of the rows being fed, and the key list they were computed from. */
+  #shape: { signature: string; keys: string[] } | null = null;
 
   constructor(
     readonly chain: string,
@@ -154,7 +172,7 @@ export class ChainVerifier {
       return this.#break('missing_records', id, seq, `records ${this.#expectedSeq}${seq - 1 > this.#expectedSeq ? `–${seq - 1}` : ''} before record ${id} (seq ${seq}) are missing`);
     }
     if (r.prev_hash !== this.#prevHash) return this.#break('link_mismatch', id, seq, `record ${id} (seq ${seq}) does not follow the record before it`);
-    if (recordHash(r, r.prev_hash) !== r.hash) return this.#break('hash_mismatch', id, seq, `record ${id} (seq ${seq}) was changed after it was written`);
+    if (recordHash(r, r.prev_hash, this.#keysOf(r)) !== r.hash) return this.#break('hash_mismatch', id, seq, `record ${id} (seq ${seq}) was changed after it was written`);
     for (const c of this.#checkpoints.get(seq) ?? []) {
       if (c.hash !== r.hash) return this.#break('checkpoint_mismatch', id, seq, `record ${id} (seq ${seq}) differs from the signed ${c.kind} of ${new Date(c.at).toISOString()}`);
     }
@@ -182,6 +200,13 @@ export class ChainVerifier {
       anchor: this.#anchor ? { seq: this.#anchor.seq, hash: this.#anchor.hash, at: this.#anchor.at } : null,
       broken: this.#broken,
     };
+  }
+
+  #keysOf(r: StoredRecord): string[] {
+    const all = Object.keys(r);
+    const signature = all.join(',');
+    if (this.#shape?.signature !== signature) this.#shape = { signature, keys: hashedKeys(r) };
+    return this.#shape.keys;
   }
 
   #break(reason: BreakReason, id: number | null, seq: number | null, message: string): false {
