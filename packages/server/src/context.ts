@@ -6,6 +6,8 @@ import type { AuditContext } from './audit/service.js';
 export interface RequestContext {
   principal: Principal;
   ip: string | null;
+  /** The client's User-Agent, when the request came over HTTP. */
+  userAgent?: string | null;
   requestId: string;
   now: number;
 }
@@ -23,7 +25,9 @@ export type Clock = () => number;
 export const systemClock: Clock = () => Date.now();
 
 export function auditContextOf(ctx: RequestContext): AuditContext {
-  return { orgId: ctx.principal.orgId, actor: actorOf(ctx.principal), ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+  const p = ctx.principal;
+  const actor = { ...actorOf(p), name: p.type === 'user' ? p.email : p.name };
+  return { orgId: p.orgId, actor, ip: ctx.ip, userAgent: ctx.userAgent ?? null, requestId: ctx.requestId, now: ctx.now };
 }
 
 /** Epoch milliseconds to the ISO-8601 text every API answer uses. */

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { callerOf } from '../http/access.js';
+import { isoTime, text } from '../http/schemas.js';
+import type { AuditFilter } from './store.js';
 import type { VerifyResult } from './chain.js';
 import type { AuditIntegrity } from './integrity.js';
 import { auditContextOf } from '../context.js';
@@ -13,16 +15,30 @@ export function auditRoutes(app: FastifyInstance, deps: { audit: AuditService; i
     schema: {
       tags: ['audit'],
       summary: "The org's audit events, newest first",
+      description: 'Filters narrow together (AND). `action` matches the action and every action under it (`secret` → `secret.read`, `secret.write`, …). Page with `before` = the `next` of the previous answer.',
       querystring: {
         type: 'object',
         additionalProperties: false,
-        properties: { limit: { type: 'integer', minimum: 1, maximum: 500 }, before: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
+        properties: {
+          limit: { type: 'integer', minimum: 1, maximum: 500 },
+          before: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+          from: { ...isoTime, description: 'Events at or after this time' },
+          to: { ...isoTime, description: 'Events before this time' },
+          actor: { ...text(1, 320), description: 'A user or token id, or an email or token name' },
+          action: text(1, 100),
+          project: text(1, 200),
+          environment: text(1, 200),
+          key: { ...text(1, 256), description: 'A secret key (also finds reads of several values that included it)' },
+          ip: text(1, 64),
+          outcome: { type: 'string', enum: ['success', 'failure'] },
+        },
       },
     },
     handler: async (req) => {
-      const q = req.query as { limit?: number; before?: number };
-      const opts = { limit: q.limit ?? 100, ...(q.before !== undefined ? { before: q.before } : {}) };
-      return { events: await deps.audit.list(callerOf(req).principal.orgId, opts) };
+      const { limit = 100, from, to, ...rest } = req.query as Omit<AuditFilter, 'from' | 'to'> & { limit?: number; from?: string; to?: string };
+      const filter: AuditFilter = { ...rest, ...(from !== undefined ? { from: Date.parse(from) } : {}), ...(to !== undefined ? { to: Date.parse(to) } : {}) };
+      const events = await deps.audit.list(callerOf(req).principal.orgId, filter, limit);
+      return { events, next: events.length === limit ? events[events.length - 1]!.id : null };
     },
   });
 

@@ -2,7 +2,7 @@ import type { Db } from '../storage/database.js';
 import type { DialectTraits } from '../storage/dialect.js';
 import { PreparedQuery } from '../storage/prepared.js';
 import { chainOf, GENESIS_HASH, recordHash } from './chain.js';
-import { AUDIT_COLUMNS, chainHead, insertAuditEventsQuery, listAuditEvents, lockChain, type AuditRow } from './store.js';
+import { AUDIT_COLUMNS, chainHead, insertAuditEventsQuery, lockChain, searchAuditEvents, type AuditFilter, type AuditRow } from './store.js';
 
 /**
  * The audit trail. Invariants:
@@ -16,8 +16,10 @@ import { AUDIT_COLUMNS, chainHead, insertAuditEventsQuery, listAuditEvents, lock
  */
 export interface AuditContext {
   orgId: string | null;
-  actor: { type: 'user' | 'token' | 'anonymous' | 'system'; id: string | null };
+  /** `name`: who that was at the time (a user's email, a token's name), kept in the record. */
+  actor: { type: 'user' | 'token' | 'anonymous' | 'system'; id: string | null; name?: string | null };
   ip: string | null;
+  userAgent?: string | null;
   requestId: string | null;
   now: number;
 }
@@ -28,6 +30,9 @@ export interface AuditEntry {
   action: string;
   outcome?: 'success' | 'failure';
   target?: { type: string; id?: string | null; name?: string | null };
+  /** The project and environment concerned (names): what search filters on. */
+  project?: string | null;
+  environment?: string | null;
   details?: Record<string, AuditDetail>;
 }
 
@@ -36,9 +41,12 @@ export interface AuditEvent {
   at: string;
   action: string;
   outcome: 'success' | 'failure';
-  actor: { type: string; id: string | null };
+  actor: { type: string; id: string | null; name: string | null };
   target: { type: string | null; id: string | null; name: string | null };
+  project: string | null;
+  environment: string | null;
   ip: string | null;
+  userAgent: string | null;
   requestId: string | null;
   details: Record<string, AuditDetail>;
 }
@@ -48,6 +56,9 @@ export interface AuditEvent {
  * (32,766) and PostgreSQL (65,535) at 12 columns a row.
  */
 const GROUP_MAX_ROWS = 64;
+
+/** A client's user agent is kept up to this length. */
+const USER_AGENT_MAX = 512;
 
 interface Queued {
   row: AuditRow;
@@ -140,16 +151,20 @@ export class AuditService {
     }
   }
 
-  async list(orgId: string, opts: { limit: number; before?: number }): Promise<AuditEvent[]> {
-    const rows = await listAuditEvents(this.db, orgId, opts.limit, opts.before);
+  /** The org's events matching `filter`, newest first (audit search). */
+  async list(orgId: string, filter: AuditFilter, limit: number): Promise<AuditEvent[]> {
+    const rows = await searchAuditEvents(this.db, orgId, filter, limit);
     return rows.map((r) => ({
       id: Number(r.id),
       at: new Date(r.at).toISOString(),
       action: r.action,
       outcome: r.outcome,
-      actor: { type: r.actor_type, id: r.actor_id },
+      actor: { type: r.actor_type, id: r.actor_id, name: r.actor_name },
       target: { type: r.target_type, id: r.target_id, name: r.target_name },
+      project: r.project,
+      environment: r.environment,
       ip: r.ip,
+      userAgent: r.user_agent,
       requestId: r.request_id,
       details: JSON.parse(r.details) as Record<string, AuditDetail>,
     }));
@@ -170,5 +185,13 @@ function toRow(ctx: AuditContext, entry: AuditEntry): AuditRow {
     ip: ctx.ip,
     request_id: ctx.requestId,
     details: JSON.stringify(entry.details ?? {}),
+    actor_name: ctx.actor.name ?? null,
+    user_agent: ctx.userAgent?.slice(0, USER_AGENT_MAX) ?? null,
+    project: entry.project ?? null,
+    environment: entry.environment ?? null,
+    chain: null,
+    seq: null,
+    prev_hash: null,
+    hash: null,
   };
 }

@@ -7,16 +7,73 @@ import type { SignedCheckpoint } from './chain.js';
 export type AuditRow = Insertable<Database['audit_events']>;
 export type StoredAuditRow = Selectable<Database['audit_events']>;
 
-export function listAuditEvents(db: Db, orgId: string, limit: number, beforeId: number | undefined) {
+/** What audit search filters on; every field narrows (AND). */
+export interface AuditFilter {
+  /** Epoch ms, inclusive. */
+  from?: number;
+  /** Epoch ms, exclusive. */
+  to?: number;
+  /** A user or token id, or who that was by name (an email, a token's name). */
+  actor?: string;
+  /** An action and every action under it: `secret` matches `secret.read`, `secret.write`, … */
+  action?: string;
+  project?: string;
+  environment?: string;
+  /** A secret key: events about that secret, and reads of several values that included it. */
+  key?: string;
+  ip?: string;
+  outcome?: 'success' | 'failure';
+  /** The cursor: only events older than this id. */
+  before?: number;
+}
+
+/** Ids are as good as ids: user and token ids carry these prefixes (crypto/random.ts newId). */
+const ACTOR_ID = /^(usr|tok)_/;
+
+/**
+ * The org's events matching `f`, newest first. A time range is first turned into an id range
+ * (two index lookups on (org_id, at)), so each filter's (org_id, column, id) index yields its
+ * matches already in order and the LIMIT stops the scan early.
+ */
+export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, limit: number): Promise<StoredAuditRow[]> {
+  let lowId: number | undefined;
+  let highId: number | undefined;
+  if (f.from !== undefined) {
+    const r = await db.selectFrom('audit_events').select((eb) => eb.fn.min('id').as('id')).where('org_id', '=', orgId).where('at', '>=', f.from).executeTakeFirst();
+    if (r?.id === null || r?.id === undefined) return [];
+    lowId = Number(r.id);
+  }
+  if (f.to !== undefined) {
+    const r = await db.selectFrom('audit_events').select((eb) => eb.fn.max('id').as('id')).where('org_id', '=', orgId).where('at', '<', f.to).executeTakeFirst();
+    if (r?.id === null || r?.id === undefined) return [];
+    highId = Number(r.id);
+  }
   let q = db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
-  if (beforeId !== undefined) q = q.where('id', '<', beforeId);
+  if (lowId !== undefined) q = q.where('id', '>=', lowId).where('at', '>=', f.from!);
+  if (highId !== undefined) q = q.where('id', '<=', highId).where('at', '<', f.to!);
+  if (f.before !== undefined) q = q.where('id', '<', f.before);
+  if (f.actor !== undefined) q = q.where(ACTOR_ID.test(f.actor) ? 'actor_id' : 'actor_name', '=', f.actor);
+  if (f.action !== undefined) {
+    const a = f.action.replace(/\.\*?$/, '');
+    // `a` itself, or anything from "a." up to (not including) "a/" — the next character after '.'.
+    q = q.where((eb) => eb.or([eb('action', '=', a), eb.and([eb('action', '>=', `${a}.`), eb('action', '<', `${a}/`)])]));
+  }
+  if (f.project !== undefined) q = q.where('project', '=', f.project);
+  if (f.environment !== undefined) q = q.where('environment', '=', f.environment);
+  if (f.ip !== undefined) q = q.where('ip', '=', f.ip);
+  if (f.outcome !== undefined) q = q.where('outcome', '=', f.outcome);
+  if (f.key !== undefined) {
+    const key = f.key;
+    const listed = `%${JSON.stringify(key).replace(/[\\%_]/g, '\\$&')}%`;
+    q = q.where((eb) => eb.or([eb('target_name', '=', key), eb.and([eb('target_type', '=', 'environment'), sql<boolean>`details LIKE ${listed} ESCAPE '\\'`])]));
+  }
   return q.orderBy('id', 'desc').limit(limit).execute();
 }
 
 /** Column order of `insertAuditEventQuery`'s parameters. */
 export const AUDIT_COLUMNS = [
   'org_id', 'at', 'action', 'outcome', 'actor_type', 'actor_id', 'target_type', 'target_id', 'target_name', 'ip', 'request_id', 'details',
-  'chain', 'seq', 'prev_hash', 'hash',
+  'actor_name', 'user_agent', 'project', 'environment', 'chain', 'seq', 'prev_hash', 'hash',
 ] as const;
 
 /**

@@ -80,7 +80,7 @@ async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { pub
   if (principal.type === 'user' && principal.mustEnrolTwoFactor && !('authenticated' in access && access.duringEnrolment)) {
     throw new AppError('two_factor_enrolment_required', 'Your organization requires two-factor authentication: enrol first (POST /api/v1/me/2fa/totp, or keynest 2fa enable)');
   }
-  const caller = { principal, ip: req.ip, requestId: req.id, now };
+  const caller = { principal, ip: req.ip, userAgent: req.headers['user-agent'] ?? null, requestId: req.id, now };
   if ('authenticated' in access) {
     if (access.stepUp && stepUpRequired(principal, access.stepUp, undefined, deps.stepUp, now)) throw reauthRequired();
     req.caller = caller;

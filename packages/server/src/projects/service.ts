@@ -117,7 +117,7 @@ export class ProjectService {
         await store.insertProject(trx, { id, orgId, name, now: ctx.now });
         // One millisecond apart, so listing by creation time keeps the order they were given in.
         for (const [i, env] of envNames.entries()) await store.insertEnvironment(trx, { id: newId('env'), orgId, projectId: id, name: env, now: ctx.now + i });
-        await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'project.create', target: { type: 'project', id, name }, details: { environments: envNames } });
+        await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'project.create', target: { type: 'project', id, name }, project: name, details: { environments: envNames } });
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError('project_exists', `A project named "${name}" already exists`);
@@ -132,7 +132,7 @@ export class ProjectService {
       const secrets = await store.countSecrets(trx, orgId, { projectId: target.project.id });
       // Environments, secrets, versions and the project's tokens go with it (ON DELETE CASCADE).
       await store.deleteProject(trx, orgId, target.project.id);
-      await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'project.delete', target: { type: 'project', ...target.project }, details: { secrets } });
+      await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'project.delete', target: { type: 'project', ...target.project }, project: target.project.name, details: { secrets } });
     });
     this.deps.invalidation.publish({ type: 'project.deleted', projectId: target.project.id });
   }
@@ -146,6 +146,8 @@ export class ProjectService {
         await this.deps.audit.record(trx, auditContextOf(ctx), {
           action: 'environment.create',
           target: { type: 'environment', id, name },
+          project: target.project.name,
+          environment: name,
           details: { project: target.project.name },
         });
       });
@@ -166,6 +168,8 @@ export class ProjectService {
       await this.deps.audit.record(trx, auditContextOf(ctx), {
         action: 'environment.delete',
         target: { type: 'environment', ...env },
+        project: target.project.name,
+        environment: env.name,
         details: { project: target.project.name, secrets },
       });
     });

@@ -372,6 +372,8 @@ export class SecretService {
     return this.deps.audit.recordAlone(auditContextOf(ctx), {
       action: 'secret.read',
       target: keys.length === 1 ? { type: 'secret', name: keys[0]! } : { type: 'environment', id: target.environment.id, name: target.environment.name },
+      project: target.project.name,
+      environment: target.environment.name,
       details: { project: target.project.name, environment: target.environment.name, keys, references: [...references] },
     });
   }
@@ -380,6 +382,8 @@ export class SecretService {
     return this.deps.audit.record(trx, auditContextOf(ctx), {
       action,
       target: { type: 'secret', id, name: key },
+      project: target.project.name,
+      environment: target.environment.name,
       details: { project: target.project.name, environment: target.environment.name, ...extra },
     });
   }

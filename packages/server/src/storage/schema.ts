@@ -184,6 +184,12 @@ export interface Database {
     request_id: string | null;
     /** JSON object; never holds a secret value. */
     details: string;
+    /** Who acted, by name at the time (a user's email, a token's name); their client. */
+    actor_name: string | null;
+    user_agent: string | null;
+    /** The project and environment the event concerns, by name at the time (for search). */
+    project: string | null;
+    environment: string | null;
     /** The hash chain (audit/chain.ts): the org id ('' for instance events), position, links. */
     chain: string | null;
     seq: number | null;

@@ -4,6 +4,9 @@ import type { DialectTraits } from '../dialect.js';
 
 /**
  * Issue 5: the audit log becomes provable.
+ * - `audit_events` gains who acted by name and from which client (`actor_name`, `user_agent`), the
+ *   project and environment an event concerns (`project`, `environment`, names at the time), and
+ *   indexes for search;
  * - `audit_events` gains `chain` (the org id, '' for instance events), `seq` (1, 2, … per chain),
  *   `prev_hash` and `hash` (audit/chain.ts says what is hashed); existing rows are chained here, in
  *   id order, so an upgraded instance verifies from its first record.
@@ -16,11 +19,16 @@ import type { DialectTraits } from '../dialect.js';
  */
 export async function up(db: Kysely<unknown>, t: DialectTraits): Promise<void> {
   const ms = t.epochMs;
-  for (const [column, type] of [['chain', 'text'], ['seq', ms], ['prev_hash', 'text'], ['hash', 'text']] as const) {
-    await db.schema.alterTable('audit_events').addColumn(column, type).execute();
-  }
+  const added = [['actor_name', 'text'], ['user_agent', 'text'], ['project', 'text'], ['environment', 'text'], ['chain', 'text'], ['seq', ms], ['prev_hash', 'text'], ['hash', 'text']] as const;
+  for (const [column, type] of added) await db.schema.alterTable('audit_events').addColumn(column, type).execute();
   await chainExistingRows(db);
   await db.schema.createIndex('audit_events_chain_seq').unique().on('audit_events').columns(['chain', 'seq']).execute();
+  // Search (newest first within an org): a time range becomes an id range through (org_id, at);
+  // the common filters each have an index that keeps their matches in id order.
+  await db.schema.createIndex('audit_events_org_at').on('audit_events').columns(['org_id', 'at']).execute();
+  await db.schema.createIndex('audit_events_org_action').on('audit_events').columns(['org_id', 'action', 'id']).execute();
+  await db.schema.createIndex('audit_events_org_actor').on('audit_events').columns(['org_id', 'actor_id', 'id']).execute();
+  await db.schema.createIndex('audit_events_org_environment').on('audit_events').columns(['org_id', 'environment', 'id']).execute();
 
   await db.schema
     .createTable('audit_checkpoints')
@@ -89,6 +97,10 @@ interface LegacyDb {
     ip: string | null;
     request_id: string | null;
     details: string;
+    actor_name: string | null;
+    user_agent: string | null;
+    project: string | null;
+    environment: string | null;
     chain: string | null;
     seq: number | null;
     prev_hash: string | null;
