@@ -8,6 +8,7 @@ import { send, segment, type FetchLike, type RequestSpec } from './transport.js'
 import type {
   AcceptInvitationInput,
   AuditEvent,
+  AuditPage,
   AuditCheckpoint,
   AuditKey,
   AuditVerification,
@@ -456,12 +457,13 @@ export class KeyNestClient {
   }
 
   async listAudit(options: ListAuditOptions = {}): Promise<AuditEvent[]> {
-    const answer = await this.#call<{ events: AuditEvent[] }>({
-      method: 'GET',
-      path: `${API}/audit`,
-      query: { limit: options.limit, before: options.before },
-    });
-    return answer.events;
+    return (await this.searchAudit(options)).events;
+  }
+
+  /** Audit events matching every given filter, newest first, one page at a time. */
+  async searchAudit(options: ListAuditOptions = {}): Promise<AuditPage> {
+    const { limit, before, from, to, actor, action, project, environment, key, ip, outcome } = options;
+    return this.#call<AuditPage>({ method: 'GET', path: `${API}/audit`, query: { limit, before, from, to, actor, action, project, environment, key, ip, outcome } });
   }
 
   /** Checks the org's whole audit hash chain against its signed checkpoints. */

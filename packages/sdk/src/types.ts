@@ -343,9 +343,14 @@ export interface AuditEvent {
   id: string | number;
   at: string;
   action: string;
-  actor: { type: string; id: string };
+  /** `name`: who that was at the time (an email, a token's name). */
+  actor: { type: string; id: string; name: string | null };
   target: { type: string; id: string; name: string | null };
+  /** The project and environment concerned, by name at the time. */
+  project: string | null;
+  environment: string | null;
   ip: string | null;
+  userAgent: string | null;
   requestId: string | null;
   outcome: string;
   details: unknown;
@@ -354,8 +359,29 @@ export interface AuditEvent {
 export interface ListAuditOptions {
   /** 1..500 */
   limit?: number;
-  /** An event id: answer only events older than it (for paging). */
+  /** An event id: answer only events older than it (for paging: the `next` of the previous page). */
   before?: string | number;
+  /** ISO-8601: events at or after. */
+  from?: string;
+  /** ISO-8601: events before. */
+  to?: string;
+  /** A user or token id, or an email or token name. */
+  actor?: string;
+  /** An action and every action under it (`secret` matches `secret.read`, …). */
+  action?: string;
+  project?: string;
+  environment?: string;
+  /** A secret key (also finds reads of several values that included it). */
+  key?: string;
+  ip?: string;
+  outcome?: 'success' | 'failure';
+}
+
+/** One page of audit search. */
+export interface AuditPage {
+  events: AuditEvent[];
+  /** Pass as `before` for the next (older) page; null on the last page. */
+  next: number | null;
 }
 
 /** The body of every error answer (docs/api.md, "Errors"). */

@@ -70,7 +70,7 @@ Access
   invitations create|list|revoke|accept
   members list|set-role|remove
   admin rotate-keys
-  audit list|verify|checkpoint
+  audit search|verify|checkpoint
   org allowlist list|add|remove|enable|disable
                            the organization's IP allowlist
   emergency-access request|confirm

@@ -30,3 +30,30 @@ test('keynest audit verify: intact, then names the record someone changed in the
   assert.deepEqual(JSON.parse(brokenJson.stdout).broken.recordId, Number(read.id));
   assert.doesNotMatch(broken.stdout + brokenJson.stdout, /chain-value/);
 });
+
+test('keynest audit search: filters, a relative --from, the next-page cursor, and usage errors', async (t) => {
+  const h = await startHarness(t);
+  await h.setupProject();
+  await h.ok(['secrets', 'set', 'API_KEY=search-dev']);
+  await h.ok(['secrets', 'set', 'API_KEY=search-prod', '--env', 'production']);
+  await h.ok(['secrets', 'get', 'API_KEY', '--env', 'production']);
+  await h.ok(['secrets', 'get', 'API_KEY']);
+
+  const out = await h.ok(['audit', 'search', '--action', 'secret.read', '--env', 'production', '--from', '7d']);
+  const lines = out.trimEnd().split('\n');
+  assert.match(lines[0]!, /^ID\s+AT\s+ACTION\s+ACTOR\s+TARGET\s+WHERE\s+OUTCOME\s+IP$/);
+  assert.equal(lines.length, 2, out);
+  assert.match(lines[1]!, /secret\.read\s+owner@example\.com\s+secret:API_KEY\s+app\/production\s+success\s+127\.0\.0\.1$/);
+  assert.doesNotMatch(out, /search-prod|search-dev/);
+
+  const first = JSON.parse(await h.ok(['audit', 'search', '--limit', '2', '--json']));
+  assert.equal(first.events.length, 2);
+  assert.equal(first.next, first.events[1].id);
+  assert.match(await h.ok(['audit', 'search', '--limit', '2']), new RegExp(`\\nnext: --before ${first.next}\\n$`));
+  const second = JSON.parse(await h.ok(['audit', 'search', '--limit', '2', '--before', String(first.next), '--json']));
+  assert.ok(second.events.every((e: { id: number }) => e.id < first.next));
+
+  assert.equal(await h.ok(['audit', 'search', '--from', '2099-01-01']), 'No audit events.\n');
+  await h.fails(['audit', 'search', '--from', 'last tuesday'], 2, 'usage');
+  await h.fails(['audit', 'search', '--outcome', 'maybe'], 2, 'usage');
+});

@@ -99,7 +99,7 @@ test('audit list shows recent events, newest first', async (t) => {
   assert.ok(events.length > 0 && events.length <= 5);
   const times = events.map((e: { at: string }) => Date.parse(e.at));
   assert.deepEqual(times, [...times].sort((a, b) => b - a));
-  assert.match(await h.ok(['audit', 'list', '--limit', '3']), /^ID\s+AT\s+ACTION\s+ACTOR\s+TARGET\s+OUTCOME\s+IP\n/);
+  assert.match(await h.ok(['audit', 'list', '--limit', '3']), /^ID\s+AT\s+ACTION\s+ACTOR\s+TARGET\s+WHERE\s+OUTCOME\s+IP\n/);
   await h.fails(['audit', 'list', '--limit', 'many'], 2, 'usage');
 });
 
