@@ -13,7 +13,7 @@ const INSERT_BATCH = 500;
 export async function measureChainVerification({ root, database, pgUrl, records }) {
   const dist = (p) => import(pathToFileURL(path.join(root, 'packages/server/dist', p)).href);
   const { openStorage } = await dist('storage/database.js');
-  const { chainOf, GENESIS_HASH, recordHash } = await dist('audit/chain.js');
+  const { chainOf, GENESIS_HASH, recordHash } = await import(pathToFileURL(path.join(root, 'packages/sdk/dist/audit-chain.js')).href);
   const { chainPage } = await dist('audit/store.js');
   const { AuditKeys } = await dist('audit/keys.js');
   const { AuditService } = await dist('audit/service.js');

@@ -21,15 +21,7 @@ export async function httpFetch(url: string, init: FetchInit): Promise<FetchResp
     outgoing.on('error', reject);
     outgoing.end(body);
   });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve, reject) => {
-    response.on('data', (chunk: Buffer) => chunks.push(chunk));
-    response.on('end', resolve);
-    response.on('error', reject);
-    response.on('aborted', () => reject(new Error('the connection closed before the answer was complete')));
-  });
   const status = response.statusCode ?? 0;
-  const text = Buffer.concat(chunks).toString('utf8');
   return {
     ok: status >= 200 && status < 300,
     status,
@@ -41,6 +33,21 @@ export async function httpFetch(url: string, init: FetchInit): Promise<FetchResp
         return Array.isArray(value) ? value.join(', ') : value;
       },
     },
-    text: async () => text,
+    text: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of streamed(response)) chunks.push(chunk);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    body: streamed(response),
   };
+}
+
+/** The answer's chunks; a connection cut before the end is an error, not a short body. */
+async function* streamed(response: IncomingMessage): AsyncGenerator<Buffer> {
+  let complete = false;
+  response.once('end', () => {
+    complete = true;
+  });
+  for await (const chunk of response) yield chunk as Buffer;
+  if (!complete && !response.complete) throw new Error('the connection closed before the answer was complete');
 }

@@ -4,7 +4,7 @@
  * `withToken` gives a new client, so one client can be shared without surprises.
  */
 import { KeyNestApiError } from './errors.js';
-import { send, segment, type FetchLike, type RequestSpec } from './transport.js';
+import { send, sendForStream, segment, type FetchLike, type RequestSpec, type TransportOptions } from './transport.js';
 import type {
   AcceptInvitationInput,
   AuditEvent,
@@ -95,15 +95,20 @@ export class KeyNestClient {
     return new KeyNestClient({ server: this.server, token, fetch: this.#fetch });
   }
 
-  async #call<T>(spec: RequestSpec): Promise<T> {
+  #call<T>(spec: RequestSpec): Promise<T> {
+    return this.#withRenewal((transport) => send<T>(transport, spec));
+  }
+
+  /** Sends with the current token; on an expired one, renews once (when it can) and sends again. */
+  async #withRenewal<T>(exchange: (transport: TransportOptions) => Promise<T>): Promise<T> {
     const sentWith = this.#token;
     try {
-      return await send<T>({ server: this.server, token: sentWith, fetch: this.#fetch }, spec);
+      return await exchange({ server: this.server, token: sentWith, fetch: this.#fetch });
     } catch (err) {
       if (!this.#renewToken || sentWith === undefined || !(err instanceof KeyNestApiError) || err.status !== 401 || err.code !== 'unauthenticated') throw err;
       const renewed = this.#token !== sentWith ? this.#token : await this.#renew(sentWith);
       if (renewed === null || renewed === undefined) throw err;
-      return send<T>({ server: this.server, token: renewed, fetch: this.#fetch }, spec);
+      return exchange({ server: this.server, token: renewed, fetch: this.#fetch });
     }
   }
 
@@ -464,6 +469,15 @@ export class KeyNestClient {
   async searchAudit(options: ListAuditOptions = {}): Promise<AuditPage> {
     const { limit, before, from, to, actor, action, project, environment, key, ip, outcome } = options;
     return this.#call<AuditPage>({ method: 'GET', path: `${API}/audit`, query: { limit, before, from, to, actor, action, project, environment, key, ip, outcome } });
+  }
+
+  /**
+   * The org's audit records of a period as they stream from the server: JSON lines (verifiable
+   * offline, see `@keynest/sdk/audit-chain`) or CSV.
+   */
+  async exportAudit(options: { format?: 'jsonl' | 'csv'; from?: string; to?: string } = {}): Promise<AsyncIterable<Uint8Array>> {
+    const spec: RequestSpec = { method: 'GET', path: `${API}/audit/export`, query: { format: options.format, from: options.from, to: options.to } };
+    return this.#withRenewal((transport) => sendForStream(transport, spec));
   }
 
   /** Checks the org's whole audit hash chain against its signed checkpoints. */

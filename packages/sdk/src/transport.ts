@@ -19,6 +19,8 @@ export interface FetchResponse {
   statusText: string;
   headers: { get(name: string): string | null };
   text(): Promise<string>;
+  /** The body as it arrives, for answers too large to hold (an audit export); read it or text(), not both. */
+  body?: AsyncIterable<Uint8Array> | null;
 }
 
 /**
@@ -59,25 +61,7 @@ export function buildUrl(server: string, path: string, query?: Record<string, Qu
 }
 
 export async function send<T>(options: TransportOptions, spec: RequestSpec): Promise<T> {
-  const url = buildUrl(options.server, spec.path, spec.query);
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  let body: string | undefined;
-  if (spec.body !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(spec.body);
-  }
-
-  let response: FetchResponse;
-  try {
-    response = await options.fetch(url, { method: spec.method, headers, body });
-  } catch (cause) {
-    throw new KeyNestApiError(
-      { status: 0, code: SERVER_UNREACHABLE, message: `cannot reach the KeyNest server at ${options.server}` },
-      { cause },
-    );
-  }
-
+  const response = await exchange(options, spec, 'application/json');
   const text = await readBody(response, options.server);
   if (!response.ok) throw errorFromAnswer(response, text);
   if (response.status === 204 || text === '') return undefined as T;
@@ -90,6 +74,39 @@ export async function send<T>(options: TransportOptions, spec: RequestSpec): Pro
       message: `the server answered ${response.status} with a body that is not JSON`,
       requestId: response.headers.get('x-request-id') ?? undefined,
     });
+  }
+}
+
+/** For a large answer: its body as it arrives (an error answer is still read and thrown whole). */
+export async function sendForStream(options: TransportOptions, spec: RequestSpec): Promise<AsyncIterable<Uint8Array>> {
+  const response = await exchange(options, spec, '*/*');
+  if (!response.ok) throw errorFromAnswer(response, await readBody(response, options.server));
+  if (!response.body) {
+    const text = await readBody(response, options.server);
+    return (async function* () {
+      yield new TextEncoder().encode(text);
+    })();
+  }
+  return response.body;
+}
+
+async function exchange(options: TransportOptions, spec: RequestSpec, accept: string): Promise<FetchResponse> {
+  const url = buildUrl(options.server, spec.path, spec.query);
+  const headers: Record<string, string> = { accept };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: string | undefined;
+  if (spec.body !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(spec.body);
+  }
+
+  try {
+    return await options.fetch(url, { method: spec.method, headers, body });
+  } catch (cause) {
+    throw new KeyNestApiError(
+      { status: 0, code: SERVER_UNREACHABLE, message: `cannot reach the KeyNest server at ${options.server}` },
+      { cause },
+    );
   }
 }
 

@@ -416,6 +416,8 @@ export interface AuditVerification {
   checkpoints: number;
   /** Where the chain starts after a retention purge. */
   anchor: { seq: number; hash: string; at: string } | null;
+  /** The first record verified: where an export of a period begins. */
+  firstSeq?: number | null;
   broken: {
     reason: 'hash_mismatch' | 'link_mismatch' | 'missing_records' | 'truncated' | 'checkpoint_mismatch' | 'bad_signature' | 'unchained';
     recordId: number | null;

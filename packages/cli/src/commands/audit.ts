@@ -3,8 +3,13 @@ import { connect } from '../config/context.js';
 import { emit, type Io } from '../io.js';
 import { table, when } from '../table.js';
 import { dispatch } from './group.js';
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { AuditVerification } from '@keynest/sdk';
+import { verifyExportFile } from '../audit-file.js';
 import { parseDuration } from '../duration.js';
-import { UsageError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 
 /** ISO-8601 as given, or a duration (7d) counted back from now. */
 function timeOf(flag: string, text: string | undefined): string | undefined {
@@ -21,7 +26,8 @@ function timeOf(flag: string, text: string | undefined): string | undefined {
 
 const USAGE = `Usage: keynest audit search [--from TIME] [--to TIME] [--actor WHO] [--action ACTION] [--project P]
                             [--env E] [--key KEY] [--ip IP] [--outcome success|failure] [--limit N] [--before ID]
-       keynest audit verify
+       keynest audit export [--format jsonl|csv] [--from TIME] [--to TIME] [--output FILE]
+       keynest audit verify [--file EXPORT.jsonl [--keys KEYS.json]]
        keynest audit checkpoint
 
 search      Audit events matching every given filter, newest first (\`list\` is the same command).
@@ -31,8 +37,15 @@ search      Audit events matching every given filter, newest first (\`list\` is 
             back: pass the id the previous page printed as "next".
             e.g. who read production secrets this week:
                  keynest audit search --action secret.read --env production --from 7d
-verify      Checks the org's whole audit hash chain against its signed checkpoints. Exits 1 and names
-            the first broken record when a record was changed, removed, or the tail cut off.
+export      Streams the records of a period (default: all) to stdout or --output FILE (mode 0600).
+            jsonl carries every record's chain links, the signed checkpoints and their public keys,
+            so it verifies offline; csv is for spreadsheets (cells that could run as formulas are
+            prefixed with ').
+verify      Checks the org's whole audit hash chain against its signed checkpoints on the server,
+            or with --file a jsonl export offline (no server needed). Exits 1 and names the first
+            broken record when a record was changed, removed, or the tail cut off. --keys pins
+            the checkpoint keys (the answer of GET /api/v1/audit/checkpoints, or its "keys"),
+            instead of trusting the keys the file carries.
 checkpoint  Signs the head of the chain now (checkpoints are also made periodically).
 `;
 
@@ -51,16 +64,52 @@ const LIST_OPTIONS = {
 } as const;
 
 export function run(argv: string[], io: Io): Promise<number> {
-  return dispatch('audit', argv, io, { search: list, list, verify, checkpoint }, USAGE, LIST_OPTIONS);
+  return dispatch('audit', argv, io, { search: list, list, export: exportRecords, verify, checkpoint }, USAGE, LIST_OPTIONS);
 }
 
-async function verify(argv: string[], io: Io): Promise<number> {
-  const { positionals, globals } = parseCommand(argv, {}, USAGE);
+const EXPORT_OPTIONS = { format: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, output: { type: 'string', short: 'o' } } as const;
+
+async function exportRecords(argv: string[], io: Io): Promise<number> {
+  const { values, positionals, globals } = parseCommand(argv, EXPORT_OPTIONS, USAGE);
   expectPositionals(positionals, []);
+  const format = values.format ?? 'jsonl';
+  if (format !== 'jsonl' && format !== 'csv') throw new UsageError(`--format must be jsonl or csv, not "${format}"`);
   const { client } = connect(io, globals, { auth: true });
-  const result = await client.verifyAudit();
+  const body = await client.exportAudit({ format, from: timeOf('--from', values.from), to: timeOf('--to', values.to) });
+  // Straight through, never whole in memory: a year of records is large.
+  if (values.output === undefined) {
+    await pipeline(Readable.from(body), io.stdout, { end: false });
+    return 0;
+  }
+  try {
+    await pipeline(Readable.from(body), createWriteStream(values.output, { mode: 0o600 }));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // A file system refusal is the user's to fix; anything else (the server cut off) is reported as is.
+    if (code && /^E[A-Z]+$/.test(code) && code !== 'ECONNRESET') throw new CliError('file_unwritable', `cannot write ${values.output}: ${code}`);
+    throw error;
+  }
+  return 0;
+}
+
+const VERIFY_OPTIONS = { file: { type: 'string' }, keys: { type: 'string' } } as const;
+
+async function verify(argv: string[], io: Io): Promise<number> {
+  const { values, positionals, globals } = parseCommand(argv, VERIFY_OPTIONS, USAGE);
+  expectPositionals(positionals, []);
+  if (values.keys !== undefined && values.file === undefined) throw new UsageError('--keys goes with --file');
+  let result: AuditVerification;
+  if (values.file !== undefined) result = await verifyExportFile(values.file, values.keys);
+  else {
+    const { client } = connect(io, globals, { auth: true });
+    result = await client.verifyAudit();
+  }
   emit(io, globals, result, () => {
-    const from = result.anchor ? ` (from seq ${result.anchor.seq + 1}; earlier records purged by retention on ${when(result.anchor.at)})` : '';
+    const from = result.anchor
+      ? ` (from seq ${result.anchor.seq + 1}; earlier records purged by retention on ${when(result.anchor.at)})`
+      : result.firstSeq !== undefined && result.firstSeq !== null && result.firstSeq > 1
+        ? ` (seq ${result.firstSeq} to ${result.head.seq})`
+        : '';
     if (result.broken) {
       const where = result.broken.recordId !== null ? `record ${result.broken.recordId}` : `seq ${result.broken.seq}`;
       return `Audit chain BROKEN at ${where} (${result.broken.reason}): ${result.broken.message}\n${result.records} records verified before it${from}.`;

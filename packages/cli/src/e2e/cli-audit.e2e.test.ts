@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { withoutAuditTriggers } from '@keynest/server';
-import { startHarness } from './harness.test-util.js';
+import { asOwner, startHarness } from './harness.test-util.js';
 
 test('keynest audit verify: intact, then names the record someone changed in the database (exit 1)', async (t) => {
   const h = await startHarness(t);
@@ -56,4 +58,64 @@ test('keynest audit search: filters, a relative --from, the next-page cursor, an
   assert.equal(await h.ok(['audit', 'search', '--from', '2099-01-01']), 'No audit events.\n');
   await h.fails(['audit', 'search', '--from', 'last tuesday'], 2, 'usage');
   await h.fails(['audit', 'search', '--outcome', 'maybe'], 2, 'usage');
+});
+
+test('keynest audit export + verify --file: offline verification names what was changed, removed or cut', async (t) => {
+  const h = await startHarness(t);
+  await h.setupProject();
+  await h.ok(['secrets', 'set', 'API_KEY=file-value', 'DB_URL=file-db']);
+  await h.ok(['secrets', 'get', 'API_KEY']);
+  await h.ok(['audit', 'checkpoint']);
+  await h.ok(['secrets', 'get', 'DB_URL']);
+  const file = path.join(h.dir('export'), 'audit.jsonl');
+  assert.equal(await h.ok(['audit', 'export', '--output', file]), '');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const text = readFileSync(file, 'utf8');
+  assert.doesNotMatch(text, /file-value|file-db/);
+  assert.match(await h.ok(['audit', 'verify', '--file', file]), /^Audit chain intact: \d+ records, head seq \d+, 1 signed checkpoints match\.\n$/);
+  // The same bytes on stdout.
+  const streamed = await h.ok(['audit', 'export']);
+  assert.equal(streamed.split('\n').filter((l) => l.includes('"type":"record"')).length, text.split('\n').filter((l) => l.includes('"type":"record"')).length + 1, 'the second export also holds the first export\'s record');
+
+  const lines = text.trimEnd().split('\n');
+  const recordAt = lines.findIndex((l) => l.includes('"action":"secret.read"'));
+  const record = JSON.parse(lines[recordAt]!).record as { id: number; seq: number };
+  const variant = (name: string, edit: (ls: string[]) => string[]) => {
+    const f = path.join(h.dir(name), 'audit.jsonl');
+    writeFileSync(f, `${edit([...lines]).join('\n')}\n`);
+    return f;
+  };
+  const changed = variant('changed', (ls) => ls.map((l, i) => (i === recordAt ? l.replace('"ip":"127.0.0.1"', '"ip":"10.0.0.1"') : l)));
+  const r1 = await h.cli(['audit', 'verify', '--file', changed]);
+  assert.equal(r1.code, 1);
+  assert.match(r1.stdout, new RegExp(`^Audit chain BROKEN at record ${record.id} \\(hash_mismatch\\)`));
+
+  const removed = variant('removed', (ls) => ls.filter((_, i) => i !== recordAt));
+  const r2 = await h.cli(['audit', 'verify', '--file', removed, '--json']);
+  assert.equal(r2.code, 1);
+  assert.equal(JSON.parse(r2.stdout).broken.reason, 'missing_records');
+
+  const lastRecord = lines.map((l, i) => [l, i] as const).filter(([l]) => l.includes('"type":"record"')).at(-1)![1];
+  const cut = variant('cut', (ls) => ls.filter((_, i) => i !== lastRecord));
+  const r3 = await h.cli(['audit', 'verify', '--file', cut, '--json']);
+  assert.equal(r3.code, 1);
+  assert.equal(JSON.parse(r3.stdout).broken.reason, 'truncated');
+
+  // Pinned keys: a checkpoint signed by a key the auditor does not trust does not count.
+  const keysFile = path.join(h.dir('keys'), 'keys.json');
+  writeFileSync(keysFile, JSON.stringify({ keys: [{ id: 'audk_someone_else', publicKey: JSON.parse(lines.find((l) => l.includes('"type":"key"'))!).key.publicKey }] }));
+  const r4 = await h.cli(['audit', 'verify', '--file', file, '--keys', keysFile, '--json']);
+  assert.equal(r4.code, 1);
+  assert.equal(JSON.parse(r4.stdout).broken.reason, 'bad_signature');
+  const trusted = path.join(h.dir('trusted'), 'keys.json');
+  writeFileSync(trusted, JSON.stringify(await asOwner(h, 'GET', '/api/v1/audit/checkpoints').then((r) => r.body)));
+  assert.match(await h.ok(['audit', 'verify', '--file', file, '--keys', trusted]), /^Audit chain intact/);
+
+  await h.fails(['audit', 'verify', '--file', path.join(h.root, 'nope.jsonl')], 1, 'file_unreadable');
+  await h.fails(['audit', 'export', '--output', path.join(h.root, 'no-such-dir', 'a.jsonl')], 1, 'file_unwritable');
+  const notExport = path.join(h.dir('other'), 'x.jsonl');
+  writeFileSync(notExport, '{"hello":1}\n');
+  await h.fails(['audit', 'verify', '--file', notExport], 2, 'usage');
+  await h.fails(['audit', 'verify', '--keys', trusted], 2, 'usage');
+  await h.fails(['audit', 'export', '--format', 'xml'], 2, 'usage');
 });

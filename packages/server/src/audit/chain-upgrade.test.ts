@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { openStorage, type Storage } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
 import { MIGRATIONS } from '../storage/migrations/index.js';
-import { ChainVerifier } from './chain.js';
+import { ChainVerifier } from '@keynest/sdk/audit-chain';
 
 const pgUrl = process.env.KEYNEST_TEST_DATABASE_URL || undefined;
 

@@ -155,7 +155,7 @@ describe('audit verify names the first broken record', () => {
     const { srv, owner, orgId } = await busyServer();
     try {
       await checkpoint(owner);
-      const { recordHash } = await import('./chain.js');
+      const { recordHash } = await import('@keynest/sdk/audit-chain');
       const rows = await orgRows(srv, orgId);
       const target = rows.find((r) => r.action === 'secret.read')!;
       await withoutAuditTriggers(srv, async () => {

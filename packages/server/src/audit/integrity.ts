@@ -1,6 +1,7 @@
 import type { Db } from '../storage/database.js';
 import type { DialectTraits } from '../storage/dialect.js';
-import { ChainVerifier, chainOf, signStatement, type CheckpointKind, type SignedCheckpoint, type VerifyResult } from './chain.js';
+import { ChainVerifier, chainOf, signStatement, type CheckpointKind, type SignedCheckpoint, type VerifyResult } from '@keynest/sdk/audit-chain';
+import { exportLines, type ExportFormat, type ExportWindow } from './export.js';
 import type { AuditKeys } from './keys.js';
 import type { AuditContext, AuditService } from './service.js';
 import * as store from './store.js';
@@ -79,6 +80,22 @@ export class AuditIntegrity {
       made++;
     }
     return made;
+  }
+
+  /**
+   * The org's records in a time window as JSON lines (verifiable offline) or CSV, streamed. The
+   * export itself is recorded first (who took the log away, in which format, of which period).
+   */
+  async export(ctx: AuditContext, format: ExportFormat, window: ExportWindow): Promise<AsyncGenerator<string>> {
+    const orgId = ctx.orgId;
+    if (orgId === null) throw new Error('an export is of an org');
+    await this.deps.db.transaction().execute((trx) =>
+      this.deps.audit.record(trx, ctx, {
+        action: 'audit.export',
+        details: { format, from: window.from === undefined ? null : new Date(window.from).toISOString(), to: window.to === undefined ? null : new Date(window.to).toISOString() },
+      }),
+    );
+    return exportLines(this.deps.db, this.deps.keys, orgId, format, window, ctx.now);
   }
 
   /** The keys that sign checkpoints (SPKI DER, base64), for verifying them elsewhere. */

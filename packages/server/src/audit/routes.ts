@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { callerOf } from '../http/access.js';
 import { isoTime, text } from '../http/schemas.js';
 import type { AuditFilter } from './store.js';
-import type { VerifyResult } from './chain.js';
+import { Readable } from 'node:stream';
+import { EXPORT_FORMATS, type ExportFormat } from './export.js';
+import type { VerifyResult } from '@keynest/sdk/audit-chain';
 import type { AuditIntegrity } from './integrity.js';
 import { auditContextOf } from '../context.js';
 import type { AuditService } from './service.js';
@@ -42,6 +44,34 @@ export function auditRoutes(app: FastifyInstance, deps: { audit: AuditService; i
     },
   });
 
+  app.get('/api/v1/audit/export', {
+    config: { access: ACCESS },
+    schema: {
+      tags: ['audit'],
+      summary: "The org's audit records of a period, streamed: JSON lines (verifiable offline with keynest audit verify --file) or CSV",
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          format: { type: 'string', enum: [...EXPORT_FORMATS], default: 'jsonl' },
+          from: { ...isoTime, description: 'Records from the first one at or after this time' },
+          to: { ...isoTime, description: 'Records up to the last one before this time' },
+        },
+      },
+    },
+    handler: async (req, reply) => {
+      const q = req.query as { format: ExportFormat; from?: string; to?: string };
+      const window = { ...(q.from !== undefined ? { from: Date.parse(q.from) } : {}), ...(q.to !== undefined ? { to: Date.parse(q.to) } : {}) };
+      const caller = callerOf(req);
+      const lines = await deps.integrity.export(auditContextOf(caller), q.format, window);
+      const day = new Date(caller.now).toISOString().slice(0, 10);
+      return reply
+        .type(q.format === 'jsonl' ? 'application/x-ndjson; charset=utf-8' : 'text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="keynest-audit-${day}.${q.format}"`)
+        .send(Readable.from(lines));
+    },
+  });
+
   app.get('/api/v1/audit/verify', {
     config: { access: ACCESS },
     schema: { tags: ['audit'], summary: "Checks the org's whole audit chain against its signed checkpoints; names the first broken record" },
@@ -74,6 +104,7 @@ function verifyView(r: VerifyResult) {
     head: r.head,
     checkpoints: r.checkpoints,
     anchor: r.anchor && { seq: r.anchor.seq, hash: r.anchor.hash, at: new Date(r.anchor.at).toISOString() },
+    firstSeq: r.firstSeq,
     broken: r.broken && { reason: r.broken.reason, recordId: r.broken.id, seq: r.broken.seq, message: r.broken.message },
   };
 }

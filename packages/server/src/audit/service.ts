@@ -1,7 +1,7 @@
 import type { Db } from '../storage/database.js';
 import type { DialectTraits } from '../storage/dialect.js';
 import { PreparedQuery } from '../storage/prepared.js';
-import { chainOf, GENESIS_HASH, recordHash } from './chain.js';
+import { chainOf, GENESIS_HASH, recordHash } from '@keynest/sdk/audit-chain';
 import { AUDIT_COLUMNS, chainHead, insertAuditEventsQuery, lockChain, searchAuditEvents, type AuditFilter, type AuditRow } from './store.js';
 
 /**

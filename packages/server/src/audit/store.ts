@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
-import type { SignedCheckpoint } from './chain.js';
+import type { SignedCheckpoint } from '@keynest/sdk/audit-chain';
 
 export type AuditRow = Insertable<Database['audit_events']>;
 export type StoredAuditRow = Selectable<Database['audit_events']>;
@@ -118,6 +118,29 @@ export async function chainHead(db: Db, chain: string): Promise<{ seq: number; h
 /** One page of a chain in seq order, from after `afterSeq`. */
 export function chainPage(db: Db, chain: string, afterSeq: number, limit: number): Promise<StoredAuditRow[]> {
   return db.selectFrom('audit_events').selectAll().where('chain', '=', chain).where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
+}
+
+/**
+ * The seq range of a chain's records in a time window: from the first record at or after `from` to
+ * the last one before `to`. A contiguous stretch of the chain, so an export of it verifies.
+ */
+export async function seqRange(db: Db, chain: string, from: number | undefined, to: number | undefined): Promise<{ first: number; last: number } | null> {
+  let first = 1;
+  if (from !== undefined) {
+    const r = await db.selectFrom('audit_events').select((eb) => eb.fn.min('seq').as('seq')).where('chain', '=', chain).where('at', '>=', from).executeTakeFirst();
+    if (r?.seq === null || r?.seq === undefined) return null;
+    first = Number(r.seq);
+  }
+  let q = db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('seq')).where('chain', '=', chain);
+  if (to !== undefined) q = q.where('at', '<', to);
+  const r = await q.executeTakeFirst();
+  if (r?.seq === null || r?.seq === undefined || Number(r.seq) < first) return null;
+  return { first, last: Number(r.seq) };
+}
+
+/** One page of a chain in seq order, after `afterSeq` and up to `lastSeq`. */
+export function chainRangePage(db: Db, chain: string, afterSeq: number, lastSeq: number, limit: number): Promise<StoredAuditRow[]> {
+  return db.selectFrom('audit_events').selectAll().where('chain', '=', chain).where('seq', '>', afterSeq).where('seq', '<=', lastSeq).orderBy('seq').limit(limit).execute();
 }
 
 /** Records of the org written around the server (no link at all): they break the chain too. */

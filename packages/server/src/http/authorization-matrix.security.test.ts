@@ -73,6 +73,7 @@ const MATRIX: Record<string, Rule> = {
   'POST /api/v1/tokens/:id/rotate': S('admin'),
   'GET /api/v1/audit': S('admin'),
   'GET /api/v1/audit/verify': S('admin'),
+  'GET /api/v1/audit/export': S('admin'),
   'GET /api/v1/audit/checkpoints': S('admin'),
   'POST /api/v1/audit/checkpoints': S('admin'),
   'GET /api/v1/org/members': S('viewer'),

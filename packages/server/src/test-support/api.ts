@@ -81,7 +81,7 @@ export async function request(
   const res = await fetch(`${srv.url}${path}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
   const text = await res.text();
   let parsed: unknown = text;
-  if ((res.headers.get('content-type') ?? '').includes('json') && text !== '') parsed = JSON.parse(text);
+  if (/^application\/([a-z.+-]*\+)?json\b/.test(res.headers.get('content-type') ?? '') && text !== '') parsed = JSON.parse(text);
   return { status: res.status, body: parsed, headers: res.headers, text };
 }
 

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { chainOf, GENESIS_HASH, recordHash } from '../../audit/chain.js';
+import { chainOf, GENESIS_HASH, recordHash } from '@keynest/sdk/audit-chain';
 import type { DialectTraits } from '../dialect.js';
 
 /**

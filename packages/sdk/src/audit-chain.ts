@@ -110,6 +110,8 @@ export interface VerifyResult {
   checkpoints: number;
   /** Where the chain starts: after this signed anchor (a retention purge), else the beginning. */
   anchor: { seq: number; hash: string; at: number } | null;
+  /** The first record verified (for an export of a period, where that period begins). */
+  firstSeq: number | null;
   broken: ChainBreak | null;
 }
 
@@ -134,11 +136,20 @@ export class ChainVerifier {
   /** The hashed keys of the rows being fed, and the key list they were computed from. */
   #shape: { signature: string; keys: string[] } | null = null;
 
+  #firstSeq: number | null = null;
+  readonly #segment: boolean;
+
+  /**
+   * `segment`: the records are a stretch of the chain (an export of a period), so the first one's
+   * link to what came before is taken as given; everything from there on is checked.
+   */
   constructor(
     readonly chain: string,
     checkpoints: readonly SignedCheckpoint[],
     publicKeys: ReadonlyMap<string, KeyObject>,
+    options: { segment?: boolean } = {},
   ) {
+    this.#segment = options.segment ?? false;
     const valid: SignedCheckpoint[] = [];
     for (const c of checkpoints) {
       const key = publicKeys.get(c.keyId);
@@ -168,6 +179,10 @@ export class ChainVerifier {
     if (r.seq === null || r.hash === null || r.prev_hash === null) return this.#break('unchained', id, null, `record ${id} carries no chain link: it was written around the server`);
     const seq = Number(r.seq);
     if (seq < this.#expectedSeq) return true; // at or before the anchor: purged territory
+    if (this.#segment && this.#firstSeq === null && seq > this.#expectedSeq) {
+      this.#expectedSeq = seq;
+      this.#prevHash = r.prev_hash;
+    }
     if (seq > this.#expectedSeq) {
       return this.#break('missing_records', id, seq, `records ${this.#expectedSeq}${seq - 1 > this.#expectedSeq ? `–${seq - 1}` : ''} before record ${id} (seq ${seq}) are missing`);
     }
@@ -177,6 +192,7 @@ export class ChainVerifier {
       if (c.hash !== r.hash) return this.#break('checkpoint_mismatch', id, seq, `record ${id} (seq ${seq}) differs from the signed ${c.kind} of ${new Date(c.at).toISOString()}`);
     }
     this.#records++;
+    this.#firstSeq ??= seq;
     this.#prevHash = r.hash;
     this.#expectedSeq = seq + 1;
     return true;
@@ -198,6 +214,7 @@ export class ChainVerifier {
       head: { seq: this.#expectedSeq - 1, hash: this.#prevHash },
       checkpoints: [...this.#checkpoints.values()].reduce((n, cs) => n + cs.length, 0),
       anchor: this.#anchor ? { seq: this.#anchor.seq, hash: this.#anchor.hash, at: this.#anchor.at } : null,
+      firstSeq: this.#firstSeq,
       broken: this.#broken,
     };
   }
