@@ -61,7 +61,7 @@ export function canGrantRole(grantor: Role, role: Role): boolean {
 }
 
 /** Permissions that run an organization rather than use it. */
-const ADMINISTRATIVE: readonly Permission[] = ['member:manage', 'role:manage', 'settings:manage', 'token:manage', 'audit:read', 'billing:manage'];
+const ADMINISTRATIVE: readonly Permission[] = ['member:manage', 'role:manage', 'settings:manage', 'token:manage', 'audit:read', 'billing:manage', 'ssh:manage', 'scan:run'];
 
 /**
  * The roles open sign-up may give: none that runs the org. Anyone with an allowed address can sign
