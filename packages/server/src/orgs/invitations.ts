@@ -1,5 +1,6 @@
 import { isRole, type Role } from '../access/permissions.js';
-import { canGrantRole } from '../access/policy.js';
+import { builtinRules } from '../access/member-access.js';
+import { canGrant } from '../access/policy.js';
 import { signedInUser } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { auditContextOf, iso, type AnonymousContext, type RequestContext } from '../context.js';
@@ -41,7 +42,7 @@ export interface LiveInvitation {
  *   verified;
  * - an invitation works once, for 7 days, unless revoked; inviting the same address again revokes
  *   the pending one (one live invitation per address and org);
- * - nobody invites with a role whose permissions they do not all hold themselves (`canGrantRole`):
+ * - nobody invites with a role whose permissions they do not all hold themselves (`canGrant`):
  *   only an owner invites an owner;
  * - inviting someone who is already a member is refused (409): the inviter manages members, so this
  *   tells them nothing they may not know;
@@ -53,7 +54,7 @@ export class InvitationService {
   async create(ctx: RequestContext, input: { email: string; role: Role }): Promise<InvitationInfo> {
     const inviter = signedInUser(ctx);
     const email = normalizeEmail(input.email);
-    if (!canGrantRole(inviter.role, input.role)) {
+    if (!canGrant(inviter.access, builtinRules(input.role))) {
       throw new AppError('role_not_grantable', `You cannot invite someone as ${input.role}: that role holds permissions yours does not (only an owner invites owners)`);
     }
     const token = newToken('inv');
