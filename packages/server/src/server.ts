@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { MemberAccessLoader } from './roles/access-loader.js';
+import { RoleService } from './roles/service.js';
+import { ProjectRoleService } from './orgs/project-roles.js';
 import { ApiTokenService } from './access/service.js';
 import { buildApp, type Services } from './app.js';
 import { AuditService } from './audit/service.js';
@@ -134,6 +136,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       acceptance: new InvitationAcceptance({ db, audit, invitations, identity, sessions, twoFactor, throttle }),
       invitations,
       members: new MemberService({ db, audit, invalidation, sessions, tokens }),
+      roles: new RoleService({ db, audit, invalidation }),
+      projectRoles: new ProjectRoleService({ db, audit, invalidation }),
       allowlist,
       emergency,
       sessions,

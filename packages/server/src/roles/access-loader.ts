@@ -9,6 +9,8 @@ export interface MemberStanding {
   role: MemberRole;
   /** The custom role held, when `role` is `custom`. */
   customRole: { id: string; name: string } | null;
+  /** The org role's own rules (without overrides): what giving this role again would give. */
+  roleRules: RoleRule[];
   access: MemberAccess;
 }
 
@@ -47,9 +49,11 @@ export async function loadStanding(db: Db, orgId: string, userId: string): Promi
   const { member } = found;
   const overrides = new Map<string, RoleRule[]>();
   for (const o of found.overrides) overrides.set(o.project_id, rulesOf(o.role, o.rules));
+  const roleRules = rulesOf(member.role, member.rules);
   return {
     role: member.role as MemberRole,
+    roleRules,
     customRole: member.role === 'custom' && member.role_id !== null && member.role_name !== null ? { id: member.role_id, name: member.role_name } : null,
-    access: compileAccess(rulesOf(member.role, member.rules), member.role === 'owner' ? new Map() : overrides),
+    access: compileAccess(roleRules, member.role === 'owner' ? new Map() : overrides),
   };
 }

@@ -71,3 +71,17 @@ export function rulesOf(role: string, customRules: string | null): RoleRule[] {
   return isRole(role) ? builtinRules(role) : [];
 }
 
+
+/** A role to give as stored: its column values, its rules, and how the audit log names it. */
+export interface ResolvedRole {
+  role: MemberRole;
+  roleId: string | null;
+  /** `developer`, or a custom role's id. */
+  label: string;
+  name: string;
+  rules: RoleRule[];
+}
+
+export function builtinResolved(role: Role): ResolvedRole {
+  return { role, roleId: null, label: role, name: role, rules: builtinRules(role) };
+}
