@@ -99,7 +99,9 @@ export interface Invitation {
 export interface Member {
   userId: string;
   email: string;
-  role: Role;
+  /** A built-in role, or `custom` (then `customRole` names it). */
+  role: MemberRole;
+  customRole: { id: string; name: string } | null;
   joinedAt: string;
   twoFactorEnabled: boolean;
   /** Newest activity of their sessions in this organization (to the minute); null if none. */
@@ -107,6 +109,67 @@ export interface Member {
 }
 
 /** What removing a member did, and the secrets they could read the values of: rotate them. */
+/** The role a member holds: built-in, or `custom`. */
+export type MemberRole = Role | 'custom';
+
+/** A role to give: `{ role }` for a built-in one, `{ roleId }` (id or name) for a custom one. */
+export type RoleChoice = { role: Role } | { roleId: string };
+
+/** One rule of a custom role (docs/permissions.md). */
+export interface RoleRule {
+  permissions: string[];
+  /** Every project, or these. */
+  projects: '*' | { id: string; name: string }[];
+  /** Every environment, or these names (in every chosen project). */
+  environments: '*' | string[];
+}
+
+/** A rule as sent: projects by name or id; an omitted selector means every one. */
+export interface RoleRuleInput {
+  permissions: string[];
+  projects?: '*' | string[];
+  environments?: '*' | string[];
+}
+
+/** A custom role of your organization (`/roles`). */
+export interface CustomRole {
+  id: string;
+  name: string;
+  description: string | null;
+  rules: RoleRule[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A role template KeyNest ships (`GET /role-templates`). */
+export interface RoleTemplate {
+  id: string;
+  name: string;
+  description: string;
+  rules: { permissions: string[]; projects: '*' | string[]; environments: '*' | string[] }[];
+  /** The environments are chosen when a role is made from it (`environments` is then required). */
+  choosesEnvironments: boolean;
+}
+
+export type CreateRoleInput =
+  | { name: string; description?: string | null; rules: RoleRuleInput[] }
+  | { name: string; description?: string | null; template: string; projects?: string[]; environments?: string[] };
+
+export interface UpdateRoleInput {
+  name?: string;
+  description?: string | null;
+  rules?: RoleRuleInput[];
+}
+
+/** A member's role inside one project, replacing their organization role's project permissions. */
+export interface ProjectMemberRole {
+  userId: string;
+  email: string;
+  role: MemberRole;
+  customRole: { id: string; name: string } | null;
+  setAt: string;
+}
+
 export interface MemberRemoval {
   revokedSessions: number;
   revokedTokens: number;

@@ -64,10 +64,9 @@ test('keynest members checks its arguments before calling the server; --help eve
   await h.fails(['members'], 2, 'usage');
   await h.fails(['members', 'nope'], 2, 'usage');
   await h.fails(['members', 'set-role', 'a@example.org'], 2, 'usage');
-  await h.fails(['members', 'set-role', 'a@example.org', 'root'], 2, 'usage');
   await h.fails(['members', 'remove'], 2, 'usage');
   await h.fails(['members', 'list', 'extra'], 2, 'usage');
   await h.fails(['members', 'list'], 1, 'not_logged_in', { env: { XDG_CONFIG_HOME: h.dir('nobody'), KEYNEST_SERVER: h.server.url } });
   for (const sub of [[], ['list'], ['set-role'], ['remove']]) assert.match(await h.ok(['members', ...sub, '--help']), /^Usage: keynest members/);
-  assert.match(await h.ok(['--help']), /^ {2}members list\|set-role\|remove$/m);
+  assert.match(await h.ok(['--help']), /^ {2}members list\|set-role\|project-role\|remove$/m);
 });
