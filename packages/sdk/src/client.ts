@@ -374,7 +374,7 @@ export class KeyNestClient {
 
   /** Mails the invitation; its token is never answered here. */
   async createInvitation(input: CreateInvitationInput): Promise<Invitation> {
-    const body = { email: input.email, role: input.role };
+    const body = 'roleId' in input ? { email: input.email, roleId: input.roleId } : { email: input.email, role: input.role };
     return (await this.#call<{ invitation: Invitation }>({ method: 'POST', path: `${API}/org/invitations`, body })).invitation;
   }
 

@@ -89,7 +89,8 @@ export type Role = 'owner' | 'admin' | 'developer' | 'viewer';
 export interface Invitation {
   id: string;
   email: string;
-  role: Role;
+  role: MemberRole;
+  customRole: { id: string; name: string } | null;
   invitedBy: User | null;
   createdAt: string;
   expiresAt: string;
@@ -177,11 +178,8 @@ export interface MemberRemoval {
   readableSecrets: { project: string; environment: string; key: string }[];
 }
 
-export interface CreateInvitationInput {
-  email: string;
-  /** At most your own role: only an owner invites an owner. */
-  role: Role;
-}
+/** At most your own access: only an owner invites an owner. A custom role as `roleId` (id or name). */
+export type CreateInvitationInput = { email: string; role: Role } | { email: string; roleId: string };
 
 /**
  * `POST /auth/invitations/accept`. For an address without an account, `password` is the new

@@ -3,15 +3,14 @@
  * custom), their roles inside one project, and removing them (member:manage and a recent sign-in).
  * Members are named by email or user id.
  */
-import type { KeyNestClient, Member, Role, RoleChoice } from '@keynest/sdk';
+import type { KeyNestClient, Member } from '@keynest/sdk';
 import { expectPositionals, parseCommand } from '../args.js';
 import { connect, resolveProject } from '../config/context.js';
 import { CliError, UsageError } from '../errors.js';
 import { emit, type Io } from '../io.js';
 import { table, when } from '../table.js';
 import { dispatch } from './group.js';
-
-const ROLES: readonly Role[] = ['owner', 'admin', 'developer', 'viewer'];
+import { roleChoice } from './role-choice.js';
 
 const USAGE = `Usage: keynest members <subcommand>
 
@@ -63,11 +62,6 @@ async function setRole(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-/** A built-in role by its name; anything else names a custom role (the server says if none). */
-function roleChoice(role: string): RoleChoice {
-  if (role.trim() === '') throw new UsageError('ROLE is empty');
-  return (ROLES as readonly string[]).includes(role) ? { role: role as Role } : { roleId: role };
-}
 
 function projectRole(argv: string[], io: Io): Promise<number> {
   return dispatch('members project-role', argv, io, { list: projectRoleList, set: projectRoleSet, clear: projectRoleClear }, USAGE, PROJECT_OPTIONS);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
 import { api, assertError, setupOwner, signIn, type Api } from '../test-support/api.js';
@@ -202,5 +204,38 @@ describe('custom roles: no escalation, tenant isolation, immediate effect', () =
     const keys = await auditor.call('GET', `${secretsPath('app', 'production')}?values=false`);
     assert.equal(keys.status, 200, keys.text);
     assertError(await auditor.call('GET', secretsPath('app', 'production', 'KEY')), 403, 'forbidden');
+  });
+
+  it('an invitation may give a custom role (covered by the inviter); the invitee joins holding it, and the role stays while the invitation lives', async () => {
+    const outboxToken = async (email: string): Promise<string> => {
+      for (let i = 0; i < 100; i++) {
+        const file = path.join(srv.dataDir, 'outbox.jsonl');
+        const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(email)) : [];
+        const found = lines.length > 0 ? /kn_inv_[A-Za-z0-9_-]{43}/.exec(lines.at(-1)!)?.[0] : undefined;
+        if (found) return found;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no invitation mailed to ${email}`);
+    };
+    const devValues = await role({ name: 'Invited dev values', rules: [{ permissions: ['project:read', 'secret:read_values'], environments: ['development'] }] });
+    const invited = await owner('POST', '/api/v1/org/invitations', { email: 'joiner@roles.test', roleId: 'Invited dev values' });
+    assert.equal(invited.status, 201, invited.text);
+    assert.deepEqual([invited.body.invitation.role, invited.body.invitation.customRole], ['custom', { id: devValues, name: 'Invited dev values' }]);
+    assertError(await owner('DELETE', `${ROLES}/${devValues}`), 409, 'role_in_use');
+    const accepted = await api(srv)('POST', '/api/v1/auth/invitations/accept', { token: await outboxToken('joiner@roles.test'), password: PASSWORD });
+    assert.ok([200, 201].includes(accepted.status), accepted.text);
+    const joiner = api(srv, accepted.body.accessToken);
+    assert.equal((await joiner('GET', secretsPath('app', 'development', 'KEY'))).body.value, 'app-development-value');
+    assertError(await joiner('GET', secretsPath('app', 'production', 'KEY')), 404, 'environment_not_found');
+    const listed = (await owner('GET', '/api/v1/org/members')).body.members.find((m: { email: string }) => m.email === 'joiner@roles.test');
+    assert.deepEqual([listed.role, listed.customRole.name], ['custom', 'Invited dev values']);
+    // An inviter whose access does not cover the role (nor a built-in one above it) is refused.
+    const inviterRole = await role({ name: 'Inviter', rules: [{ permissions: ['member:read', 'member:manage'] }, { permissions: ['project:read', 'secret:read_keys'] }] });
+    const inviter = await memberWith({ roleId: inviterRole });
+    assertError(await inviter.call('POST', '/api/v1/org/invitations', { email: 'x@roles.test', roleId: devValues }), 403, 'role_not_grantable');
+    assertError(await inviter.call('POST', '/api/v1/org/invitations', { email: 'x@roles.test', role: 'developer' }), 403, 'role_not_grantable');
+    assertError(await inviter.call('POST', '/api/v1/org/invitations', { email: 'x@roles.test', roleId: 'rol_nobody' }), 404, 'role_not_found');
+    assertError(await inviter.call('POST', '/api/v1/org/invitations', { email: 'x@roles.test', role: 'viewer', roleId: devValues }), 400, 'validation_failed');
+    assert.equal((await inviter.call('POST', '/api/v1/org/invitations', { email: 'x@roles.test', role: 'viewer' })).status, 201);
   });
 });

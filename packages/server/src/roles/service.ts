@@ -122,9 +122,9 @@ export class RoleService {
       if (!row) throw roleNotFound();
       const rules = parseStoredRules(row.rules);
       await this.#assertMayGive(trx, caller, rules);
-      const uses = await store.countRoleUses(trx, caller.orgId, row.id);
-      if (uses.members + uses.overrides > 0) {
-        throw new AppError('role_in_use', `The role ${row.name} is held by ${uses.members} member(s) and ${uses.overrides} project override(s): give them another role first`);
+      const uses = await store.countRoleUses(trx, caller.orgId, row.id, ctx.now);
+      if (uses.members + uses.overrides + uses.invitations > 0) {
+        throw new AppError('role_in_use', `The role ${row.name} is held by ${uses.members} member(s) and ${uses.overrides} project role(s), and given by ${uses.invitations} pending invitation(s): change or revoke them first`);
       }
       await store.deleteRole(trx, caller.orgId, row.id);
       await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'role.delete', target: { type: 'role', id: row.id, name: row.name }, details: { before: JSON.stringify({ name: row.name, description: row.description, rules }), after: null } });

@@ -75,13 +75,22 @@ export function deleteRole(db: Db, orgId: string, id: string): Promise<unknown> 
   return db.deleteFrom('custom_roles').where('org_id', '=', orgId).where('id', '=', id).execute();
 }
 
-/** How many memberships and overrides name the role. */
-export async function countRoleUses(db: Db, orgId: string, id: string): Promise<{ members: number; overrides: number }> {
-  const [m, o] = await Promise.all([
+/** How many memberships, overrides and live invitations name the role. */
+export async function countRoleUses(db: Db, orgId: string, id: string, now: number): Promise<{ members: number; overrides: number; invitations: number }> {
+  const [m, o, i] = await Promise.all([
     db.selectFrom('memberships').select((eb) => eb.fn.countAll<number | string>().as('n')).where('org_id', '=', orgId).where('role_id', '=', id).executeTakeFirstOrThrow(),
     db.selectFrom('member_project_roles').select((eb) => eb.fn.countAll<number | string>().as('n')).where('org_id', '=', orgId).where('role_id', '=', id).executeTakeFirstOrThrow(),
+    db
+      .selectFrom('invitations')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('org_id', '=', orgId)
+      .where('role_id', '=', id)
+      .where('accepted_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirstOrThrow(),
   ]);
-  return { members: Number(m.n), overrides: Number(o.n) };
+  return { members: Number(m.n), overrides: Number(o.n), invitations: Number(i.n) };
 }
 
 /** The members whose access depends on the role (to drop their cached access after a change). */

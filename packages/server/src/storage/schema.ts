@@ -50,6 +50,8 @@ export interface Database {
     org_id: string;
     email: string;
     role: string;
+    /** The custom role given, when `role` is `custom`. */
+    role_id: Generated<string | null>;
     token_digest: string;
     invited_by: string | null;
     created_at: number;

@@ -5,7 +5,8 @@ import type { DialectTraits } from '../dialect.js';
  * Issue 4: custom roles and per-project role overrides.
  * - `custom_roles`: an org's own roles; `rules` is a JSON array of `{permissions, projects,
  *   environments}` (access/member-access.ts), projects by id, environments by name.
- * - `memberships.role_id`: set when `role` is `custom`, the custom role the member holds.
+ * - `memberships.role_id` (and `invitations.role_id`): set when `role` is `custom`, the custom role
+ *   the member holds (or the invitation gives).
  * - `member_project_roles`: a member's role inside one project (a built-in role, or `custom` with
  *   `role_id`), replacing their org role's project permissions there.
  * A custom role in use is never deleted (409 role_in_use), so `role_id` keeps pointing at a row.
@@ -27,6 +28,8 @@ export async function up(db: Kysely<unknown>, t: DialectTraits): Promise<void> {
     .execute();
 
   await db.schema.alterTable('memberships').addColumn('role_id', 'text', (c) => c.references('custom_roles.id')).execute();
+  // A live invitation keeps its role from deletion (role_in_use); a spent one lets go of it.
+  await db.schema.alterTable('invitations').addColumn('role_id', 'text', (c) => c.references('custom_roles.id').onDelete('set null')).execute();
 
   await db.schema
     .createTable('member_project_roles')
