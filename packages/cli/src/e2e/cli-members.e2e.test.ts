@@ -1,17 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EMAIL, mailedToken, startHarness, type Harness } from './harness.test-util.js';
-
-const NEW_PASSWORD = 'Juniper-Comet-Basalt-7719';
-
-/** Invites `email` as `role` and accepts on the invitee's own machine; gives the options to run as them. */
-async function join(h: Harness, email: string, role: string) {
-  await h.ok(['invitations', 'create', email, '--role', role]);
-  const home = h.dir(email.split('@')[0]!);
-  const as = { env: { XDG_CONFIG_HOME: home, HOME: home, KEYNEST_SERVER: h.server.url }, stdin: `${NEW_PASSWORD}\n` };
-  await h.ok(['invitations', 'accept', (await mailedToken(h, email, 'inv')).token, '--password-stdin'], as);
-  return as;
-}
+import { EMAIL, joinByInvitation as join, startHarness } from './harness.test-util.js';
 
 test('keynest members: list, set-role by email or id, remove prints the secrets to rotate', async (t) => {
   const h = await startHarness(t);

@@ -1,16 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mailedToken, startHarness, type Harness } from './harness.test-util.js';
-
-const NEW_PASSWORD = 'Juniper-Comet-Basalt-7719';
-
-async function join(h: Harness, email: string, role: string) {
-  await h.ok(['invitations', 'create', email, '--role', role]);
-  const home = h.dir(email.split('@')[0]!);
-  const as = { env: { XDG_CONFIG_HOME: home, HOME: home, KEYNEST_SERVER: h.server.url }, stdin: `${NEW_PASSWORD}\n` };
-  await h.ok(['invitations', 'accept', (await mailedToken(h, email, 'inv')).token, '--password-stdin'], as);
-  return as;
-}
+import { joinByInvitation as join, startHarness } from './harness.test-util.js';
 
 test('keynest roles: templates, create (rules or template), get, list, update, delete; members set-role and project-role', async (t) => {
   const h = await startHarness(t);

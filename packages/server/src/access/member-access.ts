@@ -9,22 +9,18 @@ import { PERMISSIONS, ROLE_PERMISSIONS, type Permission, type Role } from './per
  * - a rule names environments by name ("production" is every project's production), projects by id.
  */
 
-/** Permissions about the organization itself: only in rules for every project and environment. */
-export const ORG_LEVEL: ReadonlySet<Permission> = new Set<Permission>([
-  'project:create',
-  'member:read',
-  'member:manage',
-  'role:manage',
-  'token:manage',
-  'audit:read',
-  'settings:manage',
-  'billing:manage',
-  'ssh:manage',
-  'scan:run',
-]);
+/** Permissions about secrets and what they live in: a rule may narrow them to projects and environments. */
+export const ENVIRONMENT_LEVEL: ReadonlySet<Permission> = new Set<Permission>(['project:read', 'secret:read_keys', 'secret:read_values', 'secret:write', 'secret:delete']);
 
 /** Permissions about a whole project: a rule may narrow them to projects, never to environments. */
 export const PROJECT_LEVEL: ReadonlySet<Permission> = new Set<Permission>(['project:delete', 'environment:manage']);
+
+/**
+ * Permissions about the organization itself: only in rules for every project and environment.
+ * Everything else in the catalog, so a permission added later is org-level (never narrowed) until
+ * it is said to be otherwise.
+ */
+export const ORG_LEVEL: ReadonlySet<Permission> = new Set<Permission>(PERMISSIONS.filter((p) => !ENVIRONMENT_LEVEL.has(p) && !PROJECT_LEVEL.has(p)));
 
 export type Selector = '*' | readonly string[];
 

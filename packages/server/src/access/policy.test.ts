@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PERMISSIONS, ROLE_PERMISSIONS, ROLES, TOKEN_ACCESS, TOKEN_ACCESS_PERMISSIONS, isRole, type Permission } from './permissions.js';
-import { compileAccess, type RoleRule } from './member-access.js';
+import { compileAccess, ENVIRONMENT_LEVEL, ORG_LEVEL, PROJECT_LEVEL, type RoleRule } from './member-access.js';
 import { builtinAccess, can, canGrant, canGrantRole, canSeeEnvironment, canSeeProject, isSelfSignupRole, SELF_SIGNUP_ROLES } from './policy.js';
 import type { Principal, TokenPrincipal, UserPrincipal } from './principal.js';
 
@@ -107,6 +107,11 @@ describe('access policy', () => {
     { permissions: ['project:read', 'secret:read_keys', 'secret:read_values', 'secret:write'], projects: '*', environments: ['development', 'staging'] },
     { permissions: ['project:read', 'secret:read_keys'], projects: '*', environments: ['production'] },
   ];
+
+  it('the kinds of permission: org-level ones are the issue-4 list, and every permission has one kind', () => {
+    assert.deepEqual([...ORG_LEVEL].sort(), ['audit:read', 'billing:manage', 'member:manage', 'member:read', 'project:create', 'role:manage', 'scan:run', 'settings:manage', 'ssh:manage', 'token:manage']);
+    for (const p of PERMISSIONS) assert.equal([ORG_LEVEL, PROJECT_LEVEL, ENVIRONMENT_LEVEL].filter((k) => k.has(p)).length, 1, p);
+  });
 
   it('a custom role: permissions by rule, environments by name, org-level permissions only from whole rules', () => {
     const c = custom([...CONTRACTOR, { permissions: ['member:read'], projects: '*', environments: '*' }]);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ROLES, type Role } from '../access/permissions.js';
-import { roleRefOf } from './member-routes.js';
+import { customRoleSchema, roleRefOf } from './member-routes.js';
 import { callerOf } from '../http/access.js';
 import { isoTime, noContent, text } from '../http/schemas.js';
 import { email as emailSchema } from '../identity/routes.js';
@@ -14,7 +14,7 @@ const invitation = {
     id: { type: 'string' },
     email: { type: 'string' },
     role: { type: 'string', enum: [...ROLES, 'custom'] },
-    customRole: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } }] },
+    customRole: customRoleSchema,
     invitedBy: {
       type: ['object', 'null'],
       additionalProperties: false,

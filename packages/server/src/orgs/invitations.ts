@@ -8,7 +8,7 @@ import { composeMail } from '../email/templates.js';
 import { AppError, notFound } from '../errors.js';
 import { normalizeEmail } from '../identity/service.js';
 import { resolveRoleRef } from '../roles/assign.js';
-import { isMemberRole, type MemberRole, type RoleRef } from '../roles/rules.js';
+import { customRoleOf, isMemberRole, type MemberRole, type RoleRef } from '../roles/rules.js';
 import type { Db } from '../storage/database.js';
 import { findInvitationByDigest, insertInvitation, isMemberByEmail, listPendingInvitations, markAccepted, revokeInvitations } from './invitation-store.js';
 import type { OrgService } from './service.js';
@@ -97,7 +97,7 @@ export class InvitationService {
       id: r.id,
       email: r.email,
       role: isMemberRole(r.role) ? r.role : 'viewer',
-      customRole: r.role === 'custom' && r.role_id !== null && r.role_name !== null ? { id: r.role_id, name: r.role_name } : null,
+      customRole: customRoleOf(r),
       invitedBy: r.invited_by !== null && r.inviter_email !== null ? { id: r.invited_by, email: r.inviter_email } : null,
       createdAt: iso(r.created_at),
       expiresAt: iso(r.expires_at),

@@ -6,7 +6,8 @@ import type { RoleRef } from '../roles/rules.js';
 import { isoTime, nullableIsoTime, text } from '../http/schemas.js';
 import type { MemberService } from './members.js';
 
-const roleRefSchema = {
+/** The custom role a member (or an invitation, or a project role) names; null for a built-in one. */
+export const customRoleSchema = {
   anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } }],
 } as const;
 
@@ -18,7 +19,7 @@ const member = {
     userId: { type: 'string' },
     email: { type: 'string' },
     role: { type: 'string', enum: [...ROLES, 'custom'] },
-    customRole: roleRefSchema,
+    customRole: customRoleSchema,
     joinedAt: isoTime,
     twoFactorEnabled: { type: 'boolean' },
     lastActiveAt: { ...nullableIsoTime, description: 'Newest activity of their sessions in this organization (to the minute)' },

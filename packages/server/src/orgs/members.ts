@@ -10,7 +10,7 @@ import { AppError } from '../errors.js';
 import type { SessionService } from '../identity/sessions.js';
 import { loadStanding, type MemberStanding } from '../roles/access-loader.js';
 import { resolveRoleRef, roleLabel } from '../roles/assign.js';
-import { isMemberRole, type MemberRole, type RoleRef } from '../roles/rules.js';
+import { customRoleOf, isMemberRole, type MemberRole, type RoleRef } from '../roles/rules.js';
 import { clearMemberOverrides } from '../roles/store.js';
 import type { Db } from '../storage/database.js';
 import { countOwners, deleteMembership, listLiveSecretKeys, listMembers, lockMemberships, updateMemberRole } from './member-store.js';
@@ -72,7 +72,7 @@ export class MemberService {
       email: r.email,
       // A role stored otherwise (by hand) reads as the least one.
       role: isMemberRole(r.role) ? r.role : 'viewer',
-      customRole: r.role === 'custom' && r.role_id !== null && r.role_name !== null ? { id: r.role_id, name: r.role_name } : null,
+      customRole: customRoleOf(r),
       joinedAt: iso(r.created_at),
       twoFactorEnabled: r.totp_state === 'active',
       lastActiveAt: isoOrNull(r.last_active_at === null ? null : Number(r.last_active_at)),

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { ROLES, type Role } from '../access/permissions.js';
 import { callerOf, targetOf } from '../http/access.js';
 import { isoTime, noContent, projectParams, text } from '../http/schemas.js';
-import { roleChoice, roleRefOf } from './member-routes.js';
+import { customRoleSchema, roleChoice, roleRefOf } from './member-routes.js';
 import type { ProjectRoleService } from './project-roles.js';
 
 const projectRole = {
@@ -13,7 +13,7 @@ const projectRole = {
     userId: { type: 'string' },
     email: { type: 'string' },
     role: { type: 'string', enum: [...ROLES, 'custom'] },
-    customRole: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } }] },
+    customRole: customRoleSchema,
     setAt: isoTime,
   },
 } as const;

@@ -6,7 +6,7 @@ import { auditContextOf, iso, type RequestContext } from '../context.js';
 import { AppError } from '../errors.js';
 import type { Target } from '../projects/service.js';
 import { resolveRoleRef, roleLabel } from '../roles/assign.js';
-import { isMemberRole, type MemberRole, type RoleRef } from '../roles/rules.js';
+import { customRoleOf, isMemberRole, type MemberRole, type RoleRef } from '../roles/rules.js';
 import { clearOverride, listOverrides, setOverride } from '../roles/store.js';
 import type { Db } from '../storage/database.js';
 import { manageableMember } from './members.js';
@@ -38,7 +38,7 @@ export class ProjectRoleService {
       userId: r.user_id,
       email: r.email,
       role: isMemberRole(r.role) ? r.role : 'viewer',
-      customRole: r.role === 'custom' && r.role_id !== null && r.role_name !== null ? { id: r.role_id, name: r.role_name } : null,
+      customRole: customRoleOf(r),
       setAt: iso(r.created_at),
     }));
   }

@@ -1,7 +1,7 @@
 import { compileAccess, type MemberAccess, type RoleRule } from '../access/member-access.js';
 import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } from '../cache.js';
 import type { Db } from '../storage/database.js';
-import { isMemberRole, rulesOf, type MemberRole } from './rules.js';
+import { customRoleOf, isMemberRole, rulesOf, type MemberRole } from './rules.js';
 import { findMemberRoles } from './store.js';
 
 /** A member's standing in an org: their org role and what it all compiles to. */
@@ -53,7 +53,7 @@ export async function loadStanding(db: Db, orgId: string, userId: string): Promi
   return {
     role: member.role as MemberRole,
     roleRules,
-    customRole: member.role === 'custom' && member.role_id !== null && member.role_name !== null ? { id: member.role_id, name: member.role_name } : null,
+    customRole: customRoleOf(member),
     access: compileAccess(roleRules, member.role === 'owner' ? new Map() : overrides),
   };
 }

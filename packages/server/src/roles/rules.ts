@@ -12,6 +12,11 @@ export function isMemberRole(value: string): value is MemberRole {
   return value === 'custom' || isRole(value);
 }
 
+/** The custom role a stored role reference names (with its name joined in), or null. */
+export function customRoleOf(r: { role: string; role_id: string | null; role_name: string | null }): { id: string; name: string } | null {
+  return r.role === 'custom' && r.role_id !== null && r.role_name !== null ? { id: r.role_id, name: r.role_name } : null;
+}
+
 /**
  * The checks a rule set passes before it is stored (400 validation_failed naming the rule): known
  * permissions, org-level ones only in rules for every project and environment, project-level ones
