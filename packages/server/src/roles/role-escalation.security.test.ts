@@ -48,7 +48,7 @@ describe('custom roles: no escalation, tenant isolation, immediate effect', () =
   });
   after(() => srv.close());
 
-  it('rules are validated: unknown permissions, org-level permissions in narrowed rules, empty lists (400, naming the rule)', async () => {
+  it('rules are validated: unknown permissions, org-level permissions in narrowed rules, empty lists (400, naming the rule); bad input is never a 500', async () => {
     assertError(await owner('POST', ROLES, { name: 'x', rules: [{ permissions: ['secret:steal'] }] }), 400, 'validation_failed');
     const narrowed = await owner('POST', ROLES, { name: 'x', rules: [{ permissions: ['project:read'] }, { permissions: ['member:manage'], projects: ['app'] }] });
     assertError(narrowed, 400, 'validation_failed');
@@ -59,6 +59,29 @@ describe('custom roles: no escalation, tenant isolation, immediate effect', () =
     assertError(await owner('POST', ROLES, { name: 'x', template: 'ci-deployer' }), 400, 'validation_failed');
     assertError(await owner('POST', ROLES, { name: 'admin', rules: [{ permissions: ['project:read'] }] }), 400, 'invalid_name');
     assertError(await owner('POST', ROLES, { name: 'x', rules: [{ permissions: ['project:read'], projects: ['nope'] }] }), 404, 'project_not_found');
+    // Malformed input is a 400 with a stable code, never a 500.
+    for (const body of [
+      { name: 'x', rules: [{ permissions: ['project:read'], projects: 'x' }] },
+      { name: 'x', rules: '*' },
+      { name: 'x', rules: [{ permissions: [] }] },
+      { name: 'x', rules: [{ permissions: ['project:read'], environments: ['\u0000'] }] },
+      { name: 'x', template: 'nope' },
+      { name: 'x', template: 'auditor', environments: ['production'] },
+      { name: 'x', projects: ['app'], rules: [{ permissions: ['project:read'] }] },
+      { name: '', rules: [{ permissions: ['project:read'] }] },
+    ]) {
+      const res = await owner('POST', ROLES, body);
+      assert.equal(res.status, 400, `${JSON.stringify(body)}: ${res.text}`);
+      assert.ok(['validation_failed', 'invalid_name'].includes(res.body.error.code), res.text);
+    }
+    assertError(await owner('PATCH', `${ROLES}/x`, {}), 400, 'validation_failed');
+    const someone = await memberWith({ role: 'viewer' });
+    assertError(await owner('PUT', `/api/v1/projects/app/member-roles/${someone.id}`, { role: 'owner' }), 400, 'validation_failed');
+    assertError(await owner('PUT', `/api/v1/projects/app/member-roles/${someone.id}`, {}), 400, 'validation_failed');
+    assertError(await owner('PUT', `/api/v1/projects/app/member-roles/${someone.id}`, { role: 'viewer', roleId: 'x' }), 400, 'validation_failed');
+    assertError(await owner('PATCH', `/api/v1/org/members/${someone.id}`, { role: 'custom' }), 400, 'validation_failed');
+    assertError(await owner('PUT', `/api/v1/projects/nope/member-roles/${someone.id}`, { role: 'viewer' }), 404, 'project_not_found');
+    assertError(await owner('PUT', '/api/v1/projects/app/member-roles/usr_nobody', { role: 'viewer' }), 404, 'member_not_found');
   });
 
   it('a role manager cannot define, widen, give or override beyond their own access', async () => {
