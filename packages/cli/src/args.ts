@@ -10,10 +10,12 @@ import { HelpRequest, UsageError } from './errors.js';
 export interface OptionConfig {
   type: 'string' | 'boolean';
   short?: string;
+  /** May be given more than once (`--permission a --permission b`): the values come as a list. */
+  multiple?: boolean;
 }
 export type OptionsConfig = Record<string, OptionConfig>;
 
-type OptionValue<C extends OptionConfig> = C['type'] extends 'boolean' ? boolean : string;
+type OptionValue<C extends OptionConfig> = C['multiple'] extends true ? string[] : C['type'] extends 'boolean' ? boolean : string;
 
 export type ParsedValues<O extends OptionsConfig> = { [K in keyof O]?: OptionValue<O[K]> } & {
   server?: string;

@@ -216,3 +216,31 @@ test('renewToken: parallel requests refused together share one renewal, and it i
   assert.deepEqual(refused, ['first', 'renewed-1']);
   assert.equal(client.token, 'renewed-2');
 });
+
+test('roles and member roles: the methods send the documented requests, built-in and custom roles alike', async () => {
+  const seen: Seen[] = [];
+  const client = new KeyNestClient({ server: 'http://k.test', fetch: recordingFetch(200, { role: {}, member: {}, memberRole: {}, roles: [], templates: [], memberRoles: [] }, seen) });
+  await client.createRole({ name: 'Dev', rules: [{ permissions: ['project:read'], environments: ['development'] }] });
+  await client.createRole({ name: 'Ops', template: 'ci-deployer', environments: ['production'] });
+  await client.updateRole('Dev name', { description: null });
+  await client.getRole('rol_1');
+  await client.listRoleTemplates();
+  await client.setMemberRole('usr_1', 'admin');
+  await client.setMemberRole('usr_1', { roleId: 'rol_1' });
+  await client.setProjectMemberRole('my app', 'usr_1', 'viewer');
+  await client.listProjectMemberRoles('my app');
+  assert.deepEqual(
+    seen.map((s) => [s.method, s.url.replace('http://k.test/api/v1', ''), s.body]),
+    [
+      ['POST', '/roles', { name: 'Dev', rules: [{ permissions: ['project:read'], environments: ['development'] }] }],
+      ['POST', '/roles', { name: 'Ops', template: 'ci-deployer', environments: ['production'] }],
+      ['PATCH', '/roles/Dev%20name', { description: null }],
+      ['GET', '/roles/rol_1', undefined],
+      ['GET', '/role-templates', undefined],
+      ['PATCH', '/org/members/usr_1', { role: 'admin' }],
+      ['PATCH', '/org/members/usr_1', { roleId: 'rol_1' }],
+      ['PUT', '/projects/my%20app/member-roles/usr_1', { role: 'viewer' }],
+      ['GET', '/projects/my%20app/member-roles', undefined],
+    ],
+  );
+});

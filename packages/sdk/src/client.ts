@@ -20,7 +20,13 @@ import type {
   Invitation,
   Member,
   MemberRemoval,
+  CreateRoleInput,
+  CustomRole,
+  ProjectMemberRole,
   Role,
+  RoleChoice,
+  RoleTemplate,
+  UpdateRoleInput,
   IpAllowlist,
   EmergencyAccessGrant,
   Environment,
@@ -377,7 +383,7 @@ export class KeyNestClient {
 
   /** Mails the invitation; its token is never answered here. */
   async createInvitation(input: CreateInvitationInput): Promise<Invitation> {
-    const body = { email: input.email, role: input.role };
+    const body = 'roleId' in input ? { email: input.email, roleId: input.roleId } : { email: input.email, role: input.role };
     return (await this.#call<{ invitation: Invitation }>({ method: 'POST', path: `${API}/org/invitations`, body })).invitation;
   }
 
@@ -391,9 +397,58 @@ export class KeyNestClient {
     return (await this.#call<{ members: Member[] }>({ method: 'GET', path: `${API}/org/members` })).members;
   }
 
-  /** At most your own role, of someone whose role you could give; the last owner stays owner. */
-  async setMemberRole(userId: string, role: Role): Promise<Member> {
-    return (await this.#call<{ member: Member }>({ method: 'PATCH', path: `${API}/org/members/${segment(userId)}`, body: { role } })).member;
+  /**
+   * At most your own access, of someone whose role you could give; the last owner stays owner.
+   * A built-in role by name, or a custom one as `{ roleId }`.
+   */
+  async setMemberRole(userId: string, role: Role | RoleChoice): Promise<Member> {
+    const body = typeof role === 'string' ? { role } : role;
+    return (await this.#call<{ member: Member }>({ method: 'PATCH', path: `${API}/org/members/${segment(userId)}`, body })).member;
+  }
+
+  // Per-project member roles (listing needs member:read; changes member:manage and a recent sign-in).
+
+  async listProjectMemberRoles(project: string): Promise<ProjectMemberRole[]> {
+    return (await this.#call<{ memberRoles: ProjectMemberRole[] }>({ method: 'GET', path: `${API}/projects/${segment(project)}/member-roles` })).memberRoles;
+  }
+
+  /** Inside `project`, the member acts with `role` instead of their organization role (never for owners). */
+  async setProjectMemberRole(project: string, userId: string, role: Role | RoleChoice): Promise<ProjectMemberRole> {
+    const body = typeof role === 'string' ? { role } : role;
+    return (await this.#call<{ memberRole: ProjectMemberRole }>({ method: 'PUT', path: `${API}/projects/${segment(project)}/member-roles/${segment(userId)}`, body })).memberRole;
+  }
+
+  async clearProjectMemberRole(project: string, userId: string): Promise<void> {
+    await this.#call({ method: 'DELETE', path: `${API}/projects/${segment(project)}/member-roles/${segment(userId)}` });
+  }
+
+  // Custom roles (reading needs member:read; changes role:manage and a recent sign-in).
+
+  async listRoleTemplates(): Promise<RoleTemplate[]> {
+    return (await this.#call<{ templates: RoleTemplate[] }>({ method: 'GET', path: `${API}/role-templates` })).templates;
+  }
+
+  async listRoles(): Promise<CustomRole[]> {
+    return (await this.#call<{ roles: CustomRole[] }>({ method: 'GET', path: `${API}/roles` })).roles;
+  }
+
+  /** By id or name. */
+  async getRole(role: string): Promise<CustomRole> {
+    return (await this.#call<{ role: CustomRole }>({ method: 'GET', path: `${API}/roles/${segment(role)}` })).role;
+  }
+
+  /** Never more than you hold (403 role_not_grantable). */
+  async createRole(input: CreateRoleInput): Promise<CustomRole> {
+    return (await this.#call<{ role: CustomRole }>({ method: 'POST', path: `${API}/roles`, body: input })).role;
+  }
+
+  async updateRole(role: string, change: UpdateRoleInput): Promise<CustomRole> {
+    return (await this.#call<{ role: CustomRole }>({ method: 'PATCH', path: `${API}/roles/${segment(role)}`, body: change })).role;
+  }
+
+  /** A role someone holds is not deleted (409 role_in_use). */
+  async deleteRole(role: string): Promise<void> {
+    await this.#call({ method: 'DELETE', path: `${API}/roles/${segment(role)}` });
   }
 
   /** Ends the member's sessions and API tokens in the organization; answers the secrets to rotate. */

@@ -89,7 +89,8 @@ export type Role = 'owner' | 'admin' | 'developer' | 'viewer';
 export interface Invitation {
   id: string;
   email: string;
-  role: Role;
+  role: MemberRole;
+  customRole: { id: string; name: string } | null;
   invitedBy: User | null;
   createdAt: string;
   expiresAt: string;
@@ -99,7 +100,9 @@ export interface Invitation {
 export interface Member {
   userId: string;
   email: string;
-  role: Role;
+  /** A built-in role, or `custom` (then `customRole` names it). */
+  role: MemberRole;
+  customRole: { id: string; name: string } | null;
   joinedAt: string;
   twoFactorEnabled: boolean;
   /** Newest activity of their sessions in this organization (to the minute); null if none. */
@@ -107,6 +110,67 @@ export interface Member {
 }
 
 /** What removing a member did, and the secrets they could read the values of: rotate them. */
+/** The role a member holds: built-in, or `custom`. */
+export type MemberRole = Role | 'custom';
+
+/** A role to give: `{ role }` for a built-in one, `{ roleId }` (id or name) for a custom one. */
+export type RoleChoice = { role: Role } | { roleId: string };
+
+/** One rule of a custom role (docs/permissions.md). */
+export interface RoleRule {
+  permissions: string[];
+  /** Every project, or these. */
+  projects: '*' | { id: string; name: string }[];
+  /** Every environment, or these names (in every chosen project). */
+  environments: '*' | string[];
+}
+
+/** A rule as sent: projects by name or id; an omitted selector means every one. */
+export interface RoleRuleInput {
+  permissions: string[];
+  projects?: '*' | string[];
+  environments?: '*' | string[];
+}
+
+/** A custom role of your organization (`/roles`). */
+export interface CustomRole {
+  id: string;
+  name: string;
+  description: string | null;
+  rules: RoleRule[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A role template KeyNest ships (`GET /role-templates`). */
+export interface RoleTemplate {
+  id: string;
+  name: string;
+  description: string;
+  rules: { permissions: string[]; projects: '*' | string[]; environments: '*' | string[] }[];
+  /** The environments are chosen when a role is made from it (`environments` is then required). */
+  choosesEnvironments: boolean;
+}
+
+export type CreateRoleInput =
+  | { name: string; description?: string | null; rules: RoleRuleInput[] }
+  | { name: string; description?: string | null; template: string; projects?: string[]; environments?: string[] };
+
+export interface UpdateRoleInput {
+  name?: string;
+  description?: string | null;
+  rules?: RoleRuleInput[];
+}
+
+/** A member's role inside one project, replacing their organization role's project permissions. */
+export interface ProjectMemberRole {
+  userId: string;
+  email: string;
+  role: MemberRole;
+  customRole: { id: string; name: string } | null;
+  setAt: string;
+}
+
 export interface MemberRemoval {
   revokedSessions: number;
   revokedTokens: number;
@@ -114,11 +178,8 @@ export interface MemberRemoval {
   readableSecrets: { project: string; environment: string; key: string }[];
 }
 
-export interface CreateInvitationInput {
-  email: string;
-  /** At most your own role: only an owner invites an owner. */
-  role: Role;
-}
+/** At most your own access: only an owner invites an owner. A custom role as `roleId` (id or name). */
+export type CreateInvitationInput = { email: string; role: Role } | { email: string; roleId: string };
 
 /**
  * `POST /auth/invitations/accept`. For an address without an account, `password` is the new

@@ -33,6 +33,10 @@ import { emergencyAccessRoutes } from './identity/emergency-access-routes.js';
 import type { EmergencyAccess } from './identity/emergency-access.js';
 import type { InvitationService } from './orgs/invitations.js';
 import { memberRoutes } from './orgs/member-routes.js';
+import { projectRoleRoutes } from './orgs/project-role-routes.js';
+import type { ProjectRoleService } from './orgs/project-roles.js';
+import { roleRoutes } from './roles/routes.js';
+import type { RoleService } from './roles/service.js';
 import type { MemberService } from './orgs/members.js';
 import type { InvitationAcceptance } from './identity/invitation-acceptance.js';
 import { signupRoutes } from './identity/signup-routes.js';
@@ -55,6 +59,8 @@ export interface Services {
   orgs: OrgService;
   invitations: InvitationService;
   members: MemberService;
+  roles: RoleService;
+  projectRoles: ProjectRoleService;
   allowlist: IpAllowlist;
   emergency: EmergencyAccess;
   projects: ProjectService;
@@ -140,6 +146,8 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   orgRoutes(app, { orgs: services.orgs });
   invitationRoutes(app, { invitations: services.invitations });
   memberRoutes(app, { members: services.members });
+  roleRoutes(app, { roles: services.roles });
+  projectRoleRoutes(app, { projectRoles: services.projectRoles });
   allowlistRoutes(app, { allowlist: services.allowlist });
   emergencyAccessRoutes(app, { emergency: services.emergency, clock });
   projectRoutes(app, { projects: services.projects });

@@ -1,5 +1,8 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { MemberAccessLoader } from './roles/access-loader.js';
+import { RoleService } from './roles/service.js';
+import { ProjectRoleService } from './orgs/project-roles.js';
 import { ApiTokenService } from './access/service.js';
 import { buildApp, type Services } from './app.js';
 import { AuditService } from './audit/service.js';
@@ -81,11 +84,13 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const signingKeys = new SigningKeys({ db, rootKey, log, policy: { algorithm: config.jwtAlgorithm, rotationMs: config.jwtKeyRotationS * 1000, ...tokenTimes } });
     const accessTokens = new AccessTokens({ keys: signingKeys, policy: { issuer: config.publicUrl, ttlMs: tokenTimes.tokenTtlMs, skewMs: CLOCK_SKEW_MS } });
     await signingKeys.init(clock());
+    const memberAccess = new MemberAccessLoader({ db, invalidation });
     const sessions = new SessionService({
       db,
       audit,
       invalidation,
       orgs,
+      members: memberAccess,
       accessTokens,
       policy: {
         ttlS: config.sessionTtlS,
@@ -129,7 +134,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       publicUrl: config.publicUrl,
     });
     const invitations = new InvitationService({ db, audit, mailer, orgs, publicUrl: config.publicUrl });
-    const tokens = new ApiTokenService({ db, audit, invalidation, maxTtlS: config.tokenMaxTtlS });
+    const tokens = new ApiTokenService({ db, audit, invalidation, members: memberAccess, maxTtlS: config.tokenMaxTtlS });
     const allowlist = new IpAllowlist({ db, audit, invalidation, log });
     const emergency = new EmergencyAccess({ db, audit, throttle, mailer, background, allowlist, allowanceMs: config.emergencyAccessS * 1000 });
     const services: Services = {
@@ -139,6 +144,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       acceptance: new InvitationAcceptance({ db, audit, invitations, identity, sessions, twoFactor, throttle }),
       invitations,
       members: new MemberService({ db, audit, invalidation, sessions, tokens }),
+      roles: new RoleService({ db, audit, invalidation }),
+      projectRoles: new ProjectRoleService({ db, audit, invalidation }),
       allowlist,
       emergency,
       sessions,

@@ -25,6 +25,7 @@ const LOADERS: Record<string, () => Promise<Command>> = {
   tokens: () => import('./tokens.js'),
   invitations: () => import('./invitations.js'),
   members: () => import('./members.js'),
+  roles: () => import('./roles.js'),
   sessions: () => import('./sessions.js'),
   '2fa': () => import('./twofa.js'),
   admin: () => import('./admin.js'),
@@ -68,7 +69,9 @@ Data
 Access
   tokens create|list|revoke
   invitations create|list|revoke|accept
-  members list|set-role|remove
+  members list|set-role|project-role|remove
+  roles list|get|templates|create|update|delete
+                           custom roles and the shipped templates
   admin rotate-keys
   audit search|verify|checkpoint
   org allowlist list|add|remove|enable|disable

@@ -3,7 +3,7 @@
  * an invitation mailed to you. An invitation's token is mailed to the invitee only; this command
  * never shows it to the inviter.
  */
-import { KeyNestApiError, type AuthResult, type Role } from '@keynest/sdk';
+import { KeyNestApiError, type AuthResult } from '@keynest/sdk';
 import { expectPositionals, parseCommand } from '../args.js';
 import { connect } from '../config/context.js';
 import { CliError, UsageError } from '../errors.js';
@@ -11,18 +11,18 @@ import { emit, type Io } from '../io.js';
 import { readPassword } from '../stdin.js';
 import { table, when } from '../table.js';
 import { dispatch } from './group.js';
+import { roleChoice } from './role-choice.js';
 import { tokenFromArgument } from './link-token.js';
 import { storeSession } from './session.js';
 import { canPromptForCode, promptCode, secondFactorFromFlags, secondFactorFromTyped } from './twofa.js';
 
-const ROLES: readonly Role[] = ['owner', 'admin', 'developer', 'viewer'];
-
 const USAGE = `Usage: keynest invitations <subcommand>
 
-  create EMAIL --role owner|admin|developer|viewer
+  create EMAIL --role owner|admin|developer|viewer|CUSTOM_ROLE
                  invite someone: a link (valid 7 days, single use) is mailed to them; you may
-                 give at most your own role (only an owner invites an owner); inviting the same
-                 address again replaces the pending invitation
+                 give at most your own access (only an owner invites an owner); a custom role
+                 is named by its name or id (keynest roles list); inviting the same address
+                 again replaces the pending invitation
   list           pending invitations
   revoke ID      revoke a pending invitation: its link stops working
   accept TOKEN [--password-stdin] [--totp CODE | --backup-code CODE]
@@ -44,10 +44,10 @@ async function create(argv: string[], io: Io): Promise<number> {
   const [email] = expectPositionals(positionals, ['EMAIL']);
   const role = values.role;
   if (role === undefined) throw new UsageError('missing --role');
-  if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+  const choice = roleChoice(role);
   const { client } = connect(io, globals, { auth: true });
-  const invitation = await client.createInvitation({ email: email!, role: role as Role });
-  emit(io, globals, { invitation }, () => `Invited ${invitation.email} as ${invitation.role} (${invitation.id}); the mailed link works until ${when(invitation.expiresAt)}.`);
+  const invitation = await client.createInvitation({ email: email!, ...choice });
+  emit(io, globals, { invitation }, () => `Invited ${invitation.email} as ${invitation.customRole?.name ?? invitation.role} (${invitation.id}); the mailed link works until ${when(invitation.expiresAt)}.`);
   return 0;
 }
 
@@ -61,7 +61,7 @@ async function list(argv: string[], io: Io): Promise<number> {
       ? 'No pending invitations.'
       : table(
           ['ID', 'EMAIL', 'ROLE', 'INVITED BY', 'SENT', 'EXPIRES'],
-          invitations.map((i) => [i.id, i.email, i.role, i.invitedBy?.email ?? '', when(i.createdAt), when(i.expiresAt)]),
+          invitations.map((i) => [i.id, i.email, i.customRole?.name ?? i.role, i.invitedBy?.email ?? '', when(i.createdAt), when(i.expiresAt)]),
         ),
   );
   return 0;

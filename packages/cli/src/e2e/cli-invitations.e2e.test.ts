@@ -48,7 +48,7 @@ test('keynest invitations checks its arguments before calling the server; --help
   await h.fails(['invitations'], 2, 'usage');
   await h.fails(['invitations', 'nope'], 2, 'usage');
   await h.fails(['invitations', 'create', 'a@example.org'], 2, 'usage');
-  await h.fails(['invitations', 'create', 'a@example.org', '--role', 'root'], 2, 'usage');
+  await h.fails(['invitations', 'create', 'a@example.org', '--role', 'root'], 1, 'role_not_found');
   await h.fails(['invitations', 'create', '--role', 'viewer'], 2, 'usage');
   await h.fails(['invitations', 'revoke'], 2, 'usage');
   await h.fails(['invitations', 'accept', '--password-stdin'], 2, 'usage');

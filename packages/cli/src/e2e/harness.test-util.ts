@@ -289,3 +289,12 @@ export async function asOwner(harness: Harness, method: string, path: string, bo
   });
   return { status: res.status, body: await res.json() };
 }
+
+/** Invites `email` as `role` and accepts on the invitee's own machine; gives the options to run as them. */
+export async function joinByInvitation(h: Harness, email: string, role: string): Promise<CliOptions> {
+  await h.ok(['invitations', 'create', email, '--role', role]);
+  const home = h.dir(email.split('@')[0]!);
+  const as = { env: { XDG_CONFIG_HOME: home, HOME: home, KEYNEST_SERVER: h.server.url }, stdin: 'Juniper-Comet-Basalt-7719\n' };
+  await h.ok(['invitations', 'accept', (await mailedToken(h, email, 'inv')).token, '--password-stdin'], as);
+  return as;
+}

@@ -18,6 +18,8 @@ export const PERMISSIONS = [
   'audit:read',
   'settings:manage',
   'billing:manage',
+  'ssh:manage',
+  'scan:run',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

@@ -1,29 +1,39 @@
+import { builtinRules, compileAccess, covers, memberCan, memberReaches, type MemberAccess, type RoleRule } from './member-access.js';
 import { ROLE_PERMISSIONS, ROLES, type Permission, type Role } from './permissions.js';
 import type { Principal, TokenGrant } from './principal.js';
 
+/** Where a permission is asked for: a project, and one of its environments (both by id and name). */
 export interface Scope {
   projectId?: string;
-  environmentId?: string;
+  environment?: { id: string; name: string } | undefined;
 }
 
 /**
  * The one decision: may this principal use this permission on this scope? Deny by default: an
- * unknown principal kind, a permission outside the role, or a scope outside a token's grant is "no".
- * An empty scope asks "anywhere at all?" (used before listing, which then filters).
+ * unknown principal kind, a permission outside the member's access, or a scope outside a token's
+ * grant is "no". An empty scope asks "anywhere at all?" (used before listing, which then filters);
+ * a project without an environment asks about the project (environment-narrowed rules count), so
+ * secret permissions are always asked with their environment.
  */
 export function can(principal: Principal, permission: Permission, scope: Scope = {}): boolean {
   switch (principal.type) {
     case 'user':
-      return ROLE_PERMISSIONS[principal.role]?.has(permission) ?? false;
+      return principal.access ? memberCan(principal.access, permission, accessScope(scope)) : false;
     case 'token': {
       // A malformed scope (no permission set) grants nothing.
       if (!(principal.scope?.permissions?.has(permission) ?? false)) return false;
+      // Never more than its creator could do, there, now.
+      if (principal.creatorAccess !== null && !memberCan(principal.creatorAccess, permission, accessScope(scope))) return false;
       if (scope.projectId === undefined) return true;
-      return grantsInclude(principal.scope.grants, scope.projectId, scope.environmentId);
+      return grantsInclude(principal.scope.grants, scope.projectId, scope.environment?.id);
     }
     default:
       return false;
   }
+}
+
+function accessScope(scope: Scope) {
+  return { projectId: scope.projectId, environmentName: scope.environment?.name };
 }
 
 function grantsInclude(grants: readonly TokenGrant[], projectId: string, environmentId: string | undefined): boolean {
@@ -31,37 +41,56 @@ function grantsInclude(grants: readonly TokenGrant[], projectId: string, environ
 }
 
 /**
- * Whether the principal may know that a project exists at all (else it is answered as not found).
- * For a token this is its grant alone: a deploy token, which may not read project metadata, must
- * still reach the values under the project's path; the route's permission then decides.
+ * Whether the principal may know that a project exists at all (else it is answered as not found):
+ * a member with any rule reaching it; a token with a grant there (a deploy token, which may not
+ * read project metadata, must still reach the values under the project's path) whose creator still
+ * reaches it. The route's permission then decides.
  */
 export function canSeeProject(principal: Principal, projectId: string): boolean {
-  if (principal.type === 'token') return grantsInclude(principal.scope.grants, projectId, undefined);
-  return can(principal, 'project:read', { projectId });
+  return canSee(principal, projectId, undefined);
 }
 
 /** Whether the principal may know that an environment exists. */
-export function canSeeEnvironment(principal: Principal, projectId: string, environmentId: string): boolean {
-  if (principal.type === 'token') return grantsInclude(principal.scope.grants, projectId, environmentId);
-  return can(principal, 'project:read', { projectId, environmentId });
+export function canSeeEnvironment(principal: Principal, projectId: string, environment: { id: string; name: string }): boolean {
+  return canSee(principal, projectId, environment);
+}
+
+function canSee(principal: Principal, projectId: string, environment: { id: string; name: string } | undefined): boolean {
+  if (principal.type === 'token') {
+    if (principal.creatorAccess !== null && !memberReaches(principal.creatorAccess, projectId, environment?.name)) return false;
+    return grantsInclude(principal.scope.grants, projectId, environment?.id);
+  }
+  return principal.type === 'user' && principal.access !== undefined && memberReaches(principal.access, projectId, environment?.name);
+}
+
+/** A built-in role's access, as a member holding it without overrides has it. */
+export function builtinAccess(role: Role): MemberAccess {
+  return compileAccess(builtinRules(role));
 }
 
 /**
- * Whether a member with role `grantor` may give `role` to someone (an invitation now, role changes in
- * issue 4): only when every permission of `role` is the grantor's own, so nobody hands out more than
- * they hold. An admin cannot make an owner (billing); a developer, who cannot manage members at
- * all, could not make an admin even if a route let them try.
+ * Whether a member with role `grantor` may give `role` to someone: only when every permission of
+ * `role` is the grantor's own (`covers`), so nobody hands out more than they hold. An admin cannot
+ * make an owner (billing); a developer, who cannot manage members at all, could not make an admin
+ * even if a route let them try.
  */
 export function canGrantRole(grantor: Role, role: Role): boolean {
-  const own = ROLE_PERMISSIONS[grantor];
-  const wanted = ROLE_PERMISSIONS[role];
-  if (!own || !wanted) return false;
-  for (const p of wanted) if (!own.has(p)) return false;
-  return true;
+  if (!ROLE_PERMISSIONS[grantor] || !ROLE_PERMISSIONS[role]) return false;
+  return canGrant(builtinAccess(grantor), builtinRules(role));
+}
+
+/**
+ * Whether a member may give these rules (a role, built-in or custom, to someone; a custom role's
+ * definition; with `inProject`, a role as an override of that project): only what their own
+ * access holds, rule by rule (`covers`, conservative: a grant split across several of the
+ * grantor's rules is refused).
+ */
+export function canGrant(grantor: MemberAccess, rules: readonly RoleRule[], inProject?: string): boolean {
+  return covers(grantor, rules, inProject);
 }
 
 /** Permissions that run an organization rather than use it. */
-const ADMINISTRATIVE: readonly Permission[] = ['member:manage', 'role:manage', 'settings:manage', 'token:manage', 'audit:read', 'billing:manage'];
+const ADMINISTRATIVE: readonly Permission[] = ['member:manage', 'role:manage', 'settings:manage', 'token:manage', 'audit:read', 'billing:manage', 'ssh:manage', 'scan:run'];
 
 /**
  * The roles open sign-up may give: none that runs the org. Anyone with an allowed address can sign
@@ -71,6 +100,11 @@ const ADMINISTRATIVE: readonly Permission[] = ['member:manage', 'role:manage', '
 export function isSelfSignupRole(role: Role): boolean {
   const granted = ROLE_PERMISSIONS[role];
   return granted !== undefined && !ADMINISTRATIVE.some((p) => granted.has(p));
+}
+
+/** Whether a member's access runs the org (any administrative permission): for "2FA for admins". */
+export function runsTheOrg(access: MemberAccess): boolean {
+  return ADMINISTRATIVE.some((p) => access.org.has(p));
 }
 
 export const SELF_SIGNUP_ROLES: readonly Role[] = ROLES.filter(isSelfSignupRole);

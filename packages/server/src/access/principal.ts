@@ -1,4 +1,5 @@
 import { AppError } from '../errors.js';
+import type { MemberAccess } from './member-access.js';
 import type { Permission, Role, TokenAccess, TokenType } from './permissions.js';
 
 /** Who is calling, once authenticated. Every request past authentication carries exactly one. */
@@ -9,7 +10,10 @@ export interface UserPrincipal {
   orgId: string;
   userId: string;
   email: string;
-  role: Role;
+  /** The org role: built-in, or `custom` (see `access`). For display; decisions use `access`. */
+  role: Role | 'custom';
+  /** What the member may do now: org role, custom rules and per-project overrides, compiled. */
+  access: MemberAccess;
   sessionId: string;
   /** When this session last proved the user's identity (sign-in or re-authentication), epoch ms. */
   authenticatedAt: number;
@@ -26,6 +30,11 @@ export interface TokenPrincipal {
   createdBy: string;
   owner: TokenOwner;
   scope: TokenScope;
+  /**
+   * The creator's current access: every use is also cut to it, project and environment included.
+   * Null only for an org (service) token whose creator left: it keeps what it was given.
+   */
+  creatorAccess: MemberAccess | null;
 }
 
 /** A user's token dies with the creator's membership; an org (service) token outlives it. */

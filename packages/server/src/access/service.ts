@@ -3,7 +3,9 @@ import { auditContextOf, iso, isoOrNull, type RequestContext } from '../context.
 import { constantTimeEqual, newId, newToken, tokenDigest } from '../crypto/random.js';
 import { AppError, notFound } from '../errors.js';
 import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } from '../cache.js';
+import type { MemberAccessLoader } from '../roles/access-loader.js';
 import type { Db } from '../storage/database.js';
+import type { MemberAccess } from './member-access.js';
 import { anyRangeIncludes, type IpRange } from './ip-ranges.js';
 import { type Permission, type TokenAccess, type TokenType } from './permissions.js';
 import { can } from './policy.js';
@@ -77,14 +79,14 @@ export class ApiTokenService {
   /** Uses not yet written, by token id: flushed with the once-a-minute last_used write. */
   readonly #pendingUses = new Map<string, number>();
 
-  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; maxTtlS: number }) {
+  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; members: Pick<MemberAccessLoader, 'standing'>; maxTtlS: number }) {
     const reaches = (t: CachedToken, projectId?: string, environmentId?: string) =>
       t.row.grants.some((g) => g.project_id === projectId || (environmentId !== undefined && g.environment_id === environmentId));
     deps.invalidation.subscribe((e) => {
       if (e.type === 'token.revoked') this.#byDigest.deleteWhere((t) => t.row.id === e.tokenId);
       else if (e.type === 'project.deleted') this.#byDigest.deleteWhere((t) => reaches(t, e.projectId));
       else if (e.type === 'environment.deleted') this.#byDigest.deleteWhere((t) => reaches(t, undefined, e.environmentId));
-      // A creator's role changed or they left: their tokens' permissions follow at once.
+      // A creator's role, custom role or overrides changed, or they left: their tokens follow at once.
       else if (e.type === 'user.changed') this.#byDigest.deleteWhere((t) => t.row.created_by === e.userId);
     });
   }
@@ -95,7 +97,7 @@ export class ApiTokenService {
     const name = input.name.trim();
     if (!name) throw new AppError('invalid_name', 'A token needs a name');
     const { type, permissions } = input.access && !input.type ? fromAccess(input.access) : { type: input.type ?? 'read-only', permissions: tokenPermissions(input.type ?? 'read-only', input.permissions) };
-    this.#assertCreatorMay(ctx, permissions, input.owner);
+    this.#assertCreatorMay(ctx, permissions, input.owner, input.grants);
     const expiresAt = tokenExpiry(ctx.now, input.expiresInSeconds, { maxTtlS: this.deps.maxTtlS, defaultToMax: input.type === undefined });
     const ips = allowedRanges(input.allowedIps);
     const grants = dedupeGrants(input.grants);
@@ -226,7 +228,8 @@ export class ApiTokenService {
       const row = await store.findApiTokenByDigest(this.deps.db, digest);
       // Only real tokens are cached, so made-up ones cannot crowd the cache.
       if (row) {
-        cached = { row, ranges: compileRanges(row.allowed_ips), principal: principalOf(row) };
+        const creator = await this.deps.members.standing(row.org_id, row.created_by, now);
+        cached = { row, ranges: compileRanges(row.allowed_ips), principal: principalOf(row, creator?.access ?? null) };
         this.#byDigest.set(digest, cached, now, epoch);
       }
     }
@@ -246,9 +249,11 @@ export class ApiTokenService {
     return { principal };
   }
 
-  #assertCreatorMay(ctx: RequestContext, permissions: readonly Permission[], owner: TokenOwner): void {
+  /** Each permission, in each granted project or environment (anywhere, for a rotation), must be the creator's own. */
+  #assertCreatorMay(ctx: RequestContext, permissions: readonly Permission[], owner: TokenOwner, grants: NewToken['grants'] = []): void {
+    const scopes = grants.length === 0 ? [{}] : grants.map((g) => ({ projectId: g.project.id, environment: g.environment ?? undefined }));
     for (const perm of permissions) {
-      if (!can(ctx.principal, perm)) throw new AppError('forbidden', 'A token cannot be given more access than its creator has');
+      if (!scopes.every((scope) => can(ctx.principal, perm, scope))) throw new AppError('forbidden', 'A token cannot be given more access than its creator has');
     }
     // A service token outlives its creator, so only those who run the org's membership make one.
     if (owner === 'org' && !can(ctx.principal, 'member:manage')) throw new AppError('forbidden', 'Only members who manage the organization create service tokens');
@@ -298,8 +303,8 @@ function rowOf(v: {
   };
 }
 
-function principalOf(row: store.AuthTokenRow): TokenPrincipal | null {
-  const permissions = effectivePermissions(JSON.parse(row.permissions) as Permission[], row.owner, row.creator_role);
+function principalOf(row: store.AuthTokenRow, creator: MemberAccess | null): TokenPrincipal | null {
+  const permissions = effectivePermissions(JSON.parse(row.permissions) as Permission[], row.owner, creator);
   // Every project or environment it was granted is deleted: the token is gone with them.
   if (!permissions || row.grants.length === 0) return null;
   const grants: TokenGrant[] = row.grants.map((g) => ({ projectId: g.project_id, environmentId: g.environment_id }));
@@ -311,6 +316,7 @@ function principalOf(row: store.AuthTokenRow): TokenPrincipal | null {
     createdBy: row.created_by,
     owner: row.owner,
     scope: { type: row.type, access: row.access, permissions, grants },
+    creatorAccess: creator,
   };
 }
 

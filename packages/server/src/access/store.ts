@@ -4,11 +4,9 @@ import type { Database } from '../storage/schema.js';
 export type ApiTokenRow = Database['api_tokens'];
 export type ApiTokenGrantRow = Database['api_token_grants'];
 
-/** A token row as authentication needs it: with its grants and its creator's current role. */
+/** A token row as authentication needs it: with its grants. */
 export interface AuthTokenRow extends ApiTokenRow {
   grants: ApiTokenGrantRow[];
-  /** null when the creator is no longer a member of the token's org. */
-  creator_role: string | null;
 }
 
 export async function insertApiToken(db: Db, row: ApiTokenRow, grants: readonly ApiTokenGrantRow[]): Promise<void> {
@@ -19,11 +17,8 @@ export async function insertApiToken(db: Db, row: ApiTokenRow, grants: readonly 
 export async function findApiTokenByDigest(db: Db, digest: string): Promise<AuthTokenRow | undefined> {
   const row = await db.selectFrom('api_tokens').selectAll().where('token_digest', '=', digest).executeTakeFirst();
   if (!row) return undefined;
-  const [grants, member] = await Promise.all([
-    db.selectFrom('api_token_grants').selectAll().where('token_id', '=', row.id).execute(),
-    db.selectFrom('memberships').select('role').where('org_id', '=', row.org_id).where('user_id', '=', row.created_by).executeTakeFirst(),
-  ]);
-  return { ...row, grants, creator_role: member?.role ?? null };
+  const grants = await db.selectFrom('api_token_grants').selectAll().where('token_id', '=', row.id).execute();
+  return { ...row, grants };
 }
 
 export function listApiTokens(db: Db, orgId: string) {

@@ -1,6 +1,7 @@
 import { AppError } from '../errors.js';
 import { formatRange, parseRange, type IpRange } from './ip-ranges.js';
-import { ROLE_PERMISSIONS, TOKEN_ACCESS_PERMISSIONS, TOKEN_GRANTABLE, TOKEN_TYPE_PERMISSIONS, isRole, type Permission, type TokenAccess, type TokenType } from './permissions.js';
+import { heldAnywhere, type MemberAccess } from './member-access.js';
+import { TOKEN_ACCESS_PERMISSIONS, TOKEN_GRANTABLE, TOKEN_TYPE_PERMISSIONS, type Permission, type TokenAccess, type TokenType } from './permissions.js';
 
 /**
  * The pure rules of the token model (issue 4), apart from storage: what a type grants, how long a
@@ -65,13 +66,13 @@ export function compileRanges(json: string | null): IpRange[] | null {
 }
 
 /**
- * What a token may do now: its own permissions cut down to its creator's current role, so a
- * token never does more than its creator could. A creator who left leaves a user token with
- * nothing (null: dead); an org token keeps what it was given, checked when it was created.
+ * What a token may do now: its own permissions cut down to what its creator holds anywhere now
+ * (each use is then cut to the creator's access there: `can`), so a token never does more than
+ * its creator could. A creator who left leaves a user token with nothing (null: dead); an org
+ * token keeps what it was given, checked when it was created.
  */
-export function effectivePermissions(own: readonly Permission[], owner: 'user' | 'org', creatorRole: string | null): Set<Permission> | null {
-  if (creatorRole === null) return owner === 'org' ? new Set(own) : null;
-  // A role stored otherwise (by hand) reads as the least one, as it does for sign-ins.
-  const role = ROLE_PERMISSIONS[isRole(creatorRole) ? creatorRole : 'viewer'];
-  return new Set(own.filter((p) => role.has(p)));
+export function effectivePermissions(own: readonly Permission[], owner: 'user' | 'org', creator: MemberAccess | null): Set<Permission> | null {
+  if (creator === null) return owner === 'org' ? new Set(own) : null;
+  const held = heldAnywhere(creator);
+  return new Set(own.filter((p) => held.has(p)));
 }

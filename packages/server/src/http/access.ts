@@ -94,7 +94,7 @@ async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { pub
   }
   const target = params.project !== undefined ? await deps.projects.resolve(principal, params.project, params.env) : null;
   const permission = typeof access.permission === 'function' ? access.permission(req) : access.permission;
-  const scope: Scope = target ? { projectId: target.project.id, environmentId: target.environment?.id } : {};
+  const scope: Scope = target ? { projectId: target.project.id, environment: target.environment } : {};
   if (!can(principal, permission, scope)) throw new AppError('forbidden', `Missing permission ${permission}`);
   const stepUp = typeof access.stepUp === 'function' ? access.stepUp(req) : access.stepUp;
   if (stepUp && stepUpRequired(principal, stepUp, target?.environment?.name, deps.stepUp, now)) throw reauthRequired();

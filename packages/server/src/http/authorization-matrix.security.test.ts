@@ -16,8 +16,26 @@ import { startServer } from '../test-support/server.js';
  */
 type TokenKind = 'read-only' | 'write' | 'deploy' | 'admin' | 'keys';
 const TOKEN_KINDS: TokenKind[] = ['read-only', 'write', 'deploy', 'admin', 'keys'];
-type Rule = 'public' | { least: Role | 'self'; tokens: readonly TokenKind[] };
-const S = (least: Role | 'self', tokens: readonly TokenKind[] = []): Rule => ({ least, tokens });
+type Rule = 'public' | { least: Role | 'self'; tokens: readonly TokenKind[]; custom: boolean };
+/**
+ * `custom`: whether a member holding CUSTOM_ROLE may call it (at app/development); unless said, a
+ * viewer's routes only.
+ */
+const S = (least: Role | 'self', tokens: readonly TokenKind[] = [], custom = least === 'self' || least === 'viewer'): Rule => ({ least, tokens, custom });
+/**
+ * The custom-role principal: project metadata and keys everywhere, values in development only,
+ * writes in production only, and the members list (org-level). So at app/development it reads
+ * values but writes nothing, and runs nothing of the org.
+ */
+const CUSTOM_ROLE = {
+  name: 'Matrix mixed',
+  rules: [
+    { permissions: ['project:read', 'secret:read_keys'] },
+    { permissions: ['secret:read_values'], environments: ['development'] },
+    { permissions: ['secret:write', 'secret:delete'], environments: ['production'] },
+    { permissions: ['member:read'] },
+  ],
+};
 /** Which tokens (all scoped to app/development) may: read values; see projects, keys and versions; change secrets. */
 const VALUES: TokenKind[] = ['read-only', 'write', 'deploy', 'admin'];
 const KEYS: TokenKind[] = ['read-only', 'write', 'admin', 'keys'];
@@ -59,9 +77,9 @@ const MATRIX: Record<string, Rule> = {
   'GET /api/v1/projects/:project/environments': S('viewer', KEYS),
   'POST /api/v1/projects/:project/environments': S('developer'),
   'DELETE /api/v1/projects/:project/environments/:env': S('developer'),
-  'GET /api/v1/projects/:project/environments/:env/secrets': S('developer', VALUES),
+  'GET /api/v1/projects/:project/environments/:env/secrets': S('developer', VALUES, true),
   'PATCH /api/v1/projects/:project/environments/:env/secrets': S('developer', WRITE),
-  'GET /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', VALUES),
+  'GET /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', VALUES, true),
   'PUT /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', WRITE),
   'DELETE /api/v1/projects/:project/environments/:env/secrets/:key': S('developer', WRITE),
   'POST /api/v1/projects/:project/environments/:env/secrets/:key/restore': S('developer', WRITE),
@@ -79,6 +97,15 @@ const MATRIX: Record<string, Rule> = {
   'GET /api/v1/org/members': S('viewer'),
   'PATCH /api/v1/org/members/:userId': S('admin'),
   'DELETE /api/v1/org/members/:userId': S('admin'),
+  'GET /api/v1/projects/:project/member-roles': S('viewer'),
+  'PUT /api/v1/projects/:project/member-roles/:userId': S('admin'),
+  'DELETE /api/v1/projects/:project/member-roles/:userId': S('admin'),
+  'GET /api/v1/role-templates': S('viewer'),
+  'GET /api/v1/roles': S('viewer'),
+  'GET /api/v1/roles/:role': S('viewer'),
+  'POST /api/v1/roles': S('admin'),
+  'PATCH /api/v1/roles/:role': S('admin'),
+  'DELETE /api/v1/roles/:role': S('admin'),
   'GET /api/v1/org/invitations': S('admin'),
   'POST /api/v1/org/invitations': S('admin'),
   'DELETE /api/v1/org/invitations/:id': S('admin'),
@@ -105,6 +132,7 @@ describe('authorization matrix: every route × every kind of caller', () => {
   const users: Record<string, { id: string; email: string; session: SignedInSession }> = {};
   let tokens: Record<TokenKind | 'expired' | 'revoked', { token: string; id: string }>;
   let routes: LiveRoute[];
+  let customRoleId: string;
 
   const member = (orgId: string, role: Role, email: string) => addMember(srv.db, { orgId, role, email, password: PASSWORD, now: clock() });
 
@@ -145,6 +173,13 @@ describe('authorization matrix: every route × every kind of caller', () => {
       const id = role === 'owner' ? (await srv.db.selectFrom('users').select('id').where('email', '=', 'owner@example.com').executeTakeFirstOrThrow()).id : await member(org.id, role, email);
       users[role] = { id, email, session: role === 'owner' ? ownerSession : await signIn(srv, { email, password: PASSWORD }) };
     }
+    // A member holding the custom role (given through the API, as an admin would).
+    const role = await owner('POST', '/api/v1/roles', CUSTOM_ROLE);
+    assert.equal(role.status, 201, role.text);
+    const customId = await member(org.id, 'viewer', 'custom@matrix.test');
+    customRoleId = role.body.role.id;
+    assert.equal((await owner('PATCH', `/api/v1/org/members/${customId}`, { roleId: customRoleId })).status, 200);
+    users.custom = { id: customId, email: 'custom@matrix.test', session: await signIn(srv, { email: 'custom@matrix.test', password: PASSWORD }) };
     // The owner of another organization.
     const other = await srv.db.transaction().execute((trx) => srv.keynest.services.orgs.createOrg(trx, 'Globex', clock()));
     const strangerId = await member(other.id, 'owner', 'stranger@globex.test');
@@ -188,11 +223,14 @@ describe('authorization matrix: every route × every kind of caller', () => {
   });
 
   it('each role and each token type: refused exactly where the matrix says (403), let through elsewhere', async () => {
-    const callers: { name: string; role: Role | null; token: TokenKind | null }[] = [
-      ...ROLES.map((role) => ({ name: role, role, token: null })),
-      ...TOKEN_KINDS.map((token) => ({ name: `${token} token`, role: null, token })),
+    // `user`: the key of a signed-in caller in `users` (a role, or `custom`).
+    const callers: { name: string; role: Role | null; user: string | null; token: TokenKind | null }[] = [
+      ...ROLES.map((role) => ({ name: role, role, user: role, token: null })),
+      { name: 'custom role', role: null, user: 'custom', token: null },
+      ...TOKEN_KINDS.map((token) => ({ name: `${token} token`, role: null, user: null, token })),
     ];
-    const allowedFor = (rule: Exclude<Rule, 'public'>, c: (typeof callers)[number]) => (c.role !== null ? RANK[c.role] >= RANK[rule.least] : rule.tokens.includes(c.token!));
+    const allowedFor = (rule: Exclude<Rule, 'public'>, c: (typeof callers)[number]) =>
+      c.role !== null ? RANK[c.role] >= RANK[rule.least] : c.user === 'custom' ? rule.custom : rule.tokens.includes(c.token!);
     // The refusals first: they change nothing, so every later call still finds what it needs.
     for (const phase of ['refused', 'allowed'] as const) {
       for (const r of routes) {
@@ -201,13 +239,13 @@ describe('authorization matrix: every route × every kind of caller', () => {
         for (const c of callers) {
           const allowed = allowedFor(rule, c);
           if ((phase === 'allowed') !== allowed) continue;
-          const credential = c.token ? tokens[c.token].token : users[c.role!]!.session.accessToken;
-          let res = await call(r, credential, pathFor(r, c.role ?? 'token', allowed));
+          const credential = c.token ? tokens[c.token].token : users[c.user!]!.session.accessToken;
+          let res = await call(r, credential, pathFor(r, c.user ?? 'token', allowed));
           // Ending one's own sessions is allowed: sign in again for the next routes.
-          if (res.status === 401 && c.role) {
-            const fresh = await signIn(srv, { email: users[c.role]!.email, password: c.role === 'owner' ? OWNER.password : PASSWORD });
-            users[c.role]!.session = fresh;
-            res = await call(r, fresh.accessToken, pathFor(r, c.role, allowed));
+          if (res.status === 401 && c.user) {
+            const fresh = await signIn(srv, { email: users[c.user]!.email, password: c.user === 'owner' ? OWNER.password : PASSWORD });
+            users[c.user]!.session = fresh;
+            res = await call(r, fresh.accessToken, pathFor(r, c.user, allowed));
           }
           if (allowed) assert.ok(![401, 403].includes(res.status), `${routeId(r)} as ${c.name} should be let through: ${res.status} ${res.text}`);
           else assert.equal(res.status, 403, `${routeId(r)} as ${c.name} should be refused: ${res.status} ${res.text}`);
@@ -216,10 +254,12 @@ describe('authorization matrix: every route × every kind of caller', () => {
     }
   });
 
-  it("another organization's owner: another org's projects and ids are missing (404), never forbidden", async () => {
+  it("another organization's owner: another org's projects, roles and ids are missing (404), never forbidden", async () => {
     const stranger = users.stranger!.session.accessToken;
-    for (const r of routes.filter((x) => x.url.includes(':project') || x.url.startsWith('/api/v1/tokens/') || x.url.startsWith('/api/v1/org/members/'))) {
+    const foreign = (x: LiveRoute) => x.url.includes(':project') || x.url.startsWith('/api/v1/tokens/') || x.url.startsWith('/api/v1/org/members/') || x.url.startsWith('/api/v1/roles/');
+    for (const r of routes.filter(foreign)) {
       const path = r.url
+        .replace(':role', customRoleId)
         .replace(':project', 'app')
         .replace(':env', 'development')
         .replace(':key', 'MATRIX')

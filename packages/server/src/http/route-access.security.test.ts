@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { after, before, describe, it } from 'node:test';
+import { builtinAccess } from '../access/policy.js';
 import type { UserPrincipal } from '../access/principal.js';
 import { registerErrorHandling } from './errors.js';
 import { registerAccessControl } from './access.js';
@@ -143,7 +144,7 @@ describe('every non-public route refuses callers without valid credentials', () 
 });
 
 describe('registerAccessControl: deny by default at start-up', () => {
-  const principal: UserPrincipal = { type: 'user', orgId: 'org_1', userId: 'usr_1', email: 'a@b.c', role: 'owner', sessionId: 'ses_1', authenticatedAt: Date.now(), mustEnrolTwoFactor: false };
+  const principal: UserPrincipal = { type: 'user', orgId: 'org_1', userId: 'usr_1', email: 'a@b.c', role: 'owner', access: builtinAccess('owner'), sessionId: 'ses_1', authenticatedAt: Date.now(), mustEnrolTwoFactor: false };
   const goodToken = `eyJ${'B'.repeat(20)}.eyJ${'B'.repeat(20)}.${'B'.repeat(43)}`;
   const deps = {
     sessions: { authenticate: async (t: string) => (t === goodToken ? principal : null) },

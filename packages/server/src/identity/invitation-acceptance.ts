@@ -57,7 +57,7 @@ export class InvitationAcceptance {
     const passwordHash = await hashPassword(input.password);
     try {
       return await this.deps.db.transaction().execute(async (trx) => {
-        const member = { email: invitation.email, passwordHash, org: { id: invitation.orgId, name: invitation.orgName }, role: invitation.role, method: 'invitation' as const };
+        const member = { email: invitation.email, passwordHash, org: { id: invitation.orgId, name: invitation.orgName }, role: invitation.role, roleId: invitation.roleId, method: 'invitation' as const };
         const signedIn = await createMember(trx, this.deps, member, ctx, { rememberMe: input.rememberMe === true });
         await this.deps.invitations.claim(trx, invitation, { userId: signedIn.user.id, newAccount: true }, ctx);
         return signedIn;
@@ -85,7 +85,7 @@ export class InvitationAcceptance {
       result = await this.deps.db.transaction().execute(async (trx) => {
         const secondFactor = await this.deps.twoFactor.verifyAtSignIn(trx, user.id, input, ctx.now);
         await this.deps.invitations.claim(trx, invitation, { userId: user.id, newAccount: false }, ctx);
-        await store.insertMembership(trx, { orgId: org.id, userId: user.id, role: invitation.role, now: ctx.now });
+        await store.insertMembership(trx, { orgId: org.id, userId: user.id, role: invitation.role, roleId: invitation.roleId, now: ctx.now });
         await markEmailVerified(trx, user.id, ctx.now);
         await throttle.recordSuccess(trx, user.email, ctx.ip);
         const session = await this.deps.sessions.create(trx, { orgId: org.id, userId: user.id }, ctx, { rememberMe: input.rememberMe === true, secondFactor });

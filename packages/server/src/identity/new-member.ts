@@ -1,4 +1,4 @@
-import type { Role } from '../access/permissions.js';
+import type { MemberRole } from '../roles/rules.js';
 import type { AuditService } from '../audit/service.js';
 import type { AnonymousContext } from '../context.js';
 import { newId } from '../crypto/random.js';
@@ -21,7 +21,7 @@ export interface NewMemberDeps {
 export async function createMember(
   trx: Db,
   deps: NewMemberDeps,
-  member: { email: string; passwordHash: string; org: { id: string; name: string }; role: Role; method: 'open_signup' | 'invitation' },
+  member: { email: string; passwordHash: string; org: { id: string; name: string }; role: MemberRole; roleId?: string | null; method: 'open_signup' | 'invitation' },
   ctx: AnonymousContext,
   opts: { rememberMe: boolean },
 ): Promise<SignedIn> {
@@ -29,10 +29,10 @@ export async function createMember(
   const { org } = member;
   await store.insertUser(trx, { id: userId, email: member.email, passwordHash: member.passwordHash, now: ctx.now });
   await markEmailVerified(trx, userId, ctx.now);
-  await store.insertMembership(trx, { orgId: org.id, userId, role: member.role, now: ctx.now });
+  await store.insertMembership(trx, { orgId: org.id, userId, role: member.role, roleId: member.roleId ?? null, now: ctx.now });
   const session = await deps.sessions.create(trx, { orgId: org.id, userId }, ctx, { rememberMe: opts.rememberMe });
   const who = { orgId: org.id, actor: { type: 'user' as const, id: userId }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
-  await deps.audit.record(trx, who, { action: 'user.signup', target: { type: 'user', id: userId, name: member.email }, details: { method: member.method, role: member.role } });
+  await deps.audit.record(trx, who, { action: 'user.signup', target: { type: 'user', id: userId, name: member.email }, details: { method: member.method, role: member.roleId ?? member.role } });
   await deps.audit.record(trx, who, { action: 'session.create', target: { type: 'session', id: session.id }, details: { method: member.method, rememberMe: opts.rememberMe } });
   return { user: { id: userId, email: member.email }, org, ...session.credentials };
 }

@@ -1,4 +1,4 @@
-import { isRole } from '../access/permissions.js';
+import { runsTheOrg } from '../access/policy.js';
 import { signedInUser, type UserPrincipal } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } from '../cache.js';
@@ -6,6 +6,7 @@ import { auditContextOf, iso, type AnonymousContext, type RequestContext } from 
 import { constantTimeEqual, newId, newToken, tokenDigest, tokenKind } from '../crypto/random.js';
 import { AppError, notFound } from '../errors.js';
 import type { OrgService } from '../orgs/service.js';
+import type { MemberAccessLoader } from '../roles/access-loader.js';
 import type { Db } from '../storage/database.js';
 import type { GeoIp } from '../geo/geoip.js';
 import { parseStoredLocation, storedLocation, type GeoLocation } from '../geo/location.js';
@@ -85,6 +86,7 @@ export class SessionService {
       audit: AuditService;
       invalidation: Invalidation;
       orgs: Pick<OrgService, 'sessionLimit'>;
+      members: Pick<MemberAccessLoader, 'standing'>;
       accessTokens: AccessTokens;
       policy: SessionPolicy;
       geoIp?: Pick<GeoIp, 'locate'> | undefined;
@@ -230,18 +232,22 @@ export class SessionService {
       if (row) this.#byId.set(claims.sessionId, row, now, epoch);
     }
     if (!row || row.user_id !== claims.userId || row.org_id !== claims.orgId) return null;
-    if (!isLive(row, now) || !isRole(row.role)) return null;
+    if (!isLive(row, now)) return null;
+    // What the member may do now (role, custom rules, project overrides); null: not a member.
+    const standing = await this.deps.members.standing(row.org_id, row.user_id, now);
+    if (!standing) return null;
     if (now - row.last_active_at > SESSION_TOUCH_INTERVAL_MS) {
       row.last_active_at = now;
       await store.touchSession(this.deps.db, row.id, now);
     }
-    const required = row.require_2fa === 'all' || (row.require_2fa === 'admins' && (row.role === 'owner' || row.role === 'admin'));
+    const required = row.require_2fa === 'all' || (row.require_2fa === 'admins' && runsTheOrg(standing.access));
     return {
       type: 'user',
       orgId: row.org_id,
       userId: row.user_id,
       email: row.email,
-      role: row.role,
+      role: standing.role,
+      access: standing.access,
       sessionId: row.id,
       authenticatedAt: row.authenticated_at,
       mustEnrolTwoFactor: required && row.totp_state !== 'active',

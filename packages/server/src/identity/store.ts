@@ -4,8 +4,8 @@ export function insertUser(db: Db, row: { id: string; email: string; passwordHas
   return db.insertInto('users').values({ id: row.id, email: row.email, password_hash: row.passwordHash, created_at: row.now, email_verified_at: null }).execute();
 }
 
-export function insertMembership(db: Db, row: { orgId: string; userId: string; role: string; now: number }): Promise<unknown> {
-  return db.insertInto('memberships').values({ org_id: row.orgId, user_id: row.userId, role: row.role, created_at: row.now }).execute();
+export function insertMembership(db: Db, row: { orgId: string; userId: string; role: string; roleId?: string | null; now: number }): Promise<unknown> {
+  return db.insertInto('memberships').values({ org_id: row.orgId, user_id: row.userId, role: row.role, role_id: row.roleId ?? null, created_at: row.now }).execute();
 }
 
 /** A user with the org they belong to (one org per user until members arrive in a later issue). */

@@ -239,6 +239,20 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(session, 'PATCH', `/api/v1/org/members/${inviteeId}`, { role: keep('bad role', marker('ROLE')) }), 400);
     expect(await call(invitee.body.accessToken, 'PATCH', `/api/v1/org/members/${inviteeId}`, { role: 'admin' }), 403);
     expect(await call(session, 'PATCH', '/api/v1/org/members/usr_nobody', { role: 'viewer' }), 404);
+    // Custom roles, templates and per-project roles (with refusals).
+    expect(await call(session, 'GET', '/api/v1/role-templates'), 200);
+    const customRole = await call(session, 'POST', '/api/v1/roles', { name: 'Contractor', template: 'contractor', projects: ['app'] });
+    expect(customRole, 201);
+    expect(await call(session, 'POST', '/api/v1/roles', { name: 'bad', rules: [{ permissions: [keep('bad permission', marker('PERM'))] }] }), 400);
+    expect(await call(session, 'GET', '/api/v1/roles'), 200);
+    expect(await call(session, 'GET', `/api/v1/roles/${customRole.body.role.id}`), 200);
+    expect(await call(session, 'PATCH', `/api/v1/roles/${customRole.body.role.id}`, { description: 'contractors' }), 200);
+    expect(await call(session, 'PATCH', `/api/v1/org/members/${inviteeId}`, { roleId: customRole.body.role.id }), 200);
+    expect(await call(session, 'DELETE', `/api/v1/roles/${customRole.body.role.id}`), 409);
+    expect(await call(session, 'PUT', `/api/v1/projects/app/member-roles/${inviteeId}`, { role: 'viewer' }), 200);
+    expect(await call(session, 'GET', '/api/v1/projects/app/member-roles'), 200);
+    expect(await call(session, 'DELETE', `/api/v1/projects/app/member-roles/${inviteeId}`), 204);
+    expect(await call(session, 'DELETE', '/api/v1/roles/rol_nobody'), 404);
     expect(await call(session, 'DELETE', `/api/v1/org/members/${inviteeId}`), 200);
     expect(await call(session, 'DELETE', `/api/v1/org/members/${inviteeId}`), 404);
     expect(await call(invitee.body.accessToken, 'GET', '/api/v1/org/members'), 401);

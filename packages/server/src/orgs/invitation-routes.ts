@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ROLES, type Role } from '../access/permissions.js';
+import { customRoleSchema, roleRefOf } from './member-routes.js';
 import { callerOf } from '../http/access.js';
 import { isoTime, noContent, text } from '../http/schemas.js';
 import { email as emailSchema } from '../identity/routes.js';
@@ -8,11 +9,12 @@ import type { InvitationService } from './invitations.js';
 const invitation = {
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'email', 'role', 'invitedBy', 'createdAt', 'expiresAt'],
+  required: ['id', 'email', 'role', 'customRole', 'invitedBy', 'createdAt', 'expiresAt'],
   properties: {
     id: { type: 'string' },
     email: { type: 'string' },
-    role: { type: 'string', enum: [...ROLES] },
+    role: { type: 'string', enum: [...ROLES, 'custom'] },
+    customRole: customRoleSchema,
     invitedBy: {
       type: ['object', 'null'],
       additionalProperties: false,
@@ -47,13 +49,20 @@ export function invitationRoutes(app: FastifyInstance, deps: { invitations: Invi
       body: {
         type: 'object',
         additionalProperties: false,
-        required: ['email', 'role'],
-        properties: { email: emailSchema, role: { type: 'string', enum: [...ROLES], description: 'At most your own role: only an owner invites an owner' } },
+        required: ['email'],
+        minProperties: 2,
+        maxProperties: 2,
+        properties: {
+          email: emailSchema,
+          role: { type: 'string', enum: [...ROLES], description: 'At most your own role: only an owner invites an owner' },
+          roleId: { ...text(1, 100), description: 'A custom role (id or name) instead of a built-in one; at most your own access' },
+        },
       },
       response: { 201: { type: 'object', additionalProperties: false, required: ['invitation'], properties: { invitation } } },
     },
     handler: async (req, reply) => {
-      const created = await invitations.create(callerOf(req), req.body as { email: string; role: Role });
+      const body = req.body as { email: string; role?: Role; roleId?: string };
+      const created = await invitations.create(callerOf(req), { email: body.email, role: roleRefOf(body) });
       return reply.code(201).send({ invitation: created });
     },
   });

@@ -2,7 +2,7 @@ import type { Db } from '../storage/database.js';
 
 export function insertInvitation(
   db: Db,
-  row: { id: string; orgId: string; email: string; role: string; digest: string; invitedBy: string; now: number; expiresAt: number },
+  row: { id: string; orgId: string; email: string; role: string; roleId: string | null; digest: string; invitedBy: string; now: number; expiresAt: number },
 ): Promise<unknown> {
   return db
     .insertInto('invitations')
@@ -11,6 +11,7 @@ export function insertInvitation(
       org_id: row.orgId,
       email: row.email,
       role: row.role,
+      role_id: row.roleId,
       token_digest: row.digest,
       invited_by: row.invitedBy,
       created_at: row.now,
@@ -33,6 +34,7 @@ export function findInvitationByDigest(db: Db, digest: string) {
       'orgs.name as org_name',
       'invitations.email',
       'invitations.role',
+      'invitations.role_id',
       'invitations.token_digest',
       'invitations.expires_at',
       'invitations.accepted_at',
@@ -47,7 +49,8 @@ export function listPendingInvitations(db: Db, orgId: string, now: number) {
   return db
     .selectFrom('invitations')
     .leftJoin('users', 'users.id', 'invitations.invited_by')
-    .select(['invitations.id', 'invitations.email', 'invitations.role', 'invitations.invited_by', 'users.email as inviter_email', 'invitations.created_at', 'invitations.expires_at'])
+    .leftJoin('custom_roles', 'custom_roles.id', 'invitations.role_id')
+    .select(['invitations.id', 'invitations.email', 'invitations.role', 'invitations.role_id', 'custom_roles.name as role_name', 'invitations.invited_by', 'users.email as inviter_email', 'invitations.created_at', 'invitations.expires_at'])
     .where('invitations.org_id', '=', orgId)
     .where('invitations.accepted_at', 'is', null)
     .where('invitations.revoked_at', 'is', null)

@@ -58,7 +58,7 @@ describe('invitations (real SMTP server)', () => {
     const res = await owner('POST', INVITATIONS, { email: 'Ada@Example.org', role: 'admin' });
     assert.equal(res.status, 201, res.text);
     const { invitation } = res.body;
-    assert.deepEqual(Object.keys(invitation).sort(), ['createdAt', 'email', 'expiresAt', 'id', 'invitedBy', 'role']);
+    assert.deepEqual(Object.keys(invitation).sort(), ['createdAt', 'customRole', 'email', 'expiresAt', 'id', 'invitedBy', 'role']);
     assert.equal(invitation.email, 'ada@example.org');
     assert.equal(invitation.role, 'admin');
     assert.equal(invitation.invitedBy.email, OWNER.email);

@@ -1,5 +1,4 @@
-import { isRole, type Role } from '../access/permissions.js';
-import { canGrantRole } from '../access/policy.js';
+import { canGrant } from '../access/policy.js';
 import { signedInUser } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { auditContextOf, iso, type AnonymousContext, type RequestContext } from '../context.js';
@@ -8,6 +7,8 @@ import type { Mailer } from '../email/mailer.js';
 import { composeMail } from '../email/templates.js';
 import { AppError, notFound } from '../errors.js';
 import { normalizeEmail } from '../identity/service.js';
+import { resolveRoleRef } from '../roles/assign.js';
+import { customRoleOf, isMemberRole, type MemberRole, type RoleRef } from '../roles/rules.js';
 import type { Db } from '../storage/database.js';
 import { findInvitationByDigest, insertInvitation, isMemberByEmail, listPendingInvitations, markAccepted, revokeInvitations } from './invitation-store.js';
 import type { OrgService } from './service.js';
@@ -17,7 +18,9 @@ export const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
 export interface InvitationInfo {
   id: string;
   email: string;
-  role: Role;
+  /** A built-in role, or `custom` (then `customRole` names it). */
+  role: MemberRole;
+  customRole: { id: string; name: string } | null;
   /** Null once the inviting user no longer exists. */
   invitedBy: { id: string; email: string } | null;
   createdAt: string;
@@ -30,7 +33,9 @@ export interface LiveInvitation {
   orgId: string;
   orgName: string;
   email: string;
-  role: Role;
+  role: MemberRole;
+  /** The custom role given, when `role` is `custom`. */
+  roleId: string | null;
 }
 
 /**
@@ -41,8 +46,8 @@ export interface LiveInvitation {
  *   verified;
  * - an invitation works once, for 7 days, unless revoked; inviting the same address again revokes
  *   the pending one (one live invitation per address and org);
- * - nobody invites with a role whose permissions they do not all hold themselves (`canGrantRole`):
- *   only an owner invites an owner;
+ * - nobody invites with a role (built-in or custom) whose permissions they do not all hold
+ *   themselves (`canGrant`): only an owner invites an owner;
  * - inviting someone who is already a member is refused (409): the inviter manages members, so this
  *   tells them nothing they may not know;
  * - every change is audited in its own transaction, without the token.
@@ -50,27 +55,29 @@ export interface LiveInvitation {
 export class InvitationService {
   constructor(private readonly deps: { db: Db; audit: AuditService; mailer: Mailer; orgs: Pick<OrgService, 'getOrg'>; publicUrl: string }) {}
 
-  async create(ctx: RequestContext, input: { email: string; role: Role }): Promise<InvitationInfo> {
+  async create(ctx: RequestContext, input: { email: string; role: RoleRef }): Promise<InvitationInfo> {
     const inviter = signedInUser(ctx);
     const email = normalizeEmail(input.email);
-    if (!canGrantRole(inviter.role, input.role)) {
-      throw new AppError('role_not_grantable', `You cannot invite someone as ${input.role}: that role holds permissions yours does not (only an owner invites owners)`);
-    }
     const token = newToken('inv');
     const id = newId('inv');
     const expiresAt = ctx.now + INVITATION_TTL_MS;
-    await this.deps.db.transaction().execute(async (trx) => {
+    const wanted = await this.deps.db.transaction().execute(async (trx) => {
+      const wanted = await resolveRoleRef(trx, inviter.orgId, input.role);
+      if (!canGrant(inviter.access, wanted.rules)) {
+        throw new AppError('role_not_grantable', `You cannot invite someone as ${wanted.name}: that role holds permissions yours does not (only an owner invites owners)`);
+      }
       if (await isMemberByEmail(trx, inviter.orgId, email)) throw new AppError('already_member', 'This address already belongs to a member of the organization');
       const replaced = await revokeInvitations(trx, inviter.orgId, { email }, ctx.now);
       for (const old of replaced) {
         await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'invitation.revoke', target: { type: 'invitation', id: old, name: email }, details: { reason: 'replaced', by: id } });
       }
-      await insertInvitation(trx, { id, orgId: inviter.orgId, email, role: input.role, digest: tokenDigest(token), invitedBy: inviter.userId, now: ctx.now, expiresAt });
+      await insertInvitation(trx, { id, orgId: inviter.orgId, email, role: wanted.role, roleId: wanted.roleId, digest: tokenDigest(token), invitedBy: inviter.userId, now: ctx.now, expiresAt });
       await this.deps.audit.record(trx, auditContextOf(ctx), {
         action: 'invitation.create',
         target: { type: 'invitation', id, name: email },
-        details: { role: input.role, expiresAt: iso(expiresAt) },
+        details: { role: wanted.label, expiresAt: iso(expiresAt) },
       });
+      return wanted;
     });
     const org = await this.deps.orgs.getOrg(inviter.orgId);
     const link = `${this.deps.publicUrl}/accept-invitation?token=${token}`;
@@ -79,7 +86,8 @@ export class InvitationService {
     this.deps.mailer
       .send(composeMail(email, 'invitation', { orgName: org?.name ?? '', inviterEmail: inviter.email, link, code: token, expiresInDays: INVITATION_TTL_MS / 86_400_000 }))
       .catch(() => {});
-    return { id, email, role: input.role, invitedBy: { id: inviter.userId, email: inviter.email }, createdAt: iso(ctx.now), expiresAt: iso(expiresAt) };
+    const customRole = wanted.roleId === null ? null : { id: wanted.roleId, name: wanted.name };
+    return { id, email, role: wanted.role, customRole, invitedBy: { id: inviter.userId, email: inviter.email }, createdAt: iso(ctx.now), expiresAt: iso(expiresAt) };
   }
 
   /** The org's invitations that can still be accepted; never their tokens (only digests are kept). */
@@ -88,7 +96,8 @@ export class InvitationService {
     return rows.map((r) => ({
       id: r.id,
       email: r.email,
-      role: isRole(r.role) ? r.role : 'viewer',
+      role: isMemberRole(r.role) ? r.role : 'viewer',
+      customRole: customRoleOf(r),
       invitedBy: r.invited_by !== null && r.inviter_email !== null ? { id: r.invited_by, email: r.inviter_email } : null,
       createdAt: iso(r.created_at),
       expiresAt: iso(r.expires_at),
@@ -111,8 +120,9 @@ export class InvitationService {
     const digest = tokenDigest(token);
     const row = await findInvitationByDigest(this.deps.db, digest);
     if (!row || !constantTimeEqual(row.token_digest, digest)) throw invalidInvitation();
-    if (row.accepted_at !== null || row.revoked_at !== null || row.expires_at <= now || !isRole(row.role)) throw invalidInvitation();
-    return { id: row.id, orgId: row.org_id, orgName: row.org_name, email: row.email, role: row.role };
+    // A custom role gone (a role is deleted only once no live invitation gives it): fail closed.
+    if (row.accepted_at !== null || row.revoked_at !== null || row.expires_at <= now || !isMemberRole(row.role) || (row.role === 'custom') !== (row.role_id !== null)) throw invalidInvitation();
+    return { id: row.id, orgId: row.org_id, orgName: row.org_name, email: row.email, role: row.role, roleId: row.role_id };
   }
 
   /**
@@ -126,7 +136,7 @@ export class InvitationService {
     await this.deps.audit.record(trx, audited, {
       action: 'invitation.accept',
       target: { type: 'invitation', id: invitation.id, name: invitation.email },
-      details: { role: invitation.role, newAccount: who.newAccount },
+      details: { role: invitation.roleId ?? invitation.role, newAccount: who.newAccount },
     });
   }
 }

@@ -1,22 +1,48 @@
 import type { FastifyInstance } from 'fastify';
 import { ROLES, type Role } from '../access/permissions.js';
+import { AppError } from '../errors.js';
 import { callerOf } from '../http/access.js';
+import type { RoleRef } from '../roles/rules.js';
 import { isoTime, nullableIsoTime, text } from '../http/schemas.js';
 import type { MemberService } from './members.js';
+
+/** The custom role a member (or an invitation, or a project role) names; null for a built-in one. */
+export const customRoleSchema = {
+  anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } }],
+} as const;
 
 const member = {
   type: 'object',
   additionalProperties: false,
-  required: ['userId', 'email', 'role', 'joinedAt', 'twoFactorEnabled', 'lastActiveAt'],
+  required: ['userId', 'email', 'role', 'customRole', 'joinedAt', 'twoFactorEnabled', 'lastActiveAt'],
   properties: {
     userId: { type: 'string' },
     email: { type: 'string' },
-    role: { type: 'string', enum: [...ROLES] },
+    role: { type: 'string', enum: [...ROLES, 'custom'] },
+    customRole: customRoleSchema,
     joinedAt: isoTime,
     twoFactorEnabled: { type: 'boolean' },
     lastActiveAt: { ...nullableIsoTime, description: 'Newest activity of their sessions in this organization (to the minute)' },
   },
 } as const;
+
+/**
+ * A role to give, in a request: `{role}` for a built-in one, `{roleId}` (a custom role's id or
+ * name) for a custom one.
+ */
+export const roleChoice = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  maxProperties: 1,
+  properties: { role: { type: 'string', enum: [...ROLES] }, roleId: text(1, 100) },
+} as const;
+
+export function roleRefOf(body: { role?: Role; roleId?: string }): RoleRef {
+  if (body.role !== undefined) return { role: body.role };
+  if (body.roleId !== undefined) return { role: 'custom', roleId: body.roleId };
+  throw new AppError('validation_failed', 'Give role (built-in) or roleId (custom)', [{ path: 'body', rule: 'oneOf' }]);
+}
 
 const memberParams = { type: 'object', additionalProperties: false, required: ['userId'], properties: { userId: text(1, 64) } } as const;
 
@@ -38,14 +64,14 @@ export function memberRoutes(app: FastifyInstance, deps: { members: MemberServic
     config: { access: { permission: 'member:manage', sessionOnly: true, stepUp: 'always' } },
     schema: {
       tags: ['org'],
-      summary: 'Change a member’s role: at most your own, of someone whose role you could give; the last owner stays owner',
+      summary: 'Change a member’s role (built-in, or custom with roleId): at most your own, of someone whose role you could give; the last owner stays owner',
       params: memberParams,
-      body: { type: 'object', additionalProperties: false, required: ['role'], properties: { role: { type: 'string', enum: [...ROLES] } } },
+      body: roleChoice,
       response: { 200: { type: 'object', additionalProperties: false, required: ['member'], properties: { member } } },
     },
     handler: async (req) => {
       const { userId } = req.params as { userId: string };
-      return { member: await members.changeRole(callerOf(req), userId, (req.body as { role: Role }).role) };
+      return { member: await members.changeRole(callerOf(req), userId, roleRefOf(req.body as { role?: Role; roleId?: string })) };
     },
   });
 

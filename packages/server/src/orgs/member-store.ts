@@ -6,10 +6,13 @@ export function listMembers(db: Db, orgId: string) {
     .selectFrom('memberships')
     .innerJoin('users', 'users.id', 'memberships.user_id')
     .leftJoin('user_totp', 'user_totp.user_id', 'memberships.user_id')
+    .leftJoin('custom_roles', (j) => j.onRef('custom_roles.id', '=', 'memberships.role_id').onRef('custom_roles.org_id', '=', 'memberships.org_id'))
     .select((eb) => [
       'memberships.user_id',
       'users.email',
       'memberships.role',
+      'memberships.role_id',
+      'custom_roles.name as role_name',
       'memberships.created_at',
       'user_totp.state as totp_state',
       // The newest activity of any of the member's sessions in this org (written at most once a minute).
@@ -56,8 +59,8 @@ export async function countOwners(db: Db, orgId: string): Promise<number> {
   return Number(row.n);
 }
 
-export function updateMemberRole(db: Db, orgId: string, userId: string, role: string): Promise<unknown> {
-  return db.updateTable('memberships').set({ role }).where('org_id', '=', orgId).where('user_id', '=', userId).execute();
+export function updateMemberRole(db: Db, orgId: string, userId: string, role: string, roleId: string | null): Promise<unknown> {
+  return db.updateTable('memberships').set({ role, role_id: roleId }).where('org_id', '=', orgId).where('user_id', '=', userId).execute();
 }
 
 export function deleteMembership(db: Db, orgId: string, userId: string): Promise<unknown> {
@@ -65,15 +68,15 @@ export function deleteMembership(db: Db, orgId: string, userId: string): Promise
 }
 
 /**
- * Every live secret key of the org with its project and environment names: what a member who
- * could read values everywhere may have seen, for rotation after they leave. Keys only.
+ * Every live secret key of the org with its project and environment names: what a member may have
+ * seen (the caller filters by their access), for rotation after they leave. Keys only.
  */
 export function listLiveSecretKeys(db: Db, orgId: string) {
   return db
     .selectFrom('secrets')
     .innerJoin('projects', 'projects.id', 'secrets.project_id')
     .innerJoin('environments', 'environments.id', 'secrets.environment_id')
-    .select(['projects.name as project', 'environments.name as environment', 'secrets.key'])
+    .select(['projects.id as project_id', 'projects.name as project', 'environments.name as environment', 'secrets.key'])
     .where('secrets.org_id', '=', orgId)
     .where('secrets.deleted_at', 'is', null)
     .orderBy('projects.name')

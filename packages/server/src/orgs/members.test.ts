@@ -75,7 +75,7 @@ describe('members: list, change role, remove', () => {
     const res = await owner('GET', MEMBERS);
     assert.equal(res.status, 200, res.text);
     const listed = res.body.members as { userId: string; email: string; role: string; joinedAt: string; twoFactorEnabled: boolean; lastActiveAt: string | null }[];
-    assert.deepEqual(Object.keys(listed[0]!).sort(), ['email', 'joinedAt', 'lastActiveAt', 'role', 'twoFactorEnabled', 'userId']);
+    assert.deepEqual(Object.keys(listed[0]!).sort(), ['customRole', 'email', 'joinedAt', 'lastActiveAt', 'role', 'twoFactorEnabled', 'userId']);
     assert.deepEqual(listed.map((m) => [m.email, m.role]).slice(0, 3), [[OWNER.email, 'owner'], [dev.email, 'developer'], [viewer.email, 'viewer']]);
     const ownerRow = listed.find((m) => m.userId === ownerId)!;
     assert.equal(ownerRow.twoFactorEnabled, false);

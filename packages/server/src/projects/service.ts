@@ -1,4 +1,4 @@
-import { canSeeEnvironment, canSeeProject } from '../access/policy.js';
+import { can, canSeeEnvironment, canSeeProject } from '../access/policy.js';
 import type { Principal } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { auditContextOf, iso, type RequestContext } from '../context.js';
@@ -62,7 +62,7 @@ export class ProjectService {
         row = await store.findProjectEnvironment(this.deps.db, principal.orgId, projectRef, envRef);
         if (row) this.#targets.set(cacheKey, row, now, epoch);
       }
-      if (row && canSeeEnvironment(principal, row.project_id, row.env_id)) {
+      if (row && canSeeEnvironment(principal, row.project_id, { id: row.env_id, name: row.env_name })) {
         return { project: { id: row.project_id, name: row.project_name }, environment: { id: row.env_id, name: row.env_name } };
       }
     }
@@ -85,10 +85,10 @@ export class ProjectService {
     const rows = await store.listProjectsWithEnvironments(this.deps.db, principal.orgId);
     const byId = new Map<string, ProjectView>();
     for (const r of rows) {
-      if (!canSeeProject(principal, r.id)) continue;
+      if (!listed(principal, r.id)) continue;
       let p = byId.get(r.id);
       if (!p) byId.set(r.id, (p = { id: r.id, name: r.name, createdAt: iso(r.created_at), environments: [] }));
-      if (r.env_id && r.env_name && r.env_created_at !== null && canSeeEnvironment(principal, r.id, r.env_id)) {
+      if (r.env_id && r.env_name && r.env_created_at !== null && listed(principal, r.id, { id: r.env_id, name: r.env_name })) {
         p.environments.push({ id: r.env_id, name: r.env_name, createdAt: iso(r.env_created_at) });
       }
     }
@@ -103,7 +103,7 @@ export class ProjectService {
 
   async listEnvironments(principal: Principal, target: Target): Promise<EnvironmentView[]> {
     const rows = await store.listEnvironments(this.deps.db, principal.orgId, target.project.id);
-    return rows.filter((r) => canSeeEnvironment(principal, target.project.id, r.id)).map((r) => ({ id: r.id, name: r.name, createdAt: iso(r.created_at) }));
+    return rows.filter((r) => listed(principal, target.project.id, r)).map((r) => ({ id: r.id, name: r.name, createdAt: iso(r.created_at) }));
   }
 
   async create(ctx: RequestContext, name: string, environments: readonly string[] = DEFAULT_ENVIRONMENTS): Promise<ProjectView> {
@@ -181,4 +181,13 @@ function assertName(name: string, what: 'project' | 'environment'): void {
   if (!NAME_PATTERN.test(name)) {
     throw new AppError('invalid_name', `Invalid ${what} name: use 1-63 lower-case letters, digits and dashes, starting with a letter or digit`);
   }
+}
+
+/**
+ * Whether a listing shows the project (or environment): the caller sees it and may read project
+ * metadata there; a member whose only rule there reads values (a deploy role) reaches it by path.
+ */
+function listed(principal: Principal, projectId: string, environment?: { id: string; name: string }): boolean {
+  const seen = environment ? canSeeEnvironment(principal, projectId, environment) : canSeeProject(principal, projectId);
+  return seen && can(principal, 'project:read', { projectId, environment });
 }

@@ -126,4 +126,58 @@ describe('keys only: a viewer never sees a value, on any route', () => {
     }
     assert.deepEqual((await srv.storedValues()).sort(), [...values].sort());
   });
+
+  it('a custom role with values in development and keys only in production never gets a production value, on any route', async () => {
+    const role = await owner('POST', '/api/v1/roles', {
+      name: 'Dev values prod keys',
+      rules: [
+        { permissions: ['project:read', 'secret:read_keys', 'secret:read_values'], environments: ['development'] },
+        { permissions: ['project:read', 'secret:read_keys'], environments: ['production'] },
+      ],
+    });
+    assert.equal(role.status, 201, role.text);
+    const org = (await owner('GET', '/api/v1/me')).body.principal.org;
+    const who = { email: 'contractor@example.com', password: VIEWER.password };
+    const id = await addMember(srv.db, { orgId: org.id, role: 'viewer', ...who, now: Date.now() });
+    assert.equal((await owner('PATCH', `/api/v1/org/members/${id}`, { roleId: role.body.role.id })).status, 200);
+    let session = await signIn(srv, who);
+    const production = values.filter((v) => v === 'keys-only-production');
+    const leakedProd = (text: string) => production.filter((v) => text.includes(v));
+    const call = api(srv, session);
+    // Development values: yes. Production: keys and history only; a development value that
+    // references production is refused, not resolved.
+    assert.equal((await call('GET', secretsPath('app', 'development', 'PLAIN'))).body.value, 'keys-only-plain-v2');
+    const keys = await call('GET', `${secretsPath('app', 'production')}?values=false`);
+    assert.equal(keys.status, 200, keys.text);
+    assert.deepEqual(keys.body.secrets.map((s: { key: string }) => s.key), ['PROD_ONLY']);
+    assert.equal((await call('GET', `${secretsPath('app', 'production', 'PROD_ONLY')}/versions`)).status, 200);
+    for (const path of [secretsPath('app', 'production'), `${secretsPath('app', 'production')}?raw=true`, secretsPath('app', 'production', 'PROD_ONLY')]) {
+      const res = await call('GET', path);
+      assertError(res, 403, 'forbidden');
+    }
+    const cross = await call('GET', secretsPath('app', 'development', 'CROSS'));
+    assert.equal(cross.status, 403, cross.text);
+    assert.deepEqual(leakedProd(cross.text), []);
+    const all = await call('GET', `${secretsPath('app', 'development')}?values=true`);
+    assert.ok(all.status === 403 || all.status === 200, all.text);
+    assert.deepEqual(leakedProd(all.text), [], 'the development listing resolves no production reference');
+    // And every route, in both environments, with every option.
+    for (const env of ['production', 'development']) {
+      const params: Record<string, string> = { project: 'app', env, key: env === 'production' ? 'PROD_ONLY' : 'CROSS', version: '1', id: 'x', userId: 'x', cidr: '10.0.0.0%2F8', role: 'x' };
+      for (const r of liveRoutes(srv.keynest.app)) {
+        const path = r.url.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(params[name] ?? 'x'));
+        for (const query of ['', '?values=true&raw=true&includeDeleted=true', '?raw=true']) {
+          const body = r.method === 'GET' || r.method === 'HEAD' || r.method === 'DELETE' ? undefined : { value: 'custom-write-attempt', version: 1 };
+          let res = await request(srv, session.accessToken, r.method, `${path}${query}`, body);
+          if (res.status === 401) {
+            session = await signIn(srv, who);
+            res = await request(srv, session.accessToken, r.method, `${path}${query}`, body);
+          }
+          assert.ok(res.status < 500, `${routeId(r)}${query}: ${res.status} ${res.text}`);
+          assert.deepEqual(leakedProd(res.text), [], `${routeId(r)}${query} (${env}) leaked a production value`);
+        }
+      }
+    }
+    assert.deepEqual((await srv.storedValues()).sort(), [...values].sort());
+  });
 });

@@ -353,8 +353,8 @@ export class SecretService {
         if (!envs.has(envName)) envs.set(envName, (await projects.findEnvironment(ctx.principal.orgId, target.project.id, envName)) ?? null);
         const env = envs.get(envName);
         // An environment the caller may not even see is answered as missing, like everywhere else.
-        if (!env || !canSeeEnvironment(ctx.principal, target.project.id, env.id)) return undefined;
-        if (!can(ctx.principal, 'secret:read_values', { projectId: target.project.id, environmentId: env.id })) {
+        if (!env || !canSeeEnvironment(ctx.principal, target.project.id, env)) return undefined;
+        if (!can(ctx.principal, 'secret:read_values', { projectId: target.project.id, environment: env })) {
           throw new ReferenceError({ kind: 'forbidden', reference: `${envName}.${key}` });
         }
         if (stepUpRequired(ctx.principal, 'protected-environment', env.name, this.deps.stepUp, ctx.now)) throw reauthRequired();

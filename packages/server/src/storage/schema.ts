@@ -29,7 +29,22 @@ export interface Database {
   };
   users: { id: string; email: string; password_hash: string; created_at: number; email_verified_at: number | null };
   user_tokens: { token_digest: string; user_id: string; purpose: 'password_reset' | 'email_verification'; created_at: number; expires_at: number; used_at: number | null };
-  memberships: { org_id: string; user_id: string; role: string; created_at: number };
+  /** `role` is a built-in role, or `custom` with the custom role in `role_id`. */
+  memberships: { org_id: string; user_id: string; role: string; role_id: Generated<string | null>; created_at: number };
+  /** An org's own roles (issue 4); `rules` is JSON (access/member-access.ts). */
+  custom_roles: {
+    id: string;
+    org_id: string;
+    name: string;
+    description: string | null;
+    rules: string;
+    created_at: number;
+    created_by: string | null;
+    updated_at: number;
+    updated_by: string | null;
+  };
+  /** A member's role inside one project, replacing their org role's project permissions there. */
+  member_project_roles: { org_id: string; user_id: string; project_id: string; role: string; role_id: string | null; created_at: number; created_by: string | null };
   /** Open sign-ups waiting for their mailed link; the account is created only when it is used. */
   signup_requests: { token_digest: string; org_id: string; email: string; password_hash: string; created_at: number; expires_at: number; used_at: number | null };
   invitations: {
@@ -37,6 +52,8 @@ export interface Database {
     org_id: string;
     email: string;
     role: string;
+    /** The custom role given, when `role` is `custom`. */
+    role_id: Generated<string | null>;
     token_digest: string;
     invited_by: string | null;
     created_at: number;

@@ -7,6 +7,7 @@ import * as m004 from './004-signup.js';
 import * as m005 from './005-access-tokens.js';
 import * as m007 from './007-ip-allowlist.js';
 import * as m008 from './008-api-tokens.js';
+import * as m009 from './009-custom-roles.js';
 import * as m011 from './011-audit-chain.js';
 
 export interface Migration {
@@ -26,5 +27,6 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['005-access-tokens', m005],
   ['007-ip-allowlist', m007],
   ['008-api-tokens', m008],
+  ['009-custom-roles', m009],
   ['011-audit-chain', m011],
 ];
