@@ -113,6 +113,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
     tokens: services.tokens,
     projects: services.projects,
     allowlist: services.allowlist,
+    audit: services.audit,
     clock,
     stepUp: stepUpPolicyOf(config),
   });

@@ -220,7 +220,7 @@ export class ApiTokenService {
   }
 
   /** The principal behind an API token; null when unknown, revoked, expired or its creator left. */
-  async authenticate(token: string, now: number, ip: string | null): Promise<TokenAuthentication> {
+  async authenticate(token: string, now: number, ip: string | null, requestId: string | null = null): Promise<TokenAuthentication> {
     const digest = tokenDigest(token);
     let cached = this.#byDigest.get(digest, now);
     if (!cached) {
@@ -240,9 +240,18 @@ export class ApiTokenService {
     const uses = (this.#pendingUses.get(row.id) ?? 0) + 1;
     // The cached row carries the last write, so the cache itself throttles it (as for sessions).
     if (now - (row.last_used_at ?? 0) > TOKEN_TOUCH_INTERVAL_MS) {
+      const firstToday = row.last_used_at === null || utcDay(row.last_used_at) !== utcDay(now);
       row.last_used_at = now;
       this.#pendingUses.delete(row.id);
       await store.markApiTokenUsed(this.deps.db, row.id, now, ip, uses);
+      // A token's use is recorded once a day (at least: instances do not coordinate it), not on
+      // every request: its reads of values are recorded one by one anyway.
+      if (firstToday) {
+        await this.deps.audit.recordAlone(
+          { orgId: row.org_id, actor: { type: 'token', id: row.id, name: row.name }, ip, requestId, now },
+          { action: 'token.use', target: { type: 'token', id: row.id, name: row.name }, details: { firstUseToday: true } },
+        );
+      }
     } else {
       this.#pendingUses.set(row.id, uses);
     }
@@ -340,4 +349,8 @@ function sortGrants(grants: TokenInfo['scope']): TokenInfo['scope'] {
 
 function grantText(g: NewToken['grants'][number]): string {
   return g.environment ? `${g.project.name}/${g.environment.name}` : `${g.project.name}/*`;
+}
+
+function utcDay(ms: number): number {
+  return Math.floor(ms / 86_400_000);
 }

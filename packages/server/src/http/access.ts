@@ -3,7 +3,8 @@ import type { Permission } from '../access/permissions.js';
 import { can, stepUpRequired, type Scope, type StepUp, type StepUpPolicy } from '../access/policy.js';
 import type { Principal } from '../access/principal.js';
 import type { ApiTokenService } from '../access/service.js';
-import type { AnonymousContext, Clock, RequestContext } from '../context.js';
+import type { AuditService } from '../audit/service.js';
+import { auditContextOf, type AnonymousContext, type Clock, type RequestContext } from '../context.js';
 import { tokenKind } from '../crypto/random.js';
 import { AppError, reauthRequired } from '../errors.js';
 import { looksLikeJwt } from '../identity/access-tokens.js';
@@ -50,6 +51,7 @@ export interface AccessDeps {
   tokens: Pick<ApiTokenService, 'authenticate'>;
   projects: Pick<ProjectService, 'resolve'>;
   allowlist: Pick<IpAllowlist, 'enforce' | 'admitsAtOnce'>;
+  audit: Pick<AuditService, 'recordAlone'>;
   clock: Clock;
   stepUp: StepUpPolicy;
 }
@@ -75,7 +77,10 @@ async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { pub
   // Before anything else is looked at: from outside its org's allowlist a credential opens nothing,
   // not even the settings that hold the list (403 ip_not_allowed).
   if (!deps.allowlist.admitsAtOnce(principal, req.ip, now)) await deps.allowlist.enforce(principal, { ip: req.ip, requestId: req.id, now });
-  if (access.sessionOnly && principal.type !== 'user') throw new AppError('forbidden', 'This action needs a signed-in user, not an API token');
+  if (access.sessionOnly && principal.type !== 'user') {
+    await recordDenial(req, deps, principal, now, { reason: 'session_only' });
+    throw new AppError('forbidden', 'This action needs a signed-in user, not an API token');
+  }
   // An org that requires 2FA holds members without it to enrolment (and to seeing who they are).
   if (principal.type === 'user' && principal.mustEnrolTwoFactor && !('authenticated' in access && access.duringEnrolment)) {
     throw new AppError('two_factor_enrolment_required', 'Your organization requires two-factor authentication: enrol first (POST /api/v1/me/2fa/totp, or keynest 2fa enable)');
@@ -95,12 +100,32 @@ async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { pub
   const target = params.project !== undefined ? await deps.projects.resolve(principal, params.project, params.env) : null;
   const permission = typeof access.permission === 'function' ? access.permission(req) : access.permission;
   const scope: Scope = target ? { projectId: target.project.id, environment: target.environment } : {};
-  if (!can(principal, permission, scope)) throw new AppError('forbidden', `Missing permission ${permission}`);
+  if (!can(principal, permission, scope)) {
+    await recordDenial(req, deps, principal, now, { reason: 'missing_permission', permission }, target);
+    throw new AppError('forbidden', `Missing permission ${permission}`);
+  }
   const stepUp = typeof access.stepUp === 'function' ? access.stepUp(req) : access.stepUp;
   if (stepUp && stepUpRequired(principal, stepUp, target?.environment?.name, deps.stepUp, now)) throw reauthRequired();
   // Set only once every check has passed: a handler never sees a half-authorized request.
   req.caller = caller;
   req.target = target;
+}
+
+/**
+ * A refusal of someone authenticated is an event worth knowing about (a probe, a misconfigured
+ * pipeline): recorded, and the answer waits for the record like every audited read. Refusals that
+ * must look like "not found" (another org's ids) are not 403s and are not recorded here.
+ */
+function recordDenial(req: FastifyRequest, deps: AccessDeps, principal: Principal, now: number, details: Record<string, string>, target?: Target | null): Promise<void> {
+  const ctx = auditContextOf({ principal, ip: req.ip, userAgent: req.headers['user-agent'] ?? null, requestId: req.id, now });
+  return deps.audit.recordAlone(ctx, {
+    action: 'access.denied',
+    outcome: 'failure',
+    target: { type: 'route', name: `${req.method} ${req.routeOptions.url ?? req.url}` },
+    project: target?.project.name ?? null,
+    environment: target?.environment?.name ?? null,
+    details,
+  });
 }
 
 async function authenticate(req: FastifyRequest, deps: AccessDeps, now: number): Promise<Principal> {
@@ -112,7 +137,7 @@ async function authenticate(req: FastifyRequest, deps: AccessDeps, now: number):
   // A signed-in user presents a short-lived access token (a JWT); a machine, an API token.
   if (token && looksLikeJwt(token)) principal = await deps.sessions.authenticate(token, now);
   else if (token && tokenKind(token) === 'api') {
-    const found = await deps.tokens.authenticate(token, now, req.ip);
+    const found = await deps.tokens.authenticate(token, now, req.ip, req.id);
     // The token is real but not from here: say so (403), as the org allowlist does.
     if (found && 'refused' in found) throw new AppError('ip_not_allowed', 'This API token may not be used from this address');
     principal = found?.principal ?? null;

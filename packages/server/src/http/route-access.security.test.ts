@@ -155,6 +155,7 @@ describe('registerAccessControl: deny by default at start-up', () => {
       },
     },
     allowlist: { enforce: async () => 'open' as const, admitsAtOnce: () => false },
+    audit: { recordAlone: async () => {} },
     clock: () => Date.now(),
     stepUp: { maxAgeMs: 600_000, environments: new Set(['production']) },
   };
