@@ -76,7 +76,7 @@ describe('audit search answers the questions an auditor asks', () => {
     const byId = (await search(`actor=${token.info.id}`)).events;
     const byName = (await search('actor=deploy-bot')).events;
     assert.deepEqual(byId, byName);
-    assert.deepEqual(byId.map((e) => e.action), ['secret.read', 'secret.read']);
+    assert.deepEqual(byId.map((e) => e.action), ['secret.read', 'secret.read', 'token.use']);
     assert.equal(byId[0]!.userAgent, 'deploy-bot/1.0');
     assert.deepEqual(byId[0]!.details.keys, ['API_KEY', 'DB_URL']);
     assert.deepEqual(byId[1]!.details.keys, ['API_KEY']);
