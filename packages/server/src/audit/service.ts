@@ -1,5 +1,6 @@
 import type { Db } from '../storage/database.js';
 import { PreparedQuery } from '../storage/prepared.js';
+import type { Tenancy } from '../storage/tenancy.js';
 import { AUDIT_COLUMNS, insertAuditEventsQuery, listAuditEvents, type AuditRow } from './store.js';
 
 /**
@@ -58,7 +59,10 @@ export class AuditService {
   readonly #queue: Queued[] = [];
   #flushScheduled = false;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly tenancy: Pick<Tenancy, 'runAsSystem'>,
+  ) {}
 
   /** Appends one record inside `trx` (the same transaction as the change it describes). */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
@@ -77,7 +81,9 @@ export class AuditService {
       this.#queue.push({ row: toRow(ctx, entry), resolve, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
-        setImmediate(() => void this.#flush());
+        // System: one batch holds the records of every org's requests of this turn (each row's org
+        // was set from its own caller); it would otherwise run as whichever request came first.
+        setImmediate(() => void this.tenancy.runAsSystem(() => this.#flush()));
       }
     });
   }

@@ -24,7 +24,7 @@ async function open(inSchema = schema): Promise<Storage> {
 }
 
 after(async () => {
-  for (const name of schemas) await opened[0]!.db.schema.dropSchema(name).ifExists().cascade().execute();
+  for (const name of schemas) await opened[0]!.owner.schema.dropSchema(name).ifExists().cascade().execute();
   for (const s of opened) await s.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -32,9 +32,9 @@ after(async () => {
 describe('migrations', () => {
   it('apply once, record themselves, and are a no-op the second time', async () => {
     const s = await open();
-    assert.deepEqual(await migrate(s.db, s.traits, 1), MIGRATIONS.map(([n]) => n));
-    assert.deepEqual(await migrate(s.db, s.traits, 2), []);
-    const rows = await s.db.selectFrom('keynest_migrations').selectAll().execute();
+    assert.deepEqual(await migrate(s.owner, s.traits, 1), MIGRATIONS.map(([n]) => n));
+    assert.deepEqual(await migrate(s.owner, s.traits, 2), []);
+    const rows = await s.owner.selectFrom('keynest_migrations').selectAll().execute();
     assert.deepEqual(rows.map((r) => [r.name, Number(r.applied_at)]), MIGRATIONS.map(([n]) => [n, 1]));
   });
 
@@ -44,8 +44,8 @@ describe('migrations', () => {
       ['900-ok', { up: async (db: never) => void (await (db as import('kysely').Kysely<unknown>).schema.createTable('half_done').addColumn('x', 'integer').execute()) }],
       ['901-bad', { up: async () => Promise.reject(new Error('boom')) }],
     ] as const;
-    await assert.rejects(migrate(s.db, s.traits, 1, failing), /database migration 901-bad failed: boom/);
-    const tables = (await s.db.introspection.getTables()).filter((t) => !pgUrl || t.schema === `${schema}_f`);
+    await assert.rejects(migrate(s.owner, s.traits, 1, failing), /database migration 901-bad failed: boom/);
+    const tables = (await s.owner.introspection.getTables()).filter((t) => !pgUrl || t.schema === `${schema}_f`);
     assert.ok(!tables.some((t) => t.name === 'half_done' || t.name === 'keynest_migrations'), 'nothing of the failed run remains');
   });
 
@@ -56,7 +56,7 @@ describe('migrations', () => {
       for (const s of [a!, b!, c!]) await s.migrate();
       return;
     }
-    const results = await Promise.all([a!, b!, c!].map((s) => migrate(s.db, s.traits, 3)));
+    const results = await Promise.all([a!, b!, c!].map((s) => migrate(s.owner, s.traits, 3)));
     assert.equal(results.flat().length, 0, 'the first test already migrated this schema');
     await Promise.all([a!, b!, c!].map((s) => s.migrate()));
   });

@@ -7,6 +7,7 @@ import * as m004 from './004-signup.js';
 import * as m005 from './005-access-tokens.js';
 import * as m007 from './007-ip-allowlist.js';
 import * as m008 from './008-api-tokens.js';
+import * as m010 from './010-tenant-isolation.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, t: DialectTraits): Promise<void>;
@@ -25,4 +26,5 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['005-access-tokens', m005],
   ['007-ip-allowlist', m007],
   ['008-api-tokens', m008],
+  ['010-tenant-isolation', m010],
 ];

@@ -1,0 +1,126 @@
+import { CompiledQuery, Kysely, PostgresDialect, sql, type DatabaseConnection } from 'kysely';
+import pg from 'pg';
+import { isDuplicateObject } from './dialect.js';
+import type { Database } from './schema.js';
+import { SYSTEM, type Tenancy, type TenantContext } from './tenancy.js';
+
+/**
+ * PostgreSQL connections, in two pools (docs/tenant-isolation.md):
+ * - the owner's (`KEYNEST_DATABASE_MIGRATION_URL`, else `KEYNEST_DATABASE_URL`): creates the schema,
+ *   migrates, and grants the app role what it needs; always `system`. The app never queries through it.
+ * - the app's (`KEYNEST_DATABASE_URL`): every connection switches to the app role (NOSUPERUSER,
+ *   NOBYPASSRLS, not the tables' owner) when it is made, and carries the current tenant context
+ *   into `keynest.org_id` / `keynest.scope`, which the row-level security policies read.
+ */
+export interface PostgresOptions {
+  url: string;
+  migrationUrl: string | undefined;
+  schema: string | undefined;
+  appRole: string;
+}
+
+const PG_INT8_OID = 20;
+const POOL_MAX = 10;
+
+/**
+ * Session-level (`false`): a connection keeps its context between queries, so the common case (the
+ * same org again) costs nothing. Set when a connection is taken from the pool, before any BEGIN,
+ * because a set_config inside a transaction that rolls back is undone with it.
+ */
+const BIND_TENANT = `select set_config('keynest.org_id', $1, false), set_config('keynest.scope', $2, false)`;
+/** `SET ROLE`, with the role as a bound parameter (set_config('role') is the same setting). */
+const SET_ROLE = `select set_config('role', $1, false)`;
+
+export function postgresPool(url: string, schema: string | undefined, max = POOL_MAX): pg.Pool {
+  return new pg.Pool({
+    connectionString: url,
+    max,
+    // Times are epoch-ms BIGINTs; they fit a JS number exactly, so read them as numbers.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === PG_INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    },
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+}
+
+/** The owner's connection: migrations and grants. Its sessions see every org (`system`). */
+export function ownerDatabase(pool: pg.Pool): Kysely<Database> {
+  const system = CompiledQuery.raw(BIND_TENANT, [SYSTEM.orgId ?? '', SYSTEM.scope]);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool, onCreateConnection: async (c) => void (await c.executeQuery(system)) }) });
+}
+
+/** The app's connection: the app role, and the current tenant context on every connection it takes. */
+export function appDatabase(pool: pg.Pool, appRole: string, tenancy: Tenancy): Kysely<Database> {
+  const bound = new WeakMap<DatabaseConnection, string>();
+  const setRole = CompiledQuery.raw(SET_ROLE, [appRole]);
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({
+      pool,
+      onCreateConnection: async (c) => void (await c.executeQuery(setRole)),
+      onReserveConnection: async (c) => {
+        const ctx: Readonly<TenantContext> = tenancy.current();
+        const orgId = ctx.orgId ?? '';
+        const key = `${ctx.scope}:${orgId}`;
+        if (bound.get(c) === key) return;
+        // Forget first: if this fails half-way, the next use sets it again rather than trusting it.
+        bound.delete(c);
+        await c.executeQuery(CompiledQuery.raw(BIND_TENANT, [orgId, ctx.scope]));
+        bound.set(c, key);
+      },
+    }),
+  });
+}
+
+/**
+ * After migrating, as the owner: the app role exists (NOLOGIN NOSUPERUSER NOBYPASSRLS), may use the
+ * schema and read and write its tables (not alter them), and `appLogin` may switch to it. Runs under
+ * the migration lock (concurrent GRANTs on one table can fail), and tolerates another instance or
+ * database creating the role at the same moment (roles belong to the whole cluster).
+ */
+export async function grantAppRole(trx: Kysely<Database>, appRole: string, appLogin: string): Promise<void> {
+  const role = sql.id(appRole);
+  const exists = await sql<{ n: number }>`select 1 as n from pg_roles where rolname = ${appRole}`.execute(trx);
+  if (exists.rows.length === 0) {
+    await sql`savepoint keynest_app_role`.execute(trx);
+    try {
+      await sql`create role ${role} nologin nosuperuser nobypassrls`.execute(trx);
+    } catch (err) {
+      if (!isDuplicateObject(err)) throw err;
+      await sql`rollback to savepoint keynest_app_role`.execute(trx);
+    }
+  }
+  const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(trx)).rows[0]!.s;
+  await sql`grant usage on schema ${sql.id(schema)} to ${role}`.execute(trx);
+  await sql`grant select, insert, update, delete on all tables in schema ${sql.id(schema)} to ${role}`.execute(trx);
+  await sql`grant usage, select on all sequences in schema ${sql.id(schema)} to ${role}`.execute(trx);
+  const login = await sql<{ member: boolean; super: boolean }>`
+    select pg_has_role(${appLogin}, ${appRole}, 'MEMBER') as member, rolsuper as super from pg_roles where rolname = ${appLogin}`.execute(trx);
+  const l = login.rows[0];
+  if (l && !l.member && !l.super) await sql`grant ${role} to ${sql.id(appLogin)}`.execute(trx);
+}
+
+/** Who the app's connections log in as (before they switch to the app role). */
+export async function loginOf(pool: pg.Pool): Promise<string> {
+  const r = await pool.query<{ u: string }>('select session_user as u');
+  return r.rows[0]!.u;
+}
+
+/**
+ * Fail closed: a role that bypasses row-level security would make every policy decorative. The app
+ * role must not; and when the operator gave a separate owner (`KEYNEST_DATABASE_MIGRATION_URL`), the
+ * app's login must not either (a superuser login could leave the role again).
+ */
+export async function assertCannotBypass(app: Kysely<Database>, checkLogin: boolean): Promise<void> {
+  const r = await sql<{ who: string; super: boolean; bypass: boolean; login_super: boolean; login_bypass: boolean }>`
+    select r.rolname as who, r.rolsuper as super, r.rolbypassrls as bypass, l.rolsuper as login_super, l.rolbypassrls as login_bypass
+    from pg_roles r, pg_roles l where r.rolname = current_user and l.rolname = session_user`.execute(app);
+  const me = r.rows[0];
+  if (!me) throw new Error('PostgreSQL: cannot read the app role');
+  if (me.super || me.bypass) {
+    throw new Error(`PostgreSQL: the app role ${me.who} is a superuser or has BYPASSRLS; KeyNest refuses to run with tenant isolation switched off (docs/tenant-isolation.md)`);
+  }
+  if (checkLogin && (me.login_super || me.login_bypass)) {
+    throw new Error('PostgreSQL: KEYNEST_DATABASE_URL logs in as a superuser or a role with BYPASSRLS; with KEYNEST_DATABASE_MIGRATION_URL set, give the app an unprivileged login (docs/tenant-isolation.md)');
+  }
+}
