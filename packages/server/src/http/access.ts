@@ -78,20 +78,16 @@ export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): v
 /**
  * Every request runs in a tenant context of its own, from its first hook to its handler: `system`
  * until the guard has authenticated the caller (public routes stay there), then the caller's org.
- * Callback-style hooks that call `done` inside `run`, as @fastify/request-context does: a hook that
- * returned a promise would leave the context behind. The handler runs from the request stream's
- * 'end' event once a body is parsed, in another async context, so preValidation enters the same
- * context object again.
+ * A callback-style hook that calls `done` inside `run`, as @fastify/request-context does (a hook
+ * returning a promise would leave the context behind). A body that arrives later is parsed inside
+ * an AsyncResource Fastify makes in the request's context, so the handler still runs in it
+ * (storage/tenant-isolation.security.test.ts sends late bodies to prove it).
  */
 function carryTenantContext(app: FastifyInstance, tenancy: Pick<Tenancy, 'runWith'>): void {
   app.addHook('onRequest', (req, _reply, done) => {
     const context: TenantContext = { scope: 'system', orgId: null };
     req.tenant = context;
     tenancy.runWith(context, done);
-  });
-  app.addHook('preValidation', (req, _reply, done) => {
-    if (req.tenant) tenancy.runWith(req.tenant, done);
-    else done();
   });
 }
 

@@ -36,7 +36,7 @@ async function protect(db: Kysely<unknown>, table: string, rule: RawBuilder<unkn
 }
 
 /** Every base table of the current schema with an `org_id` column. */
-export async function tablesWithOrgId(db: Kysely<unknown>): Promise<string[]> {
+export async function tablesWithOrgId<DB>(db: Kysely<DB>): Promise<string[]> {
   const r = await sql<{ table_name: string }>`
     select c.table_name from information_schema.columns c
     join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
