@@ -44,7 +44,7 @@ declare module 'fastify' {
     /** The project (and environment) named in the path, resolved and visible to the caller. */
     target: Target | null;
     /** The request's tenant context (PostgreSQL only): `system`, then the caller's org once authenticated. */
-    tenant: TenantContext | null;
+    tenant?: TenantContext | null;
   }
 }
 
@@ -61,7 +61,6 @@ export interface AccessDeps {
 export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): void {
   app.decorateRequest('caller', null);
   app.decorateRequest('target', null);
-  app.decorateRequest('tenant', null);
   if (deps.tenancy.enforced) carryTenantContext(app, deps.tenancy);
 
   app.addHook('onRoute', (route: RouteOptions) => {
@@ -84,6 +83,7 @@ export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): v
  * (storage/tenant-isolation.security.test.ts sends late bodies to prove it).
  */
 function carryTenantContext(app: FastifyInstance, tenancy: Pick<Tenancy, 'runWith'>): void {
+  app.decorateRequest('tenant', null);
   app.addHook('onRequest', (req, _reply, done) => {
     const context: TenantContext = { scope: 'system', orgId: null };
     req.tenant = context;

@@ -269,3 +269,55 @@ function lateBody(text: string): ReadableStream<Uint8Array> {
 function principalOf(orgId: string): UserPrincipal {
   return { type: 'user', orgId, userId: 'usr_probe', email: 'probe@example.com', role: 'owner', sessionId: 'ses_probe', authenticatedAt: Date.now(), mustEnrolTwoFactor: false };
 }
+
+describe('the app connection cannot bypass row-level security (PostgreSQL)', () => {
+  const pgUrl = process.env.KEYNEST_TEST_DATABASE_URL || undefined;
+  const skip = pgUrl ? false : SQLITE_REASON;
+  const LOGIN = 'keynest_test_login';
+  const schemas: string[] = [];
+  const schema = () => {
+    schemas.push(`t_rls_${newId('x').slice(-12).toLowerCase().replace(/[^a-z0-9]/g, '')}`);
+    return schemas.at(-1)!;
+  };
+  const asLogin = (login: string) => {
+    const u = new URL(pgUrl!);
+    u.username = login;
+    u.password = '';
+    return u.toString();
+  };
+  after(async () => {
+    if (!pgUrl) return;
+    const client = new pg.Client({ connectionString: pgUrl });
+    await client.connect();
+    for (const s of schemas) await client.query(`drop schema if exists ${client.escapeIdentifier(s)} cascade`);
+    await client.end();
+  });
+
+  it('refuses to start when the app role is a superuser (or has BYPASSRLS), naming why', { skip }, async () => {
+    await assert.rejects(startServer({ schema: schema(), env: { KEYNEST_DATABASE_APP_ROLE: 'postgres' } }), /app role postgres is a superuser or has BYPASSRLS/);
+  });
+
+  it('with KEYNEST_DATABASE_MIGRATION_URL, the owner migrates and the app logs in unprivileged and works as the app role', { skip }, async () => {
+    const client = new pg.Client({ connectionString: pgUrl });
+    await client.connect();
+    try {
+      // Roles belong to the whole cluster: another run may have made it already.
+      await client.query(`do $$ begin create role ${LOGIN} login nosuperuser nobypassrls; exception when duplicate_object or unique_violation then null; end $$`);
+    } finally {
+      await client.end();
+    }
+    const srv = await startServer({ schema: schema(), keepData: false, env: { KEYNEST_DATABASE_URL: asLogin(LOGIN), KEYNEST_DATABASE_MIGRATION_URL: pgUrl! } });
+    try {
+      const owner = api(srv, await setupOwner(srv));
+      await createProject(owner, 'app');
+      const who = await sql<{ login: string; role: string }>`select session_user as login, current_user as role`.execute(srv.db);
+      assert.deepEqual(who.rows, [{ login: LOGIN, role: 'keynest_app' }]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('with KEYNEST_DATABASE_MIGRATION_URL, an app login that is a superuser is refused (it could leave the app role)', { skip }, async () => {
+    await assert.rejects(startServer({ schema: schema(), env: { KEYNEST_DATABASE_MIGRATION_URL: pgUrl! } }), /KEYNEST_DATABASE_URL logs in as a superuser/);
+  });
+});
