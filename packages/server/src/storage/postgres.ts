@@ -1,4 +1,14 @@
-import { CompiledQuery, Kysely, PostgresDialect, sql, type DatabaseConnection } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  PostgresDialect,
+  sql,
+  type DatabaseConnection,
+  type Driver,
+  type PostgresDialectConfig,
+  type QueryCompiler,
+  type TransactionSettings,
+} from 'kysely';
 import pg from 'pg';
 import { isDuplicateObject } from './dialect.js';
 import type { Database } from './schema.js';
@@ -23,13 +33,12 @@ const PG_INT8_OID = 20;
 const POOL_MAX = 10;
 
 /**
- * Session-level (`false`): a connection keeps its context between queries, so the common case (the
- * same org again) costs nothing. Set when a connection is taken from the pool, before any BEGIN,
- * because a set_config inside a transaction that rolls back is undone with it.
+ * The app role and the tenant context, in one round trip with bound parameters. Session-level
+ * (`false`): a connection keeps them between queries, so the common case (the same org again) costs
+ * nothing. Set when a connection is taken from the pool, before any BEGIN, because a set_config
+ * inside a transaction that rolls back is undone with it. `role` is `SET ROLE` as a setting.
  */
-const BIND_TENANT = `select set_config('keynest.org_id', $1, false), set_config('keynest.scope', $2, false)`;
-/** `SET ROLE`, with the role as a bound parameter (set_config('role') is the same setting). */
-const SET_ROLE = `select set_config('role', $1, false)`;
+const BIND = `select set_config('role', $1, false), set_config('keynest.org_id', $2, false), set_config('keynest.scope', $3, false)`;
 
 export function postgresPool(url: string, schema: string | undefined, max = POOL_MAX): pg.Pool {
   return new pg.Pool({
@@ -44,32 +53,102 @@ export function postgresPool(url: string, schema: string | undefined, max = POOL
   });
 }
 
-/** The owner's connection: migrations and grants. Its sessions see every org (`system`). */
+/** The owner's connection: migrations and grants, always `system`, as the login itself. */
 export function ownerDatabase(pool: pg.Pool): Kysely<Database> {
-  const system = CompiledQuery.raw(BIND_TENANT, [SYSTEM.orgId ?? '', SYSTEM.scope]);
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool, onCreateConnection: async (c) => void (await c.executeQuery(system)) }) });
+  return new Kysely<Database>({ dialect: new BoundDialect({ pool }, { role: 'none', current: () => SYSTEM }) });
 }
 
 /** The app's connection: the app role, and the current tenant context on every connection it takes. */
 export function appDatabase(pool: pg.Pool, appRole: string, tenancy: Tenancy): Kysely<Database> {
-  const bound = new WeakMap<DatabaseConnection, string>();
-  const setRole = CompiledQuery.raw(SET_ROLE, [appRole]);
-  return new Kysely<Database>({
-    dialect: new PostgresDialect({
-      pool,
-      onCreateConnection: async (c) => void (await c.executeQuery(setRole)),
-      onReserveConnection: async (c) => {
-        const ctx: Readonly<TenantContext> = tenancy.current();
-        const orgId = ctx.orgId ?? '';
-        const key = `${ctx.scope}:${orgId}`;
-        if (bound.get(c) === key) return;
-        // Forget first: if this fails half-way, the next use sets it again rather than trusting it.
-        bound.delete(c);
-        await c.executeQuery(CompiledQuery.raw(BIND_TENANT, [orgId, ctx.scope]));
-        bound.set(c, key);
-      },
-    }),
-  });
+  return new Kysely<Database>({ dialect: new BoundDialect({ pool }, { role: appRole, current: () => tenancy.current() }) });
+}
+
+interface Binding {
+  /** The role to act as; `none`: the login's own. */
+  role: string;
+  current(): Readonly<TenantContext>;
+}
+
+/** PostgreSQL, with every connection bound to a role and the current tenant context when it is taken. */
+class BoundDialect extends PostgresDialect {
+  constructor(
+    config: PostgresDialectConfig,
+    private readonly binding: Binding,
+  ) {
+    super(config);
+  }
+
+  override createDriver(): Driver {
+    return new BoundDriver(super.createDriver(), this.binding);
+  }
+}
+
+/**
+ * Kysely's PostgreSQL driver, plus: a connection taken from the pool carries the context of the code
+ * that takes it. What each connection was last bound to is remembered, so only a connection that
+ * changes org pays a round trip. A connection that fails to bind goes back to the pool (and is
+ * bound again at its next use) rather than leaking.
+ */
+export class BoundDriver implements Driver {
+  readonly #bound = new WeakMap<DatabaseConnection, string>();
+
+  constructor(
+    private readonly inner: Driver,
+    private readonly binding: Binding,
+  ) {}
+
+  init(): Promise<void> {
+    return this.inner.init();
+  }
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = await this.inner.acquireConnection();
+    const ctx = this.binding.current();
+    const orgId = ctx.orgId ?? '';
+    const key = `${ctx.scope}:${orgId}`;
+    if (this.#bound.get(connection) === key) return connection;
+    this.#bound.delete(connection);
+    try {
+      await connection.executeQuery(CompiledQuery.raw(BIND, [this.binding.role, orgId, ctx.scope]));
+    } catch (err) {
+      await this.inner.releaseConnection(connection);
+      throw err;
+    }
+    this.#bound.set(connection, key);
+    return connection;
+  }
+
+  beginTransaction(c: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    return this.inner.beginTransaction(c, settings);
+  }
+
+  commitTransaction(c: DatabaseConnection): Promise<void> {
+    return this.inner.commitTransaction(c);
+  }
+
+  rollbackTransaction(c: DatabaseConnection): Promise<void> {
+    return this.inner.rollbackTransaction(c);
+  }
+
+  savepoint(c: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+    return this.inner.savepoint!(c, name, compile);
+  }
+
+  rollbackToSavepoint(c: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+    return this.inner.rollbackToSavepoint!(c, name, compile);
+  }
+
+  releaseSavepoint(c: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+    return this.inner.releaseSavepoint!(c, name, compile);
+  }
+
+  releaseConnection(c: DatabaseConnection): Promise<void> {
+    return this.inner.releaseConnection(c);
+  }
+
+  destroy(): Promise<void> {
+    return this.inner.destroy();
+  }
 }
 
 /**
