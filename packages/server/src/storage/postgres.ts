@@ -18,9 +18,9 @@ import { SYSTEM, type Tenancy, type TenantContext } from './tenancy.js';
  * PostgreSQL connections, in two pools (docs/tenant-isolation.md):
  * - the owner's (`KEYNEST_DATABASE_MIGRATION_URL`, else `KEYNEST_DATABASE_URL`): creates the schema,
  *   migrates, and grants the app role what it needs; always `system`. The app never queries through it.
- * - the app's (`KEYNEST_DATABASE_URL`): every connection switches to the app role (NOSUPERUSER,
- *   NOBYPASSRLS, not the tables' owner) when it is made, and carries the current tenant context
- *   into `keynest.org_id` / `keynest.scope`, which the row-level security policies read.
+ * - the app's (`KEYNEST_DATABASE_URL`): every connection acts as the app role (NOSUPERUSER,
+ *   NOBYPASSRLS, not the tables' owner) and carries the tenant context of the code that took it from
+ *   the pool into `keynest.org_id` / `keynest.scope`, which the row-level security policies read.
  */
 export interface PostgresOptions {
   url: string;
@@ -186,18 +186,23 @@ export async function loginOf(pool: pg.Pool): Promise<string> {
 }
 
 /**
- * Fail closed: a role that bypasses row-level security would make every policy decorative. The app
- * role must not; and when the operator gave a separate owner (`KEYNEST_DATABASE_MIGRATION_URL`), the
- * app's login must not either (a superuser login could leave the role again).
+ * Fail closed: a role that bypasses row-level security would make every policy decorative, and a
+ * table's owner may drop its policies. The app role must be neither; and when the operator gave a
+ * separate owner (`KEYNEST_DATABASE_MIGRATION_URL`), the app's login must not bypass either (a
+ * superuser login could leave the role again).
  */
 export async function assertCannotBypass(app: Kysely<Database>, checkLogin: boolean): Promise<void> {
-  const r = await sql<{ who: string; super: boolean; bypass: boolean; login_super: boolean; login_bypass: boolean }>`
-    select r.rolname as who, r.rolsuper as super, r.rolbypassrls as bypass, l.rolsuper as login_super, l.rolbypassrls as login_bypass
+  const r = await sql<{ who: string; super: boolean; bypass: boolean; owns: number; login_super: boolean; login_bypass: boolean }>`
+    select r.rolname as who, r.rolsuper as super, r.rolbypassrls as bypass, l.rolsuper as login_super, l.rolbypassrls as login_bypass,
+      (select count(*)::int from pg_tables where schemaname = current_schema() and tableowner = current_user) as owns
     from pg_roles r, pg_roles l where r.rolname = current_user and l.rolname = session_user`.execute(app);
   const me = r.rows[0];
   if (!me) throw new Error('PostgreSQL: cannot read the app role');
   if (me.super || me.bypass) {
     throw new Error(`PostgreSQL: the app role ${me.who} is a superuser or has BYPASSRLS; KeyNest refuses to run with tenant isolation switched off (docs/tenant-isolation.md)`);
+  }
+  if (me.owns > 0) {
+    throw new Error(`PostgreSQL: the app role ${me.who} owns tables of the schema (an owner may drop their policies); name another KEYNEST_DATABASE_APP_ROLE (docs/tenant-isolation.md)`);
   }
   if (checkLogin && (me.login_super || me.login_bypass)) {
     throw new Error('PostgreSQL: KEYNEST_DATABASE_URL logs in as a superuser or a role with BYPASSRLS; with KEYNEST_DATABASE_MIGRATION_URL set, give the app an unprivileged login (docs/tenant-isolation.md)');

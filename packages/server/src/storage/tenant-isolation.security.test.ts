@@ -274,6 +274,7 @@ describe('the app connection cannot bypass row-level security (PostgreSQL)', () 
   const pgUrl = process.env.KEYNEST_TEST_DATABASE_URL || undefined;
   const skip = pgUrl ? false : SQLITE_REASON;
   const LOGIN = 'keynest_test_login';
+  const OWNER_LOGIN = 'keynest_test_owner';
   const schemas: string[] = [];
   const schema = () => {
     schemas.push(`t_rls_${newId('x').slice(-12).toLowerCase().replace(/[^a-z0-9]/g, '')}`);
@@ -315,6 +316,33 @@ describe('the app connection cannot bypass row-level security (PostgreSQL)', () 
     } finally {
       await srv.close();
     }
+  });
+
+  it('a schema owner that is no superuser (CREATEROLE) migrates under its own forced policies, and the app works beside it; the owner as app role is refused', { skip }, async () => {
+    const client = new pg.Client({ connectionString: pgUrl });
+    await client.connect();
+    try {
+      await client.query(`do $$ begin create role ${OWNER_LOGIN} login createrole nosuperuser nobypassrls; exception when duplicate_object or unique_violation then null; end $$`);
+      await client.query(`do $$ begin create role ${LOGIN} login nosuperuser nobypassrls; exception when duplicate_object or unique_violation then null; end $$`);
+      await client.query(`grant create on database ${client.escapeIdentifier(new URL(pgUrl!).pathname.slice(1))} to ${OWNER_LOGIN}`);
+    } finally {
+      await client.end();
+    }
+    const env = { KEYNEST_DATABASE_URL: asLogin(LOGIN), KEYNEST_DATABASE_MIGRATION_URL: asLogin(OWNER_LOGIN) };
+    const s = schema();
+    const srv = await startServer({ schema: s, keepData: true, env });
+    try {
+      const owner = api(srv, await setupOwner(srv));
+      await createProject(owner, 'app');
+      const who = await sql<{ login: string; role: string }>`select session_user as login, current_user as role`.execute(srv.db);
+      assert.deepEqual(who.rows, [{ login: LOGIN, role: 'keynest_app' }]);
+    } finally {
+      await srv.close();
+    }
+    // A restart on the same schema migrates nothing and grants again.
+    const again = await startServer({ schema: s, dataDir: srv.dataDir, keepData: false, env });
+    await again.close();
+    await assert.rejects(startServer({ schema: schema(), env: { ...env, KEYNEST_DATABASE_APP_ROLE: OWNER_LOGIN } }), /app role keynest_test_owner owns tables of the schema/);
   });
 
   it('with KEYNEST_DATABASE_MIGRATION_URL, an app login that is a superuser is refused (it could leave the app role)', { skip }, async () => {
