@@ -61,7 +61,7 @@ export class AuditService {
 
   constructor(
     private readonly db: Db,
-    private readonly tenancy: Pick<Tenancy, 'runAsSystem'>,
+    private readonly tenancy: Pick<Tenancy, 'runAsOrg' | 'runAsSystem'>,
   ) {}
 
   /** Appends one record inside `trx` (the same transaction as the change it describes). */
@@ -81,9 +81,7 @@ export class AuditService {
       this.#queue.push({ row: toRow(ctx, entry), resolve, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
-        // System: one batch holds the records of every org's requests of this turn (each row's org
-        // was set from its own caller); it would otherwise run as whichever request came first.
-        setImmediate(() => void this.tenancy.runAsSystem(() => this.#flush()));
+        setImmediate(() => void this.#flush());
       }
     });
   }
@@ -104,12 +102,25 @@ export class AuditService {
     for (let at = 0; at < batch.length; at += GROUP_MAX_ROWS) {
       const group = batch.slice(at, at + GROUP_MAX_ROWS);
       try {
-        await this.#insert(this.db, group.map((q) => q.row));
+        const rows = group.map((q) => q.row);
+        await this.#asWriterOf(rows, () => this.#insert(this.db, rows));
         for (const q of group) q.resolve();
       } catch (err) {
         for (const q of group) q.reject(err);
       }
     }
+  }
+
+  /**
+   * The flush runs in the context of whichever request came first, while a group holds the records
+   * of every request of its turn (each row's org set from its own caller). A group of one org's
+   * records is written as that org (the connections of its requests stay bound to it: no extra round
+   * trip); a group that mixes orgs, or holds an instance event, as system, the one context that may
+   * write them all.
+   */
+  #asWriterOf<T>(rows: readonly AuditRow[], write: () => Promise<T>): Promise<T> {
+    const orgId = rows[0]!.org_id;
+    return typeof orgId === 'string' && rows.every((r) => r.org_id === orgId) ? this.tenancy.runAsOrg(orgId, write) : this.tenancy.runAsSystem(write);
   }
 
   async list(orgId: string, opts: { limit: number; before?: number }): Promise<AuditEvent[]> {

@@ -14,6 +14,7 @@ import { startServer } from '../test-support/server.js';
 import { api, setupOwner, type Api } from '../test-support/api.js';
 import { createProject, createToken, putSecret } from '../test-support/fixtures.js';
 import { TENANT_POLICY, tablesWithOrgId } from './row-security.js';
+import type { TenantContext } from './tenancy.js';
 
 /**
  * The threat: a query that forgets its org filter (or an id taken from another org) reaches another
@@ -192,6 +193,51 @@ describe('tenant isolation in the database (PostgreSQL row-level security)', () 
       );
       assert.deepEqual((await seen()).rows[0], { org: org.a, scope: 'org' });
     });
+  });
+
+  it("the real app: a request of org A's owner takes its connections as system only to authenticate, then as org A", async (t) => {
+    if (!onPostgres(t)) return;
+    const { tenancy } = srv.keynest.storage;
+    const seen: TenantContext[] = [];
+    const current = tenancy.current.bind(tenancy);
+    // Every connection the app takes from its pool asks for the context here (BoundDriver).
+    tenancy.current = () => {
+      const ctx = current();
+      seen.push({ ...ctx });
+      return ctx;
+    };
+    try {
+      for (const [call, orgId] of [
+        [a, org.a],
+        [b, org.b],
+      ] as const) {
+        seen.length = 0;
+        const res = await call('PUT', '/api/v1/projects/app/environments/production/secrets/CONTEXT_PROBE', { value: `v-${orgId}` });
+        assert.equal(res.status, 200, res.text);
+        const orgs = seen.filter((c) => c.scope === 'org');
+        assert.ok(orgs.length > 0, 'the write ran in an org context');
+        assert.deepEqual(new Set(orgs.map((c) => c.orgId)), new Set([orgId]));
+        // System comes first (the authentication lookups), never after the org took over.
+        const firstOrg = seen.findIndex((c) => c.scope === 'org');
+        assert.ok(seen.slice(firstOrg).every((c) => c.scope === 'org'), JSON.stringify(seen));
+      }
+    } finally {
+      tenancy.current = current;
+    }
+  });
+
+  it("the audit group commit writes a turn's records of several orgs (and of none) whichever request's context it starts in", async (t) => {
+    if (!onPostgres(t)) return;
+    const { tenancy } = srv.keynest.storage;
+    const { audit } = srv.keynest.services;
+    const requestId = `rq-${newId('x')}`;
+    const record = (orgId: string | null) => audit.recordAlone({ orgId, actor: { type: 'system', id: null }, ip: null, requestId, now: Date.now() }, { action: 'test.group' });
+    // All three arrive in one turn, from org A's context: one mixed group.
+    await tenancy.runAsOrg(org.a, () => Promise.all([record(org.a), record(org.b), record(null)]));
+    // One org's group from another org's context.
+    await tenancy.runAsOrg(org.a, () => Promise.all([record(org.b), record(org.b)]));
+    const rows = await srv.db.selectFrom('audit_events').select('org_id').where('request_id', '=', requestId).execute();
+    assert.deepEqual(rows.map((r) => r.org_id ?? 'none').sort(), [org.a, org.b, org.b, org.b, 'none'].sort());
   });
 
   it("an HTTP request runs in its caller's org from authentication to handler (with or without a body); concurrent requests of two orgs never share a context", async (t) => {
