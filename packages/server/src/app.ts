@@ -41,8 +41,8 @@ import type { ProjectService } from './projects/service.js';
 import type { KeyRotationService } from './secrets/key-rotation.js';
 import { keyRotationRoutes } from './secrets/key-rotation-routes.js';
 import { secretRoutes } from './secrets/routes.js';
-import type { Tenancy } from './storage/tenancy.js';
 import type { SecretService } from './secrets/service.js';
+import type { Tenancy } from './storage/tenancy.js';
 
 export interface Services {
   identity: IdentityService;
