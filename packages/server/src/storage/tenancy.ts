@@ -10,6 +10,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * - code outside any request (start-up, migrations, test fixtures) runs as `system`;
  * - `system` inside an authenticated request is rare, written `runAsSystem` at the call, with a
  *   comment saying why it must see more than the caller's org.
+ * - a connection takes the context current when it is taken from the pool: a transaction keeps the
+ *   context it began in, whatever runs inside it (switch before `transaction()`, not within).
  * On SQLite (no row-level security) every method is a plain call: the stores' org filters are the
  * rule there, and nothing here costs a request anything.
  */
