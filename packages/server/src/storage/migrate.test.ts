@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { openStorage, type Storage } from './database.js';
 import { migrate } from './migrate.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { tableNames } from '../test-support/db.js';
 
 const pgUrl = process.env.KEYNEST_TEST_DATABASE_URL || undefined;
 const dirs: string[] = [];
@@ -45,8 +46,9 @@ describe('migrations', () => {
       ['901-bad', { up: async () => Promise.reject(new Error('boom')) }],
     ] as const;
     await assert.rejects(migrate(s.owner, s.traits, 1, failing), /database migration 901-bad failed: boom/);
-    const tables = (await s.owner.introspection.getTables()).filter((t) => !pgUrl || t.schema === `${schema}_f`);
-    assert.ok(!tables.some((t) => t.name === 'half_done' || t.name === 'keynest_migrations'), 'nothing of the failed run remains');
+    // Only this schema's catalog: introspecting the whole database races with other tests' schemas.
+    const tables = await tableNames({ db: s.owner, owner: s.owner, database: pgUrl ? 'postgres' : 'sqlite', schema: `${schema}_f` });
+    assert.ok(!tables.some((t) => t === 'half_done' || t === 'keynest_migrations'), 'nothing of the failed run remains');
   });
 
   it('instances starting together take turns (no error, applied once)', async () => {
