@@ -68,7 +68,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const rootKey = loadRootKey(config.rootKey, config.dataDir, log);
     const { db } = storage;
     const keyring = new Keyring(rootKey);
-    const audit = new AuditService(db);
+    const audit = new AuditService(db, storage.tenancy);
     const invalidation = new Invalidation();
     const orgs = new OrgService({ db, keyring, audit, invalidation, defaults: { sessionLimit: config.sessionsPerUser, passwordPolicy: config.passwordPolicy } });
     const projects = new ProjectService({ db, audit, invalidation, clock });
@@ -152,7 +152,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     };
     const setupToken = await services.identity.prepareSetup(clock());
     const lifecycle = { draining: false };
-    const app = await buildApp(services, { config, log, clock, lifecycle });
+    const app = await buildApp(services, { config, log, clock, lifecycle, tenancy: storage.tenancy });
     let quiescing: Promise<void> | null = null;
     const quiesce = () =>
       (quiescing ??= (async () => {

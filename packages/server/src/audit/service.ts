@@ -1,5 +1,6 @@
 import type { Db } from '../storage/database.js';
 import { PreparedQuery } from '../storage/prepared.js';
+import type { Tenancy } from '../storage/tenancy.js';
 import { AUDIT_COLUMNS, insertAuditEventsQuery, listAuditEvents, type AuditRow } from './store.js';
 
 /**
@@ -58,7 +59,10 @@ export class AuditService {
   readonly #queue: Queued[] = [];
   #flushScheduled = false;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly tenancy: Pick<Tenancy, 'runAsOrg' | 'runAsSystem'>,
+  ) {}
 
   /** Appends one record inside `trx` (the same transaction as the change it describes). */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
@@ -98,12 +102,25 @@ export class AuditService {
     for (let at = 0; at < batch.length; at += GROUP_MAX_ROWS) {
       const group = batch.slice(at, at + GROUP_MAX_ROWS);
       try {
-        await this.#insert(this.db, group.map((q) => q.row));
+        const rows = group.map((q) => q.row);
+        await this.#asWriterOf(rows, () => this.#insert(this.db, rows));
         for (const q of group) q.resolve();
       } catch (err) {
         for (const q of group) q.reject(err);
       }
     }
+  }
+
+  /**
+   * The flush runs in the context of whichever request came first, while a group holds the records
+   * of every request of its turn (each row's org set from its own caller). A group of one org's
+   * records is written as that org (the connections of its requests stay bound to it: no extra round
+   * trip); a group that mixes orgs, or holds an instance event, as system, the one context that may
+   * write them all.
+   */
+  #asWriterOf<T>(rows: readonly AuditRow[], write: () => Promise<T>): Promise<T> {
+    const orgId = rows[0]!.org_id;
+    return typeof orgId === 'string' && rows.every((r) => r.org_id === orgId) ? this.tenancy.runAsOrg(orgId, write) : this.tenancy.runAsSystem(write);
   }
 
   async list(orgId: string, opts: { limit: number; before?: number }): Promise<AuditEvent[]> {

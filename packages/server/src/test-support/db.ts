@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { TestServer } from '../testing.js';
 
-type Srv = Pick<TestServer, 'db' | 'database'> & { schema?: string | undefined };
+type Srv = Pick<TestServer, 'db' | 'owner' | 'database'> & { schema?: string | undefined };
 
 /** Every table of the server's own schema (PostgreSQL: its test schema; SQLite: the file). */
 export async function tableNames(srv: Srv): Promise<string[]> {
@@ -42,5 +42,5 @@ export async function allCells(srv: Srv): Promise<{ table: string; column: strin
 }
 
 export async function renameTable(srv: Srv, from: string, to: string): Promise<void> {
-  await sql`ALTER TABLE ${sql.table(from)} RENAME TO ${sql.table(to)}`.execute(srv.db);
+  await sql`ALTER TABLE ${sql.table(from)} RENAME TO ${sql.table(to)}`.execute(srv.owner);
 }
