@@ -47,6 +47,7 @@ import type { KeyRotationService } from './secrets/key-rotation.js';
 import { keyRotationRoutes } from './secrets/key-rotation-routes.js';
 import { secretRoutes } from './secrets/routes.js';
 import type { SecretService } from './secrets/service.js';
+import type { Tenancy } from './storage/tenancy.js';
 
 export interface Services {
   identity: IdentityService;
@@ -79,8 +80,8 @@ export interface Lifecycle {
   draining: boolean;
 }
 
-export async function buildApp(services: Services, deps: { config: Config; log: Logger; clock: Clock; lifecycle: Lifecycle }): Promise<FastifyInstance> {
-  const { config, log, clock, lifecycle } = deps;
+export async function buildApp(services: Services, deps: { config: Config; log: Logger; clock: Clock; lifecycle: Lifecycle; tenancy: Tenancy }): Promise<FastifyInstance> {
+  const { config, log, clock, lifecycle, tenancy } = deps;
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
@@ -116,6 +117,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
     audit: services.audit,
     clock,
     stepUp: stepUpPolicyOf(config),
+    tenancy,
   });
 
   await app.register(swagger, {

@@ -33,6 +33,8 @@ describe('loadConfig', () => {
     assert.equal(c.dataDir, path.resolve('./data'));
     assert.equal(c.databaseUrl, undefined);
     assert.equal(c.databaseSchema, undefined);
+    assert.equal(c.databaseMigrationUrl, undefined);
+    assert.equal(c.databaseAppRole, 'keynest_app');
     assert.equal(c.rootKey, undefined);
     assert.equal(c.logLevel, 'info');
     assert.equal(c.sessionTtlS, 12 * 3600);
@@ -105,10 +107,18 @@ describe('loadConfig', () => {
 
   it('refuses a non-PostgreSQL database URL without echoing it (it may hold a password)', () => {
     for (const url of ['mysql://admin:hunter2-secret@db/keynest', 'sqlite:///tmp/x.db', 'hunter2-secret', 'http://u:hunter2-secret@h/']) {
-      const msg = failure({ KEYNEST_DATABASE_URL: url }, 'KEYNEST_DATABASE_URL');
-      assert.ok(!msg.includes('hunter2-secret'), msg);
-      assert.ok(!msg.includes(url), msg);
+      for (const name of ['KEYNEST_DATABASE_URL', 'KEYNEST_DATABASE_MIGRATION_URL']) {
+        const msg = failure({ [name]: url }, name);
+        assert.ok(!msg.includes('hunter2-secret'), msg);
+        assert.ok(!msg.includes(url), msg);
+      }
     }
+    assert.equal(loadConfig({ KEYNEST_DATABASE_MIGRATION_URL: 'postgres://owner@db/k' }).databaseMigrationUrl, 'postgres://owner@db/k');
+  });
+
+  it('takes the PostgreSQL app role as a plain lower-case identifier only', () => {
+    assert.equal(loadConfig({ KEYNEST_DATABASE_APP_ROLE: 'acme_keynest' }).databaseAppRole, 'acme_keynest');
+    for (const bad of ['Keynest', 'a-b', 'x"; drop role postgres; --', '1role']) failure({ KEYNEST_DATABASE_APP_ROLE: bad }, 'KEYNEST_DATABASE_APP_ROLE');
   });
 
   it('refuses a bad root key without echoing it: wrong length, not base64, trivial', () => {

@@ -19,6 +19,10 @@ export interface Config {
   databaseUrl: string | undefined;
   /** PostgreSQL schema to use (tests give each run its own). */
   databaseSchema: string | undefined;
+  /** postgres://… of the schema's owner, for migrations and grants only; undefined: databaseUrl's login. */
+  databaseMigrationUrl: string | undefined;
+  /** The PostgreSQL role the app's queries run as, under row-level security (docs/tenant-isolation.md). */
+  databaseAppRole: string;
   /** base64 of 32 bytes; undefined means a key file in dataDir. */
   rootKey: Buffer | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -72,6 +76,8 @@ export interface RateSetting {
 const DAY_S = 24 * 3600;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const ROOT_KEY_BYTES = 32;
+/** The PostgreSQL role the app's queries run as unless KEYNEST_DATABASE_APP_ROLE says otherwise. */
+export const DEFAULT_APP_ROLE = 'keynest_app';
 
 export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir'>>;
 
@@ -84,6 +90,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     dataDir: path.resolve(dataDir),
     databaseUrl: databaseUrl(vars.KEYNEST_DATABASE_URL),
     databaseSchema: schemaName(vars.KEYNEST_DATABASE_SCHEMA),
+    databaseMigrationUrl: databaseUrl(vars.KEYNEST_DATABASE_MIGRATION_URL, 'KEYNEST_DATABASE_MIGRATION_URL'),
+    databaseAppRole: identifier(vars, 'KEYNEST_DATABASE_APP_ROLE', DEFAULT_APP_ROLE),
     rootKey: rootKey(vars.KEYNEST_ROOT_KEY),
     logLevel: oneOf(vars, 'KEYNEST_LOG_LEVEL', LOG_LEVELS, 'info'),
     sessionTtlS: integer(vars, 'KEYNEST_SESSION_TTL_S', 12 * 3600, 60, 30 * DAY_S),
@@ -164,20 +172,24 @@ function oneOf<T extends string>(vars: Record<string, string | undefined>, name:
   return raw as T;
 }
 
-function databaseUrl(raw: string | undefined): string | undefined {
+function databaseUrl(raw: string | undefined, name = 'KEYNEST_DATABASE_URL'): string | undefined {
   if (raw === undefined) return undefined;
   if (!/^postgres(ql)?:\/\//.test(raw)) {
     // Never echo the URL: it may carry a password.
-    throw new ConfigError('KEYNEST_DATABASE_URL', 'must be a postgres:// or postgresql:// URL');
+    throw new ConfigError(name, 'must be a postgres:// or postgresql:// URL');
   }
   return raw;
 }
 
+const SQL_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
 function schemaName(raw: string | undefined): string | undefined {
-  if (raw === undefined) return undefined;
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw)) {
-    throw new ConfigError('KEYNEST_DATABASE_SCHEMA', 'must be a lower-case identifier (a-z, 0-9, _)');
-  }
+  return raw === undefined ? undefined : identifier({ KEYNEST_DATABASE_SCHEMA: raw }, 'KEYNEST_DATABASE_SCHEMA', raw);
+}
+
+function identifier(vars: Record<string, string | undefined>, name: string, dflt: string): string {
+  const raw = vars[name] ?? dflt;
+  if (!SQL_IDENTIFIER.test(raw)) throw new ConfigError(name, 'must be a lower-case identifier (a-z, 0-9, _)');
   return raw;
 }
 

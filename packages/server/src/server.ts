@@ -74,7 +74,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const rootKey = loadRootKey(config.rootKey, config.dataDir, log);
     const { db } = storage;
     const keyring = new Keyring(rootKey);
-    const audit = new AuditService(db, storage.traits);
+    const audit = new AuditService(db, storage.traits, storage.tenancy);
     const auditKeys = new AuditKeys({ db, rootKey });
     await auditKeys.init(clock());
     const invalidation = new Invalidation();
@@ -174,7 +174,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       await services.auditIntegrity.purge(clock());
     });
     const lifecycle = { draining: false };
-    const app = await buildApp(services, { config, log, clock, lifecycle });
+    const app = await buildApp(services, { config, log, clock, lifecycle, tenancy: storage.tenancy });
     let quiescing: Promise<void> | null = null;
     const quiesce = () =>
       (quiescing ??= (async () => {

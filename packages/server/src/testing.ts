@@ -21,7 +21,10 @@ export interface TestServer {
   dataDir: string;
   /** 'sqlite' or 'postgres'. */
   database: 'sqlite' | 'postgres';
+  /** The app's database handle (PostgreSQL: the app role; outside requests it acts as `system`). */
   db: Db;
+  /** The schema owner's handle, for tests that change the schema (storage/database.ts `owner`). */
+  owner: Db;
   keynest: KeyNest;
   logText(): string;
   /** Every value stored so far (all versions), decrypted: for grepping outputs for leaks. */
@@ -81,6 +84,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     dataDir,
     database: pgUrl ? 'postgres' : 'sqlite',
     db: keynest.storage.db,
+    owner: keynest.storage.owner,
     keynest,
     schema,
     logText: () => lines.join(''),
@@ -91,7 +95,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       await keynest.quiesce();
       const leaked = opts.leakCheck === false ? [] : leakedValues(await allStoredValues(keynest.storage.db, keynest.keyring), lines.join(''));
       const keep = opts.keepData ?? opts.dataDir !== undefined;
-      if (schema && !keep) await keynest.storage.db.schema.dropSchema(schema).ifExists().cascade().execute();
+      if (schema && !keep) await keynest.storage.owner.schema.dropSchema(schema).ifExists().cascade().execute();
       await keynest.storage.close();
       if (!keep) rmSync(dataDir, { recursive: true, force: true });
       // The count only: the message must not itself carry the leaked values into test output.

@@ -69,6 +69,24 @@ describe('organizations are isolated from each other', () => {
     assert.equal((await a('GET', '/api/v1/projects/app')).body.project.environments.length, 3);
   });
 
+  it("org B cannot touch org A's members, invitations, tokens or sessions by id: each is missing (404), never forbidden", async () => {
+    const aUserId = (await a('GET', '/api/v1/me')).body.principal.user.id as string;
+    const invite = await a('POST', '/api/v1/org/invitations', { email: 'new-hire@example.com', role: 'viewer' });
+    assert.equal(invite.status, 201, invite.text);
+    const aSessionId = ((await a('GET', '/api/v1/me/sessions')).body.sessions as { id: string }[])[0]!.id;
+    assertError(await b('PATCH', `/api/v1/org/members/${aUserId}`, { role: 'viewer' }), 404, 'member_not_found');
+    assertError(await b('DELETE', `/api/v1/org/members/${aUserId}`), 404, 'member_not_found');
+    assertError(await b('DELETE', `/api/v1/org/invitations/${invite.body.invitation.id}`), 404, 'invitation_not_found');
+    assertError(await b('POST', `/api/v1/tokens/${aToken.info.id}/rotate`, {}), 404, 'token_not_found');
+    assertError(await b('DELETE', `/api/v1/me/sessions/${aSessionId}`), 404, 'session_not_found');
+    // All of it still stands in org A.
+    assert.equal((await a('GET', '/api/v1/me')).status, 200);
+    const members = (await a('GET', '/api/v1/org/members')).body.members as { role: string }[];
+    assert.deepEqual(members.map((m) => m.role), ['owner']);
+    assert.equal(((await a('GET', '/api/v1/org/invitations')).body.invitations as unknown[]).length, 1);
+    assert.equal(await getValue(api(srv, aToken.token), 'app', 'production', 'DB_PASS'), A_VALUE);
+  });
+
   it("names are per org: B's project \"app\" is B's own, and A's token cannot reach it", async () => {
     const bProject = await createProject(b, 'app');
     assert.notEqual(bProject.id, aProject.id);

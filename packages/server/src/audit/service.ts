@@ -1,6 +1,7 @@
 import type { Db } from '../storage/database.js';
 import type { DialectTraits } from '../storage/dialect.js';
 import { PreparedQuery } from '../storage/prepared.js';
+import type { Tenancy } from '../storage/tenancy.js';
 import { chainOf, GENESIS_HASH, recordHash } from '@keynest/sdk/audit-chain';
 import { AUDIT_COLUMNS, chainHead, insertAuditEventsQuery, lockChain, searchAuditEvents, type AuditFilter, type AuditRow } from './store.js';
 
@@ -75,6 +76,7 @@ export class AuditService {
   constructor(
     private readonly db: Db,
     private readonly traits: Pick<DialectTraits, 'supportsAdvisoryLocks'>,
+    private readonly tenancy: Pick<Tenancy, 'runAsOrg' | 'runAsSystem'>,
   ) {}
 
   /** Appends one record inside `trx` (the same transaction as the change it describes). */
@@ -143,12 +145,25 @@ export class AuditService {
     for (let at = 0; at < batch.length; at += GROUP_MAX_ROWS) {
       const group = batch.slice(at, at + GROUP_MAX_ROWS);
       try {
-        await this.db.transaction().execute((trx) => this.#append(trx, group.map((q) => q.row)));
+        const rows = group.map((q) => q.row);
+        await this.#asWriterOf(rows, () => this.db.transaction().execute((trx) => this.#append(trx, rows)));
         for (const q of group) q.resolve();
       } catch (err) {
         for (const q of group) q.reject(err);
       }
     }
+  }
+
+  /**
+   * The flush runs in the context of whichever request came first, while a group holds the records
+   * of every request of its turn (each row's org set from its own caller). A group of one org's
+   * records is written as that org (the connections of its requests stay bound to it: no extra round
+   * trip); a group that mixes orgs, or holds an instance event, as system, the one context that may
+   * write them all.
+   */
+  #asWriterOf<T>(rows: readonly AuditRow[], write: () => Promise<T>): Promise<T> {
+    const orgId = rows[0]!.org_id;
+    return typeof orgId === 'string' && rows.every((r) => r.org_id === orgId) ? this.tenancy.runAsOrg(orgId, write) : this.tenancy.runAsSystem(write);
   }
 
   /** The org's events matching `filter`, newest first (audit search). */

@@ -11,6 +11,7 @@ import { looksLikeJwt } from '../identity/access-tokens.js';
 import type { SessionService } from '../identity/sessions.js';
 import type { IpAllowlist } from '../orgs/allowlist.js';
 import type { ProjectService, Target } from '../projects/service.js';
+import { narrow, type Tenancy, type TenantContext } from '../storage/tenancy.js';
 import { PRINTABLE, REF_MAX } from './schemas.js';
 
 /**
@@ -43,6 +44,8 @@ declare module 'fastify' {
     caller: RequestContext | null;
     /** The project (and environment) named in the path, resolved and visible to the caller. */
     target: Target | null;
+    /** The request's tenant context (PostgreSQL only): `system`, then the caller's org once authenticated. */
+    tenant?: TenantContext | null;
   }
 }
 
@@ -54,11 +57,13 @@ export interface AccessDeps {
   audit: Pick<AuditService, 'recordAlone'>;
   clock: Clock;
   stepUp: StepUpPolicy;
+  tenancy: Pick<Tenancy, 'enforced' | 'runWith'>;
 }
 
 export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): void {
   app.decorateRequest('caller', null);
   app.decorateRequest('target', null);
+  if (deps.tenancy.enforced) carryTenantContext(app, deps.tenancy);
 
   app.addHook('onRoute', (route: RouteOptions) => {
     const access = route.config?.access;
@@ -71,9 +76,29 @@ export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): v
   });
 }
 
+/**
+ * Every request runs in a tenant context of its own, from its first hook to its handler: `system`
+ * until the guard has authenticated the caller (public routes stay there), then the caller's org.
+ * A callback-style hook that calls `done` inside `run`, as @fastify/request-context does (a hook
+ * returning a promise would leave the context behind). A body that arrives later is parsed inside
+ * an AsyncResource Fastify makes in the request's context, so the handler still runs in it
+ * (storage/tenant-isolation.security.test.ts sends late bodies to prove it).
+ */
+function carryTenantContext(app: FastifyInstance, tenancy: Pick<Tenancy, 'runWith'>): void {
+  app.decorateRequest('tenant', null);
+  app.addHook('onRequest', (req, _reply, done) => {
+    const context: TenantContext = { scope: 'system', orgId: null };
+    req.tenant = context;
+    tenancy.runWith(context, done);
+  });
+}
+
 async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { public: string }>, deps: AccessDeps): Promise<void> {
   const now = deps.clock();
   const principal = await authenticate(req, deps, now);
+  // From here on the request sees its caller's org only, before any of that org's data is read
+  // (on PostgreSQL, row-level security enforces it: docs/tenant-isolation.md).
+  if (req.tenant) narrow(req.tenant, principal.orgId);
   // Before anything else is looked at: from outside its org's allowlist a credential opens nothing,
   // not even the settings that hold the list (403 ip_not_allowed).
   if (!deps.allowlist.admitsAtOnce(principal, req.ip, now)) await deps.allowlist.enforce(principal, { ip: req.ip, requestId: req.id, now });

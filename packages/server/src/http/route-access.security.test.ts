@@ -5,6 +5,7 @@ import { builtinAccess } from '../access/policy.js';
 import type { UserPrincipal } from '../access/principal.js';
 import { registerErrorHandling } from './errors.js';
 import { registerAccessControl } from './access.js';
+import { Tenancy } from '../storage/tenancy.js';
 import type { TestServer } from '../testing.js';
 import { startServer } from '../test-support/server.js';
 import { api, assertError, OWNER, request, setupOwner, signIn, type ApiAnswer } from '../test-support/api.js';
@@ -158,6 +159,7 @@ describe('registerAccessControl: deny by default at start-up', () => {
     audit: { recordAlone: async () => {} },
     clock: () => Date.now(),
     stepUp: { maxAgeMs: 600_000, environments: new Set(['production']) },
+    tenancy: new Tenancy(false),
   };
   const build = () => {
     const app = Fastify();

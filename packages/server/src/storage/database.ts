@@ -1,17 +1,26 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
-import pg from 'pg';
-import type { Config } from '../config.js';
+import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely';
+import { DEFAULT_APP_ROLE, type Config } from '../config.js';
 import { POSTGRES, SQLITE, type DialectTraits } from './dialect.js';
 import { migrate } from './migrate.js';
+import { appDatabase, assertCannotBypass, grantAppRole, loginOf, ownerDatabase, postgresPool, type PostgresOptions } from './postgres.js';
 import type { Database } from './schema.js';
+import { Tenancy } from './tenancy.js';
 
 export type Db = Kysely<Database>;
 
 export interface Storage {
+  /** The app's queries (PostgreSQL: as the app role, under row-level security). */
   db: Db;
+  /**
+   * The schema owner's connection, for migrations, grants and tests that change the schema; the app
+   * never queries through it. The same as `db` on SQLite.
+   */
+  owner: Db;
+  /** The org the running code acts for (storage/tenancy.ts). */
+  tenancy: Tenancy;
   traits: DialectTraits;
   /** Where the data lives, for humans (never includes a password). */
   describe: string;
@@ -19,10 +28,16 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-const PG_INT8_OID = 20;
+export type StorageConfig = Pick<Config, 'dataDir' | 'databaseUrl' | 'databaseSchema'> & Partial<Pick<Config, 'databaseMigrationUrl' | 'databaseAppRole'>>;
 
-export async function openStorage(config: Pick<Config, 'dataDir' | 'databaseUrl' | 'databaseSchema'>): Promise<Storage> {
-  return config.databaseUrl ? openPostgres(config.databaseUrl, config.databaseSchema) : openSqlite(config.dataDir);
+export async function openStorage(config: StorageConfig): Promise<Storage> {
+  if (!config.databaseUrl) return openSqlite(config.dataDir);
+  return openPostgres({
+    url: config.databaseUrl,
+    migrationUrl: config.databaseMigrationUrl,
+    schema: config.databaseSchema,
+    appRole: config.databaseAppRole ?? DEFAULT_APP_ROLE,
+  });
 }
 
 function openSqlite(dataDir: string): Storage {
@@ -69,26 +84,39 @@ function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
   };
 }
 
-async function openPostgres(url: string, schema: string | undefined): Promise<Storage> {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: 10,
-    // Times are epoch-ms BIGINTs; they fit a JS number exactly, so read them as numbers.
-    types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === PG_INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+async function openPostgres(o: PostgresOptions): Promise<Storage> {
+  const ownerPool = postgresPool(o.migrationUrl ?? o.url, o.schema, 2);
+  const appPool = postgresPool(o.url, o.schema);
+  const tenancy = new Tenancy(true);
+  const owner = ownerDatabase(ownerPool);
+  const db = appDatabase(appPool, o.appRole, tenancy);
+  try {
+    if (o.schema) await owner.schema.createSchema(o.schema).ifNotExists().execute();
+  } catch (err) {
+    await Promise.all([owner.destroy(), db.destroy()]);
+    throw err;
+  }
+  const u = new URL(o.url);
+  return {
+    db,
+    owner,
+    tenancy,
+    traits: POSTGRES,
+    describe: `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}${o.schema ? ` (schema ${o.schema})` : ''}`,
+    async migrate() {
+      const login = await loginOf(appPool);
+      await migrate(owner, POSTGRES, Date.now(), undefined, (trx) => grantAppRole(trx, o.appRole, login));
+      await assertCannotBypass(db, o.migrationUrl !== undefined);
     },
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
-  });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  if (schema) await db.schema.createSchema(schema).ifNotExists().execute();
-  const u = new URL(url);
-  return withMigrations(db, POSTGRES, `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}${schema ? ` (schema ${schema})` : ''}`);
+    close: async () => void (await Promise.all([db.destroy(), owner.destroy()])),
+  };
 }
 
 function withMigrations(db: Db, traits: DialectTraits, describe: string): Storage {
   return {
     db,
+    owner: db,
+    tenancy: new Tenancy(false),
     traits,
     describe,
     async migrate() {

@@ -14,6 +14,8 @@ export interface DialectTraits {
   supportsForUpdate: boolean;
   /** pg_advisory_xact_lock, to serialise instances that migrate at the same time. */
   supportsAdvisoryLocks: boolean;
+  /** Row-level security: the database itself keeps each org to its own rows (docs/tenant-isolation.md). */
+  rowLevelSecurity: boolean;
 }
 
 export const SQLITE: DialectTraits = {
@@ -23,6 +25,7 @@ export const SQLITE: DialectTraits = {
   serialId: 'integer',
   supportsForUpdate: false,
   supportsAdvisoryLocks: false,
+  rowLevelSecurity: false,
 };
 
 export const POSTGRES: DialectTraits = {
@@ -32,10 +35,17 @@ export const POSTGRES: DialectTraits = {
   serialId: 'bigserial',
   supportsForUpdate: true,
   supportsAdvisoryLocks: true,
+  rowLevelSecurity: true,
 };
 
 /** True when a write failed on a UNIQUE constraint, in either database. */
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string } | null;
   return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === '23505';
+}
+
+/** True when a CREATE failed because the object exists (or was created concurrently: PostgreSQL). */
+export function isDuplicateObject(err: unknown): boolean {
+  const e = err as { code?: string } | null;
+  return e?.code === '42710' || e?.code === '23505';
 }

@@ -18,6 +18,8 @@ export async function migrate(
   traits: DialectTraits,
   now: number,
   migrations: readonly (readonly [string, Migration])[] = MIGRATIONS,
+  /** Runs after the migrations, in the same transaction and under the same lock (grants). */
+  afterwards?: (trx: Kysely<Database>) => Promise<void>,
 ): Promise<string[]> {
   return db.transaction().execute(async (trx) => {
     if (traits.supportsAdvisoryLocks) await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(trx);
@@ -40,6 +42,7 @@ export async function migrate(
       await trx.insertInto('keynest_migrations').values({ name, applied_at: now }).execute();
       applied.push(name);
     }
+    if (afterwards) await afterwards(trx);
     return applied;
   });
 }

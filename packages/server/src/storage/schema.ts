@@ -3,7 +3,8 @@ import type { Generated } from 'kysely';
 /**
  * The tables, as Kysely sees them. Times are epoch milliseconds (INTEGER in SQLite, BIGINT in
  * PostgreSQL) so both databases compare and sort them the same way. Every tenant table carries
- * `org_id`, and every store query filters on it.
+ * `org_id`, and every store query filters on it; on PostgreSQL, row-level security enforces the same
+ * (migration 010 and docs/tenant-isolation.md: a new table with `org_id` needs `isolateByOrg`).
  */
 export interface Database {
   /** Which migrations have run (storage/migrate.ts). */

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { TestServer } from '../testing.js';
 
-type Srv = Pick<TestServer, 'db' | 'database'> & { schema?: string | undefined };
+type Srv = Pick<TestServer, 'db' | 'owner' | 'database'> & { schema?: string | undefined };
 
 /** Every table of the server's own schema (PostgreSQL: its test schema; SQLite: the file). */
 export async function tableNames(srv: Srv): Promise<string[]> {
@@ -42,7 +42,7 @@ export async function allCells(srv: Srv): Promise<{ table: string; column: strin
 }
 
 export async function renameTable(srv: Srv, from: string, to: string): Promise<void> {
-  await sql`ALTER TABLE ${sql.table(from)} RENAME TO ${sql.table(to)}`.execute(srv.db);
+  await sql`ALTER TABLE ${sql.table(from)} RENAME TO ${sql.table(to)}`.execute(srv.owner);
 }
 
 /**
@@ -55,19 +55,19 @@ export async function withoutAuditTriggers(srv: Srv, tamper: () => Promise<void>
     const triggers = (
       await sql<{ name: string; sql: string }>`SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('audit_events', 'audit_checkpoints')`.execute(srv.db)
     ).rows;
-    for (const t of triggers) await sql`DROP TRIGGER ${sql.id(t.name)}`.execute(srv.db);
+    for (const t of triggers) await sql`DROP TRIGGER ${sql.id(t.name)}`.execute(srv.owner);
     try {
       await tamper();
     } finally {
       // The trigger text as SQLite itself stored it: restoring is a test's business, not a value.
-      for (const t of triggers) await sql.raw(t.sql).execute(srv.db);
+      for (const t of triggers) await sql.raw(t.sql).execute(srv.owner);
     }
     return;
   }
-  for (const table of ['audit_events', 'audit_checkpoints']) await sql`ALTER TABLE ${sql.table(table)} DISABLE TRIGGER USER`.execute(srv.db);
+  for (const table of ['audit_events', 'audit_checkpoints']) await sql`ALTER TABLE ${sql.table(table)} DISABLE TRIGGER USER`.execute(srv.owner);
   try {
     await tamper();
   } finally {
-    for (const table of ['audit_events', 'audit_checkpoints']) await sql`ALTER TABLE ${sql.table(table)} ENABLE TRIGGER USER`.execute(srv.db);
+    for (const table of ['audit_events', 'audit_checkpoints']) await sql`ALTER TABLE ${sql.table(table)} ENABLE TRIGGER USER`.execute(srv.owner);
   }
 }

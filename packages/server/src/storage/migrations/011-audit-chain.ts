@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { chainOf, GENESIS_HASH, recordHash } from '@keynest/sdk/audit-chain';
 import type { DialectTraits } from '../dialect.js';
+import { isolateByOrg } from '../row-security.js';
 
 /**
  * Issue 5: the audit log becomes provable.
@@ -43,6 +44,8 @@ export async function up(db: Kysely<unknown>, t: DialectTraits): Promise<void> {
     .addColumn('signature', 'text', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('audit_checkpoints_chain_seq').on('audit_checkpoints').columns(['chain', 'seq']).execute();
+  // A tenant table (a checkpoint of an org's chain belongs to that org); instance checkpoints have no org.
+  if (t.rowLevelSecurity) await isolateByOrg(db, 'audit_checkpoints', 'org_id');
 
   await db.schema
     .createTable('audit_signing_keys')

@@ -8,6 +8,7 @@ import * as m005 from './005-access-tokens.js';
 import * as m007 from './007-ip-allowlist.js';
 import * as m008 from './008-api-tokens.js';
 import * as m009 from './009-custom-roles.js';
+import * as m010 from './010-tenant-isolation.js';
 import * as m011 from './011-audit-chain.js';
 
 export interface Migration {
@@ -28,5 +29,6 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['007-ip-allowlist', m007],
   ['008-api-tokens', m008],
   ['009-custom-roles', m009],
+  ['010-tenant-isolation', m010],
   ['011-audit-chain', m011],
 ];
