@@ -16,7 +16,7 @@ describe('upgrading to the audit hash chain', () => {
   const schema = `c_${randomBytes(5).toString('hex')}`;
   let s: Storage | undefined;
   after(async () => {
-    if (s && pgUrl) await s.db.schema.dropSchema(schema).ifExists().cascade().execute();
+    if (s && pgUrl) await s.owner.schema.dropSchema(schema).ifExists().cascade().execute();
     await s?.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
@@ -24,7 +24,8 @@ describe('upgrading to the audit hash chain', () => {
   it('chains the records written before it, per org in the order they were written, and they verify', async () => {
     s = await openStorage({ dataDir, databaseUrl: pgUrl, databaseSchema: pgUrl ? schema : undefined });
     const upTo = MIGRATIONS.findIndex(([name]) => name === '011-audit-chain');
-    await migrate(s.db, s.traits, 1, MIGRATIONS.slice(0, upTo));
+    // As the schema owner, the way an older instance left it.
+    await migrate(s.owner, s.traits, 1, MIGRATIONS.slice(0, upTo));
     const legacy = (orgId: string | null, i: number) => ({
       org_id: orgId,
       at: 1_700_000_000_000 + i,
@@ -41,8 +42,8 @@ describe('upgrading to the audit hash chain', () => {
     });
     const orgs = ['org_a', 'org_b', null];
     // Interleaved across orgs, as a live instance writes them.
-    for (let i = 0; i < 30; i++) await s.db.insertInto('audit_events').values(legacy(orgs[i % 3]!, i)).execute();
-    await migrate(s.db, s.traits, 2);
+    for (let i = 0; i < 30; i++) await s.owner.insertInto('audit_events').values(legacy(orgs[i % 3]!, i)).execute();
+    await s.migrate();
     for (const org of orgs) {
       const chain = org ?? '';
       const rows = await s.db.selectFrom('audit_events').selectAll().where('chain', '=', chain).orderBy('seq').execute();
