@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
+import type { AuditEvent } from './service.js';
 import { startServer } from '../test-support/server.js';
 import { api, assertError, OWNER, setupOwner, signIn, type Api } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 import { createProject, createToken, getValue, putSecret, secretsPath, type CreatedToken } from '../test-support/fixtures.js';
 
-interface Event {
-  id: number;
-  at: string;
-  action: string;
-  outcome: string;
-  actor: { type: string; id: string | null; name: string | null };
-  target: { type: string | null; id: string | null; name: string | null };
-  project: string | null;
-  environment: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  details: Record<string, unknown>;
-}
+type Event = AuditEvent;
 
 const DAY = 24 * 3600 * 1000;
 
