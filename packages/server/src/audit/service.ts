@@ -3,7 +3,7 @@ import type { DialectTraits } from '../storage/dialect.js';
 import { PreparedQuery } from '../storage/prepared.js';
 import type { Tenancy } from '../storage/tenancy.js';
 import { chainOf, GENESIS_HASH, recordHash } from '@keynest/sdk/audit-chain';
-import { AUDIT_COLUMNS, chainHead, insertAuditEventsQuery, lockChain, searchAuditEvents, type AuditFilter, type AuditRow } from './store.js';
+import { AUDIT_COLUMNS, chainHead, chainHeadQuery, insertAuditEventsQuery, lockChain, searchAuditEvents, type AuditFilter, type AuditRow } from './store.js';
 
 /**
  * The audit trail. Invariants:
@@ -71,6 +71,8 @@ export class AuditService {
   /** A prepared multi-row INSERT per row count, compiled on first use. */
   readonly #inserts = new Map<number, PreparedQuery<unknown[], unknown>>();
   readonly #queue: Queued[] = [];
+  /** The chain head lookup, prepared once (it runs on every append). */
+  readonly #head = new PreparedQuery((db: Db, chain: string) => chainHeadQuery(db, chain));
   #flushScheduled = false;
 
   constructor(
@@ -83,7 +85,7 @@ export class AuditService {
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
     const rows = [toRow(ctx, entry)];
     // The head read and the insert must not interleave with another append.
-    return trx.isTransaction ? this.#append(trx, rows) : trx.transaction().execute((t) => this.#append(t, rows));
+    return trx.isTransaction ? this.#append(trx, rows) : this.#appendAlone(trx, rows);
   }
 
   /**
@@ -118,7 +120,7 @@ export class AuditService {
     // A fixed order of locks, so two appends to the same chains cannot wait on each other.
     for (const chain of [...byChain.keys()].sort()) {
       if (this.traits.supportsAdvisoryLocks) await lockChain(trx, chain);
-      let { seq, hash } = (await chainHead(trx, chain)) ?? { seq: 0, hash: GENESIS_HASH };
+      let { seq, hash } = (await chainHead(trx, chain, this.#head)) ?? { seq: 0, hash: GENESIS_HASH };
       for (const row of byChain.get(chain)!) {
         row.chain = chain;
         row.seq = ++seq;
@@ -127,6 +129,17 @@ export class AuditService {
       }
     }
     return this.#insert(trx, rows);
+  }
+
+  /**
+   * Appends outside any caller's transaction. The head read and the insert must not interleave
+   * with another append: on PostgreSQL a transaction holds the chain's lock; SQLite has one
+   * connection, so holding it for both statements is enough — the INSERT commits on its own, and
+   * no BEGIN/COMMIT round is spent on the hot path of every read.
+   */
+  #appendAlone(db: Db, rows: AuditRow[]): Promise<unknown> {
+    if (this.traits.supportsAdvisoryLocks) return db.transaction().execute((trx) => this.#append(trx, rows));
+    return db.connection().execute((conn) => this.#append(conn, rows));
   }
 
   #insert(db: Db, rows: AuditRow[]): Promise<unknown> {
@@ -146,7 +159,7 @@ export class AuditService {
       const group = batch.slice(at, at + GROUP_MAX_ROWS);
       try {
         const rows = group.map((q) => q.row);
-        await this.#asWriterOf(rows, () => this.db.transaction().execute((trx) => this.#append(trx, rows)));
+        await this.#asWriterOf(rows, () => this.#appendAlone(this.db, rows));
         for (const q of group) q.resolve();
       } catch (err) {
         for (const q of group) q.reject(err);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
+import type { PreparedQuery } from '../storage/prepared.js';
 import type { SignedCheckpoint } from '@keynest/sdk/audit-chain';
 
 export type AuditRow = Insertable<Database['audit_events']>;
@@ -100,9 +101,18 @@ export async function lockChain(trx: Db, chain: string): Promise<void> {
   await sql`select pg_advisory_xact_lock(${CHAIN_LOCK_SPACE}, ${key})`.execute(trx);
 }
 
+/** The query behind `chainHead`'s first step, unexecuted, for a PreparedQuery. */
+export function chainHeadQuery(db: Db, chain: string) {
+  return db.selectFrom('audit_events').select(['seq', 'hash']).where('chain', '=', chain).orderBy('seq', 'desc').limit(1);
+}
+
 /** The last record of a chain, else the anchor it was purged to, else nothing (a new chain). */
-export async function chainHead(db: Db, chain: string): Promise<{ seq: number; hash: string } | undefined> {
-  const last = await db.selectFrom('audit_events').select(['seq', 'hash']).where('chain', '=', chain).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+export async function chainHead(
+  db: Db,
+  chain: string,
+  prepared?: PreparedQuery<[string], { seq: number | null; hash: string | null }>,
+): Promise<{ seq: number; hash: string } | undefined> {
+  const last = prepared ? await prepared.executeTakeFirst(db, chain) : await chainHeadQuery(db, chain).executeTakeFirst();
   if (last && last.seq !== null && last.hash !== null) return { seq: Number(last.seq), hash: last.hash };
   const anchor = await db
     .selectFrom('audit_checkpoints')
