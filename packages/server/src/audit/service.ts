@@ -73,19 +73,28 @@ export class AuditService {
   readonly #queue: Queued[] = [];
   /** The chain head lookup, prepared once (it runs on every append). */
   readonly #head = new PreparedQuery((db: Db, chain: string) => chainHeadQuery(db, chain));
+  /**
+   * SQLite only (one process owns the file, one connection): the head each chain had after this
+   * service's last append that committed by itself, so a batch of reads skips the head query. A
+   * chain is dropped from it whenever an append inside a caller's transaction (whose outcome is not
+   * known here) or a failed insert touches it. Null on PostgreSQL, where other instances append.
+   */
+  readonly #heads: Map<string, { seq: number; hash: string }> | null;
   #flushScheduled = false;
 
   constructor(
     private readonly db: Db,
     private readonly traits: Pick<DialectTraits, 'supportsAdvisoryLocks'>,
     private readonly tenancy: Pick<Tenancy, 'runAsOrg' | 'runAsSystem'>,
-  ) {}
+  ) {
+    this.#heads = traits.supportsAdvisoryLocks ? null : new Map();
+  }
 
   /** Appends one record inside `trx` (the same transaction as the change it describes). */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
     const rows = [toRow(ctx, entry)];
     // The head read and the insert must not interleave with another append.
-    return trx.isTransaction ? this.#append(trx, rows) : this.#appendAlone(trx, rows);
+    return trx.isTransaction ? this.#append(trx, rows, false) : this.#appendAlone(trx, rows);
   }
 
   /**
@@ -108,8 +117,9 @@ export class AuditService {
   /**
    * Links the rows into their chains (after each chain's current head) and inserts them, inside
    * the caller's transaction: a record that commits is linked; one that rolls back took no place.
+   * `alone`: the insert commits by itself (no caller's transaction), so its outcome is known here.
    */
-  async #append(trx: Db, rows: AuditRow[]): Promise<unknown> {
+  async #append(trx: Db, rows: AuditRow[], alone: boolean): Promise<unknown> {
     const byChain = new Map<string, AuditRow[]>();
     for (const row of rows) {
       const chain = chainOf(row.org_id ?? null);
@@ -120,15 +130,29 @@ export class AuditService {
     // A fixed order of locks, so two appends to the same chains cannot wait on each other.
     for (const chain of [...byChain.keys()].sort()) {
       if (this.traits.supportsAdvisoryLocks) await lockChain(trx, chain);
-      let { seq, hash } = (await chainHead(trx, chain, this.#head)) ?? { seq: 0, hash: GENESIS_HASH };
+      const known = alone ? this.#heads?.get(chain) : undefined;
+      let { seq, hash } = known ?? (await chainHead(trx, chain, this.#head)) ?? { seq: 0, hash: GENESIS_HASH };
       for (const row of byChain.get(chain)!) {
         row.chain = chain;
         row.seq = ++seq;
         row.prev_hash = hash;
         row.hash = hash = recordHash(row as Record<string, string | number | null>, hash);
       }
+      // Whether a caller's transaction commits is not known here: its chain is read afresh next time.
+      if (!alone) this.#heads?.delete(chain);
     }
-    return this.#insert(trx, rows);
+    if (!alone) return this.#insert(trx, rows);
+    try {
+      const inserted = await this.#insert(trx, rows);
+      for (const [chain, group] of byChain) {
+        const last = group[group.length - 1]!;
+        this.#heads?.set(chain, { seq: last.seq!, hash: last.hash! });
+      }
+      return inserted;
+    } catch (err) {
+      for (const chain of byChain.keys()) this.#heads?.delete(chain);
+      throw err;
+    }
   }
 
   /**
@@ -138,8 +162,8 @@ export class AuditService {
    * no BEGIN/COMMIT round is spent on the hot path of every read.
    */
   #appendAlone(db: Db, rows: AuditRow[]): Promise<unknown> {
-    if (this.traits.supportsAdvisoryLocks) return db.transaction().execute((trx) => this.#append(trx, rows));
-    return db.connection().execute((conn) => this.#append(conn, rows));
+    if (this.traits.supportsAdvisoryLocks) return db.transaction().execute((trx) => this.#append(trx, rows, false));
+    return db.connection().execute((conn) => this.#append(conn, rows, true));
   }
 
   #insert(db: Db, rows: AuditRow[]): Promise<unknown> {

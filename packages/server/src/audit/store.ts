@@ -3,7 +3,7 @@ import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
 import type { PreparedQuery } from '../storage/prepared.js';
-import type { SignedCheckpoint } from '@keynest/sdk/audit-chain';
+import { chainOf, type SignedCheckpoint } from '@keynest/sdk/audit-chain';
 
 export type AuditRow = Insertable<Database['audit_events']>;
 export type StoredAuditRow = Selectable<Database['audit_events']>;
@@ -28,6 +28,56 @@ export interface AuditFilter {
   before?: number;
 }
 
+/**
+ * Time bounds are found by binary search along the chain (records are appended in time order), so
+ * no index on time is kept up on every write. Records are stamped by the clock of the instance that
+ * wrote them, so the bounds are widened by this much, and the exact times are then filtered on.
+ */
+const CLOCK_MARGIN_MS = 10 * 60 * 1000;
+
+interface ChainPoint {
+  seq: number;
+  id: number;
+  at: number;
+}
+
+/** The chain's first record at or after `seq` (seqs are contiguous, except where records were removed). */
+async function pointAt(db: Db, chain: string, seq: number, direction: 'up' | 'down'): Promise<ChainPoint | undefined> {
+  const r = await db
+    .selectFrom('audit_events')
+    .select(['seq', 'id', 'at'])
+    .where('chain', '=', chain)
+    .where('seq', direction === 'up' ? '>=' : '<=', seq)
+    .orderBy('seq', direction === 'up' ? 'asc' : 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return r && r.seq !== null ? { seq: Number(r.seq), id: Number(r.id), at: Number(r.at) } : undefined;
+}
+
+/** The first record of the chain written at or after `t` (binary search on seq: a few index lookups). */
+export async function firstAtOrAfter(db: Db, chain: string, t: number): Promise<ChainPoint | undefined> {
+  const tail = await pointAt(db, chain, 0, 'up');
+  const head = await pointAt(db, chain, Number.MAX_SAFE_INTEGER, 'down');
+  if (!tail || !head || head.at < t) return undefined;
+  if (tail.at >= t) return tail;
+  // Invariant: the answer's seq is in (lo, hi]; `lo` is before t, `hi` is at or after it.
+  let lo = tail.seq;
+  let hi = head;
+  while (hi.seq - lo > 1) {
+    const probe = await pointAt(db, chain, Math.floor((lo + hi.seq) / 2), 'up');
+    if (!probe || probe.seq >= hi.seq) break;
+    if (probe.at >= t) hi = probe;
+    else lo = probe.seq;
+  }
+  return hi;
+}
+
+/** The last record of the chain written before `t`. */
+export async function lastBefore(db: Db, chain: string, t: number): Promise<ChainPoint | undefined> {
+  const after = await firstAtOrAfter(db, chain, t);
+  return after ? (after.seq > 0 ? pointAt(db, chain, after.seq - 1, 'down') : undefined) : pointAt(db, chain, Number.MAX_SAFE_INTEGER, 'down');
+}
+
 /** Ids are as good as ids: user and token ids carry these prefixes (crypto/random.ts newId). */
 const ACTOR_ID = /^(usr|tok)_/;
 
@@ -39,15 +89,16 @@ const ACTOR_ID = /^(usr|tok)_/;
 export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, limit: number): Promise<StoredAuditRow[]> {
   let lowId: number | undefined;
   let highId: number | undefined;
+  const chain = chainOf(orgId);
   if (f.from !== undefined) {
-    const r = await db.selectFrom('audit_events').select((eb) => eb.fn.min('id').as('id')).where('org_id', '=', orgId).where('at', '>=', f.from).executeTakeFirst();
-    if (r?.id === null || r?.id === undefined) return [];
-    lowId = Number(r.id);
+    const first = await firstAtOrAfter(db, chain, f.from - CLOCK_MARGIN_MS);
+    if (!first) return [];
+    lowId = first.id;
   }
   if (f.to !== undefined) {
-    const r = await db.selectFrom('audit_events').select((eb) => eb.fn.max('id').as('id')).where('org_id', '=', orgId).where('at', '<', f.to).executeTakeFirst();
-    if (r?.id === null || r?.id === undefined) return [];
-    highId = Number(r.id);
+    const last = await lastBefore(db, chain, f.to + CLOCK_MARGIN_MS);
+    if (!last) return [];
+    highId = last.id;
   }
   let q = db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
   if (lowId !== undefined) q = q.where('id', '>=', lowId).where('at', '>=', f.from!);
@@ -135,17 +186,10 @@ export function chainPage(db: Db, chain: string, afterSeq: number, limit: number
  * the last one before `to`. A contiguous stretch of the chain, so an export of it verifies.
  */
 export async function seqRange(db: Db, chain: string, from: number | undefined, to: number | undefined): Promise<{ first: number; last: number } | null> {
-  let first = 1;
-  if (from !== undefined) {
-    const r = await db.selectFrom('audit_events').select((eb) => eb.fn.min('seq').as('seq')).where('chain', '=', chain).where('at', '>=', from).executeTakeFirst();
-    if (r?.seq === null || r?.seq === undefined) return null;
-    first = Number(r.seq);
-  }
-  let q = db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('seq')).where('chain', '=', chain);
-  if (to !== undefined) q = q.where('at', '<', to);
-  const r = await q.executeTakeFirst();
-  if (r?.seq === null || r?.seq === undefined || Number(r.seq) < first) return null;
-  return { first, last: Number(r.seq) };
+  const first = from === undefined ? await pointAt(db, chain, 0, 'up') : await firstAtOrAfter(db, chain, from);
+  const last = to === undefined ? await pointAt(db, chain, Number.MAX_SAFE_INTEGER, 'down') : await lastBefore(db, chain, to);
+  if (!first || !last || last.seq < first.seq) return null;
+  return { first: first.seq, last: last.seq };
 }
 
 /** One page of a chain in seq order, after `afterSeq` and up to `lastSeq`. */

@@ -24,9 +24,9 @@ export async function up(db: Kysely<unknown>, t: DialectTraits): Promise<void> {
   for (const [column, type] of added) await db.schema.alterTable('audit_events').addColumn(column, type).execute();
   await chainExistingRows(db);
   await db.schema.createIndex('audit_events_chain_seq').unique().on('audit_events').columns(['chain', 'seq']).execute();
-  // Search (newest first within an org): a time range becomes an id range through (org_id, at);
-  // the common filters each have an index that keeps their matches in id order.
-  await db.schema.createIndex('audit_events_org_at').on('audit_events').columns(['org_id', 'at']).execute();
+  // Search (newest first within an org): a time range becomes an id range by binary search along
+  // the chain (audit/store.ts); the common filters each have an index that keeps their matches in
+  // id order. Every index costs every write, and every read of a value writes a record.
   await db.schema.createIndex('audit_events_org_action').on('audit_events').columns(['org_id', 'action', 'id']).execute();
   await db.schema.createIndex('audit_events_org_actor').on('audit_events').columns(['org_id', 'actor_id', 'id']).execute();
   await db.schema.createIndex('audit_events_org_environment').on('audit_events').columns(['org_id', 'environment', 'id']).execute();
