@@ -10,7 +10,7 @@ import { AppError } from '../errors.js';
 import type { SessionService } from '../identity/sessions.js';
 import { loadStanding, type MemberStanding } from '../roles/access-loader.js';
 import { resolveRoleRef, roleLabel } from '../roles/assign.js';
-import { customRoleOf, isMemberRole, type MemberRole, type RoleRef } from '../roles/rules.js';
+import { roleHolderOf, type MemberRole, type RoleRef } from '../roles/rules.js';
 import { clearMemberOverrides } from '../roles/store.js';
 import type { Db } from '../storage/database.js';
 import { countOwners, deleteMembership, listLiveSecretKeys, listMembers, lockMemberships, updateMemberRole } from './member-store.js';
@@ -68,11 +68,7 @@ export class MemberService {
   async list(ctx: RequestContext): Promise<MemberInfo[]> {
     const rows = await listMembers(this.deps.db, ctx.principal.orgId);
     return rows.map((r) => ({
-      userId: r.user_id,
-      email: r.email,
-      // A role stored otherwise (by hand) reads as the least one.
-      role: isMemberRole(r.role) ? r.role : 'viewer',
-      customRole: customRoleOf(r),
+      ...roleHolderOf(r),
       joinedAt: iso(r.created_at),
       twoFactorEnabled: r.totp_state === 'active',
       lastActiveAt: isoOrNull(r.last_active_at === null ? null : Number(r.last_active_at)),

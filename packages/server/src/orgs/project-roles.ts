@@ -6,7 +6,7 @@ import { auditContextOf, iso, type RequestContext } from '../context.js';
 import { AppError } from '../errors.js';
 import type { Target } from '../projects/service.js';
 import { resolveRoleRef, roleLabel } from '../roles/assign.js';
-import { customRoleOf, isMemberRole, type MemberRole, type RoleRef } from '../roles/rules.js';
+import { roleHolderOf, type MemberRole, type RoleRef } from '../roles/rules.js';
 import { clearOverride, listOverrides, setOverride } from '../roles/store.js';
 import type { Db } from '../storage/database.js';
 import { manageableMember } from './members.js';
@@ -35,10 +35,7 @@ export class ProjectRoleService {
   async list(ctx: RequestContext, target: Target): Promise<ProjectRoleInfo[]> {
     const rows = await listOverrides(this.deps.db, ctx.principal.orgId, { projectId: target.project.id });
     return rows.map((r) => ({
-      userId: r.user_id,
-      email: r.email,
-      role: isMemberRole(r.role) ? r.role : 'viewer',
-      customRole: customRoleOf(r),
+      ...roleHolderOf(r),
       setAt: iso(r.created_at),
     }));
   }

@@ -18,6 +18,19 @@ export function customRoleOf(r: { role: string; role_id: string | null; role_nam
 }
 
 /**
+ * Who holds which role, as the member list and a project's role overrides show it. A role stored
+ * otherwise (by hand) reads as the least one.
+ */
+export function roleHolderOf(r: { user_id: string; email: string; role: string; role_id: string | null; role_name: string | null }): {
+  userId: string;
+  email: string;
+  role: MemberRole;
+  customRole: { id: string; name: string } | null;
+} {
+  return { userId: r.user_id, email: r.email, role: isMemberRole(r.role) ? r.role : 'viewer', customRole: customRoleOf(r) };
+}
+
+/**
  * The checks a rule set passes before it is stored (400 validation_failed naming the rule): known
  * permissions, org-level ones only in rules for every project and environment, project-level ones
  * never narrowed to environments, and no empty lists.
