@@ -258,6 +258,7 @@ export class KeyNestClient {
         values: options.values === false ? false : undefined,
         raw: options.raw ? true : undefined,
         includeDeleted: options.includeDeleted ? true : undefined,
+        purpose: options.purpose,
       },
     });
     return answer.secrets;

@@ -320,6 +320,8 @@ export interface ListSecretsOptions {
   /** true: leave `${...}` references unresolved. */
   raw?: boolean;
   includeDeleted?: boolean;
+  /** What the values are read for (`run`, `export:dotenv`, …): kept in the server's audit record. */
+  purpose?: 'run' | 'export:dotenv' | 'export:json' | 'export:yaml' | 'export:shell' | 'export:docker' | 'export:k8s';
 }
 
 export interface GetSecretOptions {

@@ -50,7 +50,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
 
   const target = resolveTarget(values, io);
   const { client } = connect(io, globals, { auth: true });
-  const secrets = await client.listSecrets(target.project, target.env, { raw: values.raw === true });
+  const secrets = await client.listSecrets(target.project, target.env, { raw: values.raw === true, purpose: `export:${format}` });
   const entries = secrets.map(({ key, value }) => ({ key, value: value ?? '' }));
   let text: string;
   try {

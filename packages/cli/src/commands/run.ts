@@ -37,7 +37,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const { client } = connect(io, globals, { auth: true });
   // Loading child_process overlaps the wait for the server: this path is every wrapped program's start-up.
   const childProcess = import('node:child_process');
-  const secrets = await client.listSecrets(target.project, target.env);
+  const secrets = await client.listSecrets(target.project, target.env, { purpose: 'run' });
 
   const env: NodeJS.ProcessEnv = { ...io.env };
   for (const { key, value } of secrets) {

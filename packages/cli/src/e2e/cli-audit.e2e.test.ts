@@ -119,3 +119,17 @@ test('keynest audit export + verify --file: offline verification names what was 
   await h.fails(['audit', 'verify', '--keys', trusted], 2, 'usage');
   await h.fails(['audit', 'export', '--format', 'xml'], 2, 'usage');
 });
+
+test('keynest run and keynest export say what they read values for, and the audit record keeps it', async (t) => {
+  const h = await startHarness(t);
+  await h.setupProject();
+  await h.ok(['secrets', 'set', 'API_KEY=purpose-value']);
+  await h.ok(['run', '--', process.execPath, '-e', '0']);
+  await h.ok(['export', '--format', 'yaml']);
+  await h.ok(['export']);
+  await h.ok(['secrets', 'list', '--reveal']);
+  const { events } = (await asOwner(h, 'GET', '/api/v1/audit?action=secret.read')).body as { events: { details: { purpose?: string; keys: string[] } }[] };
+  assert.deepEqual(events.map((e) => e.details.purpose ?? null).reverse(), ['run', 'export:yaml', 'export:dotenv', null]);
+  assert.ok(events.every((e) => e.details.keys.includes('API_KEY')));
+  assert.equal((await asOwner(h, 'GET', '/api/v1/projects/app/environments/development/secrets?purpose=exfiltrate')).status, 400);
+});

@@ -3,7 +3,7 @@ import { callerOf, envTargetOf } from '../http/access.js';
 import { MemoizedJson } from '../http/memoized-json.js';
 import { envParams, ifVersion, noContent, secret, secretParams, writeResult } from '../http/schemas.js';
 import { BATCH_MAX_SECRETS } from './rules.js';
-import type { SecretService, SecretWrite } from './service.js';
+import { READ_PURPOSES, type ReadPurpose, type SecretService, type SecretWrite } from './service.js';
 
 const bool = { type: 'boolean' } as const;
 const value = { type: 'string' } as const; // size is checked in bytes by the service (value_too_large)
@@ -26,12 +26,21 @@ export function secretRoutes(app: FastifyInstance, deps: { secrets: SecretServic
       tags: ['secrets'],
       summary: 'All secrets of an environment (values resolved unless raw=true; keys only with values=false)',
       params: envParams,
-      querystring: { type: 'object', additionalProperties: false, properties: { values: bool, raw: bool, includeDeleted: bool } },
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          values: bool,
+          raw: bool,
+          includeDeleted: bool,
+          purpose: { type: 'string', enum: [...READ_PURPOSES], description: 'What the values are read for (keynest run, export in a format): kept in the audit record' },
+        },
+      },
       response: { 200: { type: 'object', additionalProperties: false, required: ['secrets'], properties: { secrets: { type: 'array', items: secret } } } },
     },
     handler: async (req, reply) => {
-      const q = req.query as { values?: boolean; raw?: boolean; includeDeleted?: boolean };
-      const list = await secrets.list(callerOf(req), envTargetOf(req), { values: q.values !== false, raw: q.raw === true, includeDeleted: q.includeDeleted === true });
+      const q = req.query as { values?: boolean; raw?: boolean; includeDeleted?: boolean; purpose?: ReadPurpose };
+      const list = await secrets.list(callerOf(req), envTargetOf(req), { values: q.values !== false, raw: q.raw === true, includeDeleted: q.includeDeleted === true, ...(q.purpose ? { purpose: q.purpose } : {}) });
       return json.body(reply, list, { secrets: list });
     },
   });

@@ -93,7 +93,8 @@ export class SecretService {
     this.#values = new SecretValueCache(deps.valueCache, deps.invalidation);
   }
 
-  async list(ctx: RequestContext, target: EnvTarget, opts: { values: boolean; raw: boolean; includeDeleted: boolean }): Promise<readonly Readonly<SecretView>[]> {
+  /** `purpose`: what the client reads the values for (`run`, `export:dotenv`, …), kept in the audit record. */
+  async list(ctx: RequestContext, target: EnvTarget, opts: { values: boolean; raw: boolean; includeDeleted: boolean; purpose?: ReadPurpose }): Promise<readonly Readonly<SecretView>[]> {
     const { db } = this.deps;
     if (!opts.values || opts.includeDeleted) {
       const rows = opts.includeDeleted
@@ -102,10 +103,10 @@ export class SecretService {
       if (!opts.values) return rows.map((r) => view(r));
       const live: Live[] = [];
       for (const r of rows) if (r.deleted_at === null) live.push(await this.#live(db, r));
-      const answered = new Map((await this.#answer(ctx, target, live, opts.raw)).map((s) => [s.key, s]));
+      const answered = new Map((await this.#answer(ctx, target, live, opts.raw, opts.purpose)).map((s) => [s.key, s]));
       return rows.map((r) => answered.get(r.key) ?? view(r));
     }
-    return this.#answer(ctx, target, await this.#allLive(ctx, target), opts.raw);
+    return this.#answer(ctx, target, await this.#allLive(ctx, target), opts.raw, opts.purpose);
   }
 
   /**
@@ -125,7 +126,7 @@ export class SecretService {
    * nothing needs resolving), recorded in the audit log before they are returned: if the record
    * cannot be written, the caller gets an error instead.
    */
-  async #answer(ctx: RequestContext, target: EnvTarget, secrets: readonly Live[], raw: boolean): Promise<readonly Live[]> {
+  async #answer(ctx: RequestContext, target: EnvTarget, secrets: readonly Live[], raw: boolean, purpose?: ReadPurpose): Promise<readonly Live[]> {
     const references = new Set<string>();
     let answer = secrets;
     if (!raw && secrets.some((s) => hasReferences(s.value))) {
@@ -136,7 +137,7 @@ export class SecretService {
         return resolved;
       });
     }
-    await this.#recordRead(ctx, target, secrets.map((s) => s.key), references);
+    await this.#recordRead(ctx, target, secrets.map((s) => s.key), references, purpose);
     return answer;
   }
 
@@ -368,13 +369,13 @@ export class SecretService {
   }
 
   /** Recorded before any value leaves: if this write fails, the caller gets an error, not values. */
-  #recordRead(ctx: RequestContext, target: EnvTarget, keys: string[], references: Set<string>): Promise<unknown> {
+  #recordRead(ctx: RequestContext, target: EnvTarget, keys: string[], references: Set<string>, purpose?: ReadPurpose): Promise<unknown> {
     return this.deps.audit.recordAlone(auditContextOf(ctx), {
       action: 'secret.read',
       target: keys.length === 1 ? { type: 'secret', name: keys[0]! } : { type: 'environment', id: target.environment.id, name: target.environment.name },
       project: target.project.name,
       environment: target.environment.name,
-      details: { project: target.project.name, environment: target.environment.name, keys, references: [...references] },
+      details: { project: target.project.name, environment: target.environment.name, keys, references: [...references], ...(purpose ? { purpose } : {}) },
     });
   }
 
@@ -388,6 +389,10 @@ export class SecretService {
     });
   }
 }
+
+/** What a client says it reads values for: `keynest run`, or `keynest export` in a format. */
+export const READ_PURPOSES = ['run', 'export:dotenv', 'export:json', 'export:yaml', 'export:shell', 'export:docker', 'export:k8s'] as const;
+export type ReadPurpose = (typeof READ_PURPOSES)[number];
 
 class ConcurrentWrite extends Error {}
 
