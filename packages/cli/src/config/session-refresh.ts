@@ -43,7 +43,8 @@ export async function renewStoredSession(env: NodeJS.ProcessEnv, server: string,
   });
 }
 
-async function withLock<T>(target: string, work: () => Promise<T>): Promise<T> {
+/** Runs `work` holding the lock file of `target` (exported for its tests). */
+export async function withLock<T>(target: string, work: () => Promise<T>): Promise<T> {
   const lock = `${target}.lock`;
   const mine = `${process.pid}\n${randomUUID()}\n`;
   const started = Date.now();
@@ -82,7 +83,10 @@ function takeOverIfAbandoned(lock: string): void {
   } catch {
     return;
   }
-  if (processAlive(pid) && age < ABANDONED_LOCK_MS) return;
+  // A lock with no holder written yet is being taken right now (O_EXCL creates the file before its
+  // content is written): it is as live as one whose holder runs, until it is too old to be.
+  const beingWritten = content.trim() === '';
+  if ((beingWritten || processAlive(pid)) && age < ABANDONED_LOCK_MS) return;
   const aside = `${lock}.${randomUUID()}.abandoned`;
   try {
     renameSync(lock, aside);
