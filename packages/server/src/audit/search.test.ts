@@ -65,6 +65,10 @@ describe('audit search answers the questions an auditor asks', () => {
     const byId = (await search(`actor=${token.info.id}`)).events;
     const byName = (await search('actor=deploy-bot')).events;
     assert.deepEqual(byId, byName);
+    const owner = (await search(`actor=${encodeURIComponent(OWNER.email.toUpperCase())}&limit=500`)).events;
+    assert.ok(owner.length > 5 && new Set(owner.map((e) => e.actor.id)).size === 1, 'a member by email, in any case');
+    assert.ok(owner.some((e) => e.actor.name === OWNER.email));
+    assert.deepEqual((await search('actor=nobody-by-that-name')).events, []);
     assert.deepEqual(byId.map((e) => e.action), ['secret.read', 'secret.read', 'token.use']);
     assert.equal(byId[0]!.userAgent, 'deploy-bot/1.0');
     assert.deepEqual(byId[0]!.details.keys, ['API_KEY', 'DB_URL']);

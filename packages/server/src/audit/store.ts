@@ -78,6 +78,19 @@ export async function lastBefore(db: Db, chain: string, t: number): Promise<Chai
   return after ? (after.seq > 0 ? pointAt(db, chain, after.seq - 1, 'down') : undefined) : pointAt(db, chain, Number.MAX_SAFE_INTEGER, 'down');
 }
 
+/** The org's members with this email and its tokens with this name: who an actor name means now. */
+async function actorIdsNamed(db: Db, orgId: string, name: string): Promise<string[]> {
+  const users = await db
+    .selectFrom('users')
+    .innerJoin('memberships', 'memberships.user_id', 'users.id')
+    .select('users.id')
+    .where('memberships.org_id', '=', orgId)
+    .where('users.email', '=', name.toLowerCase())
+    .execute();
+  const tokens = await db.selectFrom('api_tokens').select('id').where('org_id', '=', orgId).where('name', '=', name).execute();
+  return [...users.map((u) => u.id), ...tokens.map((t) => t.id)];
+}
+
 /** Ids are as good as ids: user and token ids carry these prefixes (crypto/random.ts newId). */
 const ACTOR_ID = /^(usr|tok)_/;
 
@@ -104,7 +117,11 @@ export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, l
   if (lowId !== undefined) q = q.where('id', '>=', lowId).where('at', '>=', f.from!);
   if (highId !== undefined) q = q.where('id', '<=', highId).where('at', '<', f.to!);
   if (f.before !== undefined) q = q.where('id', '<', f.before);
-  if (f.actor !== undefined) q = q.where(ACTOR_ID.test(f.actor) ? 'actor_id' : 'actor_name', '=', f.actor);
+  if (f.actor !== undefined) {
+    const ids = ACTOR_ID.test(f.actor) ? [f.actor] : await actorIdsNamed(db, orgId, f.actor);
+    // By id through its index; a name nobody holds now (a deleted token) by the name kept in each record.
+    q = ids.length > 0 ? q.where('actor_id', 'in', ids) : q.where('actor_name', '=', f.actor);
+  }
   if (f.action !== undefined) {
     const a = f.action.replace(/\.\*?$/, '');
     // `a` itself, or anything from "a." up to (not including) "a/" — the next character after '.'.

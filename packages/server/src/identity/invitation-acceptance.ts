@@ -89,7 +89,7 @@ export class InvitationAcceptance {
         await markEmailVerified(trx, user.id, ctx.now);
         await throttle.recordSuccess(trx, user.email, ctx.ip);
         const session = await this.deps.sessions.create(trx, { orgId: org.id, userId: user.id }, ctx, { rememberMe: input.rememberMe === true, secondFactor });
-        const who = { orgId: org.id, actor: { type: 'user' as const, id: user.id }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+        const who = { orgId: org.id, actor: { type: 'user' as const, id: user.id, name: invitation.email }, ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId, now: ctx.now };
         await audit.record(trx, who, { action: 'session.create', target: { type: 'session', id: session.id }, details: { method: 'invitation', secondFactor, rememberMe: input.rememberMe === true } });
         if (secondFactor === 'backup_code') await audit.record(trx, who, { action: '2fa.backup_code_used', target: { type: 'user', id: user.id } });
         return { session, signedIn: { user: { id: user.id, email: user.email }, org, ...session.credentials } };

@@ -31,7 +31,7 @@ export async function createMember(
   await markEmailVerified(trx, userId, ctx.now);
   await store.insertMembership(trx, { orgId: org.id, userId, role: member.role, roleId: member.roleId ?? null, now: ctx.now });
   const session = await deps.sessions.create(trx, { orgId: org.id, userId }, ctx, { rememberMe: opts.rememberMe });
-  const who = { orgId: org.id, actor: { type: 'user' as const, id: userId }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+  const who = { orgId: org.id, actor: { type: 'user' as const, id: userId, name: member.email }, ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId, now: ctx.now };
   await deps.audit.record(trx, who, { action: 'user.signup', target: { type: 'user', id: userId, name: member.email }, details: { method: member.method, role: member.roleId ?? member.role } });
   await deps.audit.record(trx, who, { action: 'session.create', target: { type: 'session', id: session.id }, details: { method: member.method, rememberMe: opts.rememberMe } });
   return { user: { id: userId, email: member.email }, org, ...session.credentials };

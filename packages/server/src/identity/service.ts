@@ -134,7 +134,7 @@ export class IdentityService {
     // Said only to whoever also passed the second factor (below): membership is the account's business.
     const org = named ?? { id: user.org_id, name: user.org_name };
     const upgraded = needsRehash(user.password_hash) ? await hashPassword(input.password) : null;
-    const who = { orgId: org.id, actor: { type: 'user' as const, id: user.id }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
+    const who = { orgId: org.id, actor: { type: 'user' as const, id: user.id, name: user.email }, ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId, now: ctx.now };
     let result;
     try {
       result = await this.deps.db.transaction().execute(async (trx) => {
