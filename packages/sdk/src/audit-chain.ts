@@ -27,7 +27,7 @@ const EXCLUDED = new Set(['id', 'hash', 'prev_hash']);
  * The hashed fields of a record, in canonical (sorted) order. Rows of one query share their keys,
  * so a verifier computes this once per shape rather than sorting every row.
  */
-function hashedKeys(record: ChainedFields): string[] {
+export function hashedKeys(record: ChainedFields): string[] {
   return Object.keys(record)
     .filter((k) => !EXCLUDED.has(k))
     .sort();

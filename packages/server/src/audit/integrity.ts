@@ -120,7 +120,7 @@ export class AuditIntegrity {
       const orgId = chain === '' ? null : chain;
       const cutoff = now - (await retention.retentionMs(orgId));
       const removed = await db.transaction().execute(async (trx) => {
-        if (this.deps.traits.supportsAdvisoryLocks) await store.lockChain(trx, chain);
+        await store.lockChain(trx, this.deps.traits, chain);
         const last = await store.lastRecordBefore(trx, chain, cutoff);
         if (!last || last.seq === null || last.hash === null) return 0;
         await store.insertCheckpoint(trx, orgId, this.#signed({ chain, seq: Number(last.seq), hash: last.hash, at: now, kind: 'anchor' }));
@@ -139,7 +139,7 @@ export class AuditIntegrity {
 
   async #sign(trx: Db, orgId: string | null, kind: CheckpointKind, now: number): Promise<SignedCheckpoint | null> {
     const chain = chainOf(orgId);
-    if (this.deps.traits.supportsAdvisoryLocks) await store.lockChain(trx, chain);
+    await store.lockChain(trx, this.deps.traits, chain);
     const head = await store.chainHead(trx, chain);
     if (!head) return null;
     const signed = this.#signed({ chain, seq: head.seq, hash: head.hash, at: now, kind });

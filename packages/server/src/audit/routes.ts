@@ -38,7 +38,7 @@ export function auditRoutes(app: FastifyInstance, deps: { audit: AuditService; i
     },
     handler: async (req) => {
       const { limit = 100, from, to, ...rest } = req.query as Omit<AuditFilter, 'from' | 'to'> & { limit?: number; from?: string; to?: string };
-      const filter: AuditFilter = { ...rest, ...(from !== undefined ? { from: Date.parse(from) } : {}), ...(to !== undefined ? { to: Date.parse(to) } : {}) };
+      const filter: AuditFilter = { ...rest, ...windowOf({ from, to }) };
       const events = await deps.audit.list(callerOf(req).principal.orgId, filter, limit);
       return { events, next: events.length === limit ? events[events.length - 1]!.id : null };
     },
@@ -61,7 +61,7 @@ export function auditRoutes(app: FastifyInstance, deps: { audit: AuditService; i
     },
     handler: async (req, reply) => {
       const q = req.query as { format: ExportFormat; from?: string; to?: string };
-      const window = { ...(q.from !== undefined ? { from: Date.parse(q.from) } : {}), ...(q.to !== undefined ? { to: Date.parse(q.to) } : {}) };
+      const window = windowOf(q);
       const caller = callerOf(req);
       const lines = await deps.integrity.export(auditContextOf(caller), q.format, window);
       const day = new Date(caller.now).toISOString().slice(0, 10);
@@ -95,6 +95,11 @@ export function auditRoutes(app: FastifyInstance, deps: { audit: AuditService; i
       return reply.code(201).send({ checkpoint });
     },
   });
+}
+
+/** A query's ISO `from`/`to` (already validated as date-time) as epoch ms, absent ones left out. */
+function windowOf(q: { from?: string | undefined; to?: string | undefined }): { from?: number; to?: number } {
+  return { ...(q.from !== undefined ? { from: Date.parse(q.from) } : {}), ...(q.to !== undefined ? { to: Date.parse(q.to) } : {}) };
 }
 
 function verifyView(r: VerifyResult) {

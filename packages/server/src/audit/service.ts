@@ -2,7 +2,7 @@ import type { Db } from '../storage/database.js';
 import type { DialectTraits } from '../storage/dialect.js';
 import { PreparedQuery } from '../storage/prepared.js';
 import type { Tenancy } from '../storage/tenancy.js';
-import { chainOf, GENESIS_HASH, recordHash } from '@keynest/sdk/audit-chain';
+import { chainOf, GENESIS_HASH, hashedKeys, recordHash } from '@keynest/sdk/audit-chain';
 import { AUDIT_COLUMNS, chainHead, chainHeadQuery, insertAuditEventsQuery, lockChain, searchAuditEvents, type AuditFilter, type AuditRow } from './store.js';
 
 /**
@@ -57,6 +57,9 @@ export interface AuditEvent {
  * (32,766) and PostgreSQL (65,535) at 12 columns a row.
  */
 const GROUP_MAX_ROWS = 64;
+
+/** The canonical field order of the rows this service writes (every row has every AUDIT_COLUMN), sorted once. */
+const HASHED_FIELDS = hashedKeys(Object.fromEntries(AUDIT_COLUMNS.map((c) => [c, null])));
 
 /** A client's user agent is kept up to this length. */
 const USER_AGENT_MAX = 512;
@@ -129,14 +132,14 @@ export class AuditService {
     }
     // A fixed order of locks, so two appends to the same chains cannot wait on each other.
     for (const chain of [...byChain.keys()].sort()) {
-      if (this.traits.supportsAdvisoryLocks) await lockChain(trx, chain);
+      await lockChain(trx, this.traits, chain);
       const known = alone ? this.#heads?.get(chain) : undefined;
       let { seq, hash } = known ?? (await chainHead(trx, chain, this.#head)) ?? { seq: 0, hash: GENESIS_HASH };
       for (const row of byChain.get(chain)!) {
         row.chain = chain;
         row.seq = ++seq;
         row.prev_hash = hash;
-        row.hash = hash = recordHash(row as Record<string, string | number | null>, hash);
+        row.hash = hash = recordHash(row as Record<string, string | number | null>, hash, HASHED_FIELDS);
       }
       // Whether a caller's transaction commits is not known here: its chain is read afresh next time.
       if (!alone) this.#heads?.delete(chain);

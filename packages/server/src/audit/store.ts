@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
+import type { DialectTraits } from '../storage/dialect.js';
 import type { PreparedQuery } from '../storage/prepared.js';
 import { chainOf, type SignedCheckpoint } from '@keynest/sdk/audit-chain';
 
@@ -164,7 +165,8 @@ const CHAIN_LOCK_SPACE = 0x61756474; // "audt"
  * Makes appends to one chain take turns until the transaction ends (PostgreSQL; SQLite runs one
  * transaction at a time anyway). Without it two transactions could both extend the same head.
  */
-export async function lockChain(trx: Db, chain: string): Promise<void> {
+export async function lockChain(trx: Db, traits: Pick<DialectTraits, 'supportsAdvisoryLocks'>, chain: string): Promise<void> {
+  if (!traits.supportsAdvisoryLocks) return;
   const key = createHash('sha256').update(chain).digest().readInt32BE(0);
   await sql`select pg_advisory_xact_lock(${CHAIN_LOCK_SPACE}, ${key})`.execute(trx);
 }
