@@ -7,10 +7,18 @@ import { withLock } from './session-refresh.js';
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('a lock file created but not yet written is someone taking the lock: waited for, not taken over', async () => {
+/** Runs `work` with the path of credentials in a fresh directory, removed afterwards. */
+async function inFreshDir(work: (target: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'keynest-lock-'));
   try {
-    const target = path.join(dir, 'credentials.json');
+    await work(path.join(dir, 'credentials.json'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a lock file created but not yet written is someone taking the lock: waited for, not taken over', () =>
+  inFreshDir(async (target) => {
     // What another process's O_EXCL create leaves for an instant, before it writes its pid.
     writeFileSync(`${target}.lock`, '', { mode: 0o600 });
     let ran = false;
@@ -24,15 +32,10 @@ test('a lock file created but not yet written is someone taking the lock: waited
     await waiting;
     assert.equal(ran, true);
     assert.equal(existsSync(`${target}.lock`), false, 'its own lock is removed afterwards');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('an empty lock left long ago (a crash between create and write) is taken over', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'keynest-lock-'));
-  try {
-    const target = path.join(dir, 'credentials.json');
+test('an empty lock left long ago (a crash between create and write) is taken over', () =>
+  inFreshDir(async (target) => {
     writeFileSync(`${target}.lock`, '', { mode: 0o600 });
     const old = new Date(Date.now() - 11 * 60_000);
     utimesSync(`${target}.lock`, old, old);
@@ -41,15 +44,10 @@ test('an empty lock left long ago (a crash between create and write) is taken ov
       ran = true;
     });
     assert.equal(ran, true);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a lock whose holder process is gone is taken over at once', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'keynest-lock-'));
-  try {
-    const target = path.join(dir, 'credentials.json');
+test('a lock whose holder process is gone is taken over at once', () =>
+  inFreshDir(async (target) => {
     // A pid far above any this machine hands out.
     writeFileSync(`${target}.lock`, '2147483646\nsome-id\n', { mode: 0o600 });
     let ran = false;
@@ -57,7 +55,4 @@ test('a lock whose holder process is gone is taken over at once', async () => {
       ran = true;
     });
     assert.equal(ran, true);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
