@@ -1,9 +1,8 @@
 import type { Db } from '../storage/database.js';
 import type { DialectTraits } from '../storage/dialect.js';
-import { PreparedQuery } from '../storage/prepared.js';
 import type { Tenancy } from '../storage/tenancy.js';
-import { chainOf, GENESIS_HASH, hashedKeys, recordHash } from '@keynest/sdk/audit-chain';
-import { AUDIT_COLUMNS, chainHead, chainHeadQuery, insertAuditEventsQuery, lockChain, searchAuditEvents, type AuditFilter, type AuditRow } from './store.js';
+import { ChainAppender } from './append.js';
+import { searchAuditEvents, type AuditFilter, type AuditRow } from './store.js';
 
 /**
  * The audit trail. Invariants:
@@ -52,14 +51,8 @@ export interface AuditEvent {
   details: Record<string, AuditDetail>;
 }
 
-/**
- * Most rows one INSERT of a group commit carries: well under the bound-parameter limits of SQLite
- * (32,766) and PostgreSQL (65,535) at 12 columns a row.
- */
+/** Most records one group commit carries (a group commits, or fails, as a whole). */
 const GROUP_MAX_ROWS = 64;
-
-/** The canonical field order of the rows this service writes (every row has every AUDIT_COLUMN), sorted once. */
-const HASHED_FIELDS = hashedKeys(Object.fromEntries(AUDIT_COLUMNS.map((c) => [c, null])));
 
 /** A client's user agent is kept up to this length. */
 const USER_AGENT_MAX = 512;
@@ -71,18 +64,8 @@ interface Queued {
 }
 
 export class AuditService {
-  /** A prepared multi-row INSERT per row count, compiled on first use. */
-  readonly #inserts = new Map<number, PreparedQuery<unknown[], unknown>>();
+  readonly #appender: ChainAppender;
   readonly #queue: Queued[] = [];
-  /** The chain head lookup, prepared once (it runs on every append). */
-  readonly #head = new PreparedQuery((db: Db, chain: string) => chainHeadQuery(db, chain));
-  /**
-   * SQLite only (one process owns the file, one connection): the head each chain had after this
-   * service's last append that committed by itself, so a batch of reads skips the head query. A
-   * chain is dropped from it whenever an append inside a caller's transaction (whose outcome is not
-   * known here) or a failed insert touches it. Null on PostgreSQL, where other instances append.
-   */
-  readonly #heads: Map<string, { seq: number; hash: string }> | null;
   #flushScheduled = false;
 
   constructor(
@@ -90,22 +73,24 @@ export class AuditService {
     private readonly traits: Pick<DialectTraits, 'supportsAdvisoryLocks'>,
     private readonly tenancy: Pick<Tenancy, 'runAsOrg' | 'runAsSystem'>,
   ) {
-    this.#heads = traits.supportsAdvisoryLocks ? null : new Map();
+    this.#appender = new ChainAppender(traits);
   }
 
-  /** Appends one record inside `trx` (the same transaction as the change it describes). */
+  /**
+   * Appends one record inside `trx` (the same transaction as the change it describes). Given no
+   * transaction, the record commits by itself before this resolves.
+   */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
     const rows = [toRow(ctx, entry)];
-    // The head read and the insert must not interleave with another append.
-    return trx.isTransaction ? this.#append(trx, rows, false) : this.#appendAlone(trx, rows);
+    return trx.isTransaction ? this.#appender.append(trx, rows) : this.#commit(rows);
   }
 
   /**
    * For events that change nothing (a read of values, a failed sign-in): resolves once the record
    * has committed, and rejects if it could not be — so a caller that waits for it before
    * answering never returns a value whose read went unrecorded (fail-closed). Records that arrive
-   * in the same turn of the event loop are written together by one multi-row INSERT, a commit of
-   * its own (group commit): under load this turns one commit per read into one per batch.
+   * in the same turn of the event loop are committed together (group commit): under load this
+   * turns one commit per read into one per batch.
    */
   recordAlone(ctx: AuditContext, entry: AuditEntry): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -118,63 +103,17 @@ export class AuditService {
   }
 
   /**
-   * Links the rows into their chains (after each chain's current head) and inserts them, inside
-   * the caller's transaction: a record that commits is linked; one that rolls back took no place.
-   * `alone`: the insert commits by itself (no caller's transaction), so its outcome is known here.
+   * Rows that commit by themselves. The head read and the insert must not interleave with another
+   * append: on PostgreSQL a transaction holds the chain's lock; SQLite has one connection, so
+   * holding it for both statements is enough — the INSERT commits on its own, and no BEGIN/COMMIT
+   * round is spent on the hot path of every read.
    */
-  async #append(trx: Db, rows: AuditRow[], alone: boolean): Promise<unknown> {
-    const byChain = new Map<string, AuditRow[]>();
-    for (const row of rows) {
-      const chain = chainOf(row.org_id ?? null);
-      const group = byChain.get(chain);
-      if (group) group.push(row);
-      else byChain.set(chain, [row]);
-    }
-    // A fixed order of locks, so two appends to the same chains cannot wait on each other.
-    for (const chain of [...byChain.keys()].sort()) {
-      await lockChain(trx, this.traits, chain);
-      const known = alone ? this.#heads?.get(chain) : undefined;
-      let { seq, hash } = known ?? (await chainHead(trx, chain, this.#head)) ?? { seq: 0, hash: GENESIS_HASH };
-      for (const row of byChain.get(chain)!) {
-        row.chain = chain;
-        row.seq = ++seq;
-        row.prev_hash = hash;
-        row.hash = hash = recordHash(row as Record<string, string | number | null>, hash, HASHED_FIELDS);
-      }
-      // Whether a caller's transaction commits is not known here: its chain is read afresh next time.
-      if (!alone) this.#heads?.delete(chain);
-    }
-    if (!alone) return this.#insert(trx, rows);
-    try {
-      const inserted = await this.#insert(trx, rows);
-      for (const [chain, group] of byChain) {
-        const last = group[group.length - 1]!;
-        this.#heads?.set(chain, { seq: last.seq!, hash: last.hash! });
-      }
-      return inserted;
-    } catch (err) {
-      for (const chain of byChain.keys()) this.#heads?.delete(chain);
-      throw err;
-    }
-  }
-
-  /**
-   * Appends outside any caller's transaction. The head read and the insert must not interleave
-   * with another append: on PostgreSQL a transaction holds the chain's lock; SQLite has one
-   * connection, so holding it for both statements is enough — the INSERT commits on its own, and
-   * no BEGIN/COMMIT round is spent on the hot path of every read.
-   */
-  #appendAlone(db: Db, rows: AuditRow[]): Promise<unknown> {
-    if (this.traits.supportsAdvisoryLocks) return db.transaction().execute((trx) => this.#append(trx, rows, false));
-    return db.connection().execute((conn) => this.#append(conn, rows, true));
-  }
-
-  #insert(db: Db, rows: AuditRow[]): Promise<unknown> {
-    let insert = this.#inserts.get(rows.length);
-    if (!insert) this.#inserts.set(rows.length, (insert = new PreparedQuery((d: Db, ...values: unknown[]) => insertAuditEventsQuery(d, ...values))));
-    const values: unknown[] = [];
-    for (const row of rows) for (const c of AUDIT_COLUMNS) values.push(row[c]);
-    return insert.execute(db, ...values);
+  #commit(rows: AuditRow[]): Promise<void> {
+    return this.#asWriterOf(rows, () =>
+      this.traits.supportsAdvisoryLocks
+        ? this.db.transaction().execute((trx) => this.#appender.append(trx, rows))
+        : this.db.connection().execute((conn) => this.#appender.append(conn, rows)),
+    );
   }
 
   async #flush(): Promise<void> {
@@ -182,16 +121,17 @@ export class AuditService {
     const batch = this.#queue.splice(0);
     // Each group commits on its own: its readers are answered once it has committed, and
     // refused if it failed, whatever happens to the other groups of the batch.
+    const groups: Promise<void>[] = [];
     for (let at = 0; at < batch.length; at += GROUP_MAX_ROWS) {
       const group = batch.slice(at, at + GROUP_MAX_ROWS);
-      try {
-        const rows = group.map((q) => q.row);
-        await this.#asWriterOf(rows, () => this.#appendAlone(this.db, rows));
-        for (const q of group) q.resolve();
-      } catch (err) {
-        for (const q of group) q.reject(err);
-      }
+      groups.push(
+        this.#commit(group.map((q) => q.row)).then(
+          () => group.forEach((q) => q.resolve()),
+          (err: unknown) => group.forEach((q) => q.reject(err)),
+        ),
+      );
     }
+    await Promise.all(groups);
   }
 
   /**
