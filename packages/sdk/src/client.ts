@@ -523,8 +523,13 @@ export class KeyNestClient {
 
   /** Audit events matching every given filter, newest first, one page at a time. */
   async searchAudit(options: ListAuditOptions = {}): Promise<AuditPage> {
-    const { limit, before, from, to, actor, action, project, environment, key, ip, outcome } = options;
-    return this.#call<AuditPage>({ method: 'GET', path: `${API}/audit`, query: { limit, before, from, to, actor, action, project, environment, key, ip, outcome } });
+    const { limit, before, from, to, actor, action, project, environment, key, ip, outcome, login } = options;
+    return this.#call<AuditPage>({ method: 'GET', path: `${API}/audit`, query: { limit, before, from, to, actor, action, project, environment, key, ip, outcome, login } });
+  }
+
+  /** The keyed digest the audit log keeps for a sensitive string (`as: 'login'`: a sign-in name, normalised as sign-in does). */
+  async auditHash(value: string, options: { as?: 'login' } = {}): Promise<string> {
+    return (await this.#call<{ hash: string }>({ method: 'POST', path: `${API}/audit/hash`, body: { value, ...options } })).hash;
   }
 
   /**

@@ -438,6 +438,8 @@ export interface ListAuditOptions {
   key?: string;
   ip?: string;
   outcome?: 'success' | 'failure';
+  /** A sign-in name: the failed sign-ins and lockouts where it was typed (the log keeps only a keyed digest of it). */
+  login?: string;
 }
 
 /** One page of audit search. */

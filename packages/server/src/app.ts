@@ -7,6 +7,7 @@ import type { ApiTokenService } from './access/service.js';
 import { auditRoutes } from './audit/routes.js';
 import type { AuditService } from './audit/service.js';
 import type { AuditIntegrity } from './audit/integrity.js';
+import type { SensitiveStrings } from './audit/sensitive.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
 import { registerAccessControl } from './http/access.js';
@@ -70,6 +71,7 @@ export interface Services {
   tokens: ApiTokenService;
   audit: AuditService;
   auditIntegrity: AuditIntegrity;
+  auditSensitive: SensitiveStrings;
 }
 
 export const SERVER_VERSION = '0.1.0';
@@ -157,7 +159,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   secretRoutes(app, { secrets: services.secrets });
   keyRotationRoutes(app, { rotation: services.rotation });
   tokenRoutes(app, { tokens: services.tokens, projects: services.projects });
-  auditRoutes(app, { audit: services.audit, integrity: services.auditIntegrity });
+  auditRoutes(app, { audit: services.audit, integrity: services.auditIntegrity, sensitive: services.auditSensitive });
 
   await app.ready();
   return app;

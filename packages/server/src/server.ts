@@ -12,6 +12,7 @@ import { stepUpPolicyOf } from './access/policy.js';
 import { BackgroundWork, PeriodicWork } from './background.js';
 import { AuditIntegrity } from './audit/integrity.js';
 import { AuditKeys } from './audit/keys.js';
+import { SensitiveStrings } from './audit/sensitive.js';
 import { Invalidation } from './cache.js';
 import { Keyring } from './crypto/keyring.js';
 import { loadRootKey } from './crypto/root-key.js';
@@ -76,6 +77,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const keyring = new Keyring(rootKey);
     const audit = new AuditService(db, storage.traits, storage.tenancy);
     const auditKeys = new AuditKeys({ db, rootKey });
+    const sensitive = new SensitiveStrings(rootKey);
     await auditKeys.init(clock());
     const invalidation = new Invalidation();
     const orgs = new OrgService({ db, keyring, audit, invalidation, defaults: { sessionLimit: config.sessionsPerUser, passwordPolicy: config.passwordPolicy, auditRetentionDays: config.auditRetentionDays } });
@@ -119,7 +121,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       admitAttempt: (...args) => identity!.admitAttempt(...args),
       failedAttempt: (...args) => identity!.failedAttempt(...args),
     });
-    identity = new IdentityService({ db, orgs, audit, log, sessions, throttle, passwordPolicy: config.passwordPolicy, twoFactor, notices, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE) });
+    identity = new IdentityService({ db, orgs, audit, sensitive, log, sessions, throttle, passwordPolicy: config.passwordPolicy, twoFactor, notices, setupTokenFile: path.join(config.dataDir, SETUP_TOKEN_FILE) });
     // Work left behind by answered requests (reset and sign-up lookups, their mails); drained at quiesce.
     const background = new BackgroundWork(log);
     const recovery = new AccountRecovery({
@@ -157,6 +159,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       rotation: new KeyRotationService({ db, keyring, audit }),
       tokens,
       audit,
+      auditSensitive: sensitive,
       auditIntegrity: new AuditIntegrity({
         db,
         traits: storage.traits,

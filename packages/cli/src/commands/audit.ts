@@ -25,7 +25,9 @@ function timeOf(flag: string, text: string | undefined): string | undefined {
 }
 
 const USAGE = `Usage: keynest audit search [--from TIME] [--to TIME] [--actor WHO] [--action ACTION] [--project P]
-                            [--env E] [--key KEY] [--ip IP] [--outcome success|failure] [--limit N] [--before ID]
+                            [--env E] [--key KEY] [--ip IP] [--outcome success|failure] [--login NAME]
+                            [--limit N] [--before ID]
+       keynest audit hash VALUE [--login]
        keynest audit export [--format jsonl|csv] [--from TIME] [--to TIME] [--output FILE]
        keynest audit verify [--file EXPORT.jsonl [--keys KEYS.json]]
        keynest audit checkpoint
@@ -35,8 +37,12 @@ search      Audit events matching every given filter, newest first (\`list\` is 
             WHO is a user or token id, an email or a token name. ACTION matches itself and every
             action under it (secret matches secret.read, secret.write, ...). --before ID pages
             back: pass the id the previous page printed as "next".
+            --login NAME finds the failed sign-ins and lockouts where NAME was typed (the log keeps
+            only a keyed digest of what was typed: sometimes it is a password).
             e.g. who read production secrets this week:
                  keynest audit search --action secret.read --env production --from 7d
+hash        The keyed digest (hmac-sha256:...) the log keeps for VALUE, to look for it in an
+            export or a sink; --login normalises VALUE as sign-in does.
 export      Streams the records of a period (default: all) to stdout or --output FILE (mode 0600).
             jsonl carries every record's chain links, the signed checkpoints and their public keys,
             so it verifies offline; csv is for spreadsheets (cells that could run as formulas are
@@ -61,10 +67,11 @@ const LIST_OPTIONS = {
   key: { type: 'string' },
   ip: { type: 'string' },
   outcome: { type: 'string' },
+  login: { type: 'string' },
 } as const;
 
 export function run(argv: string[], io: Io): Promise<number> {
-  return dispatch('audit', argv, io, { search: list, list, export: exportRecords, verify, checkpoint }, USAGE, LIST_OPTIONS);
+  return dispatch('audit', argv, io, { search: list, list, export: exportRecords, verify, checkpoint, hash }, USAGE, LIST_OPTIONS);
 }
 
 const EXPORT_OPTIONS = { format: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, output: { type: 'string', short: 'o' } } as const;
@@ -146,6 +153,7 @@ async function list(argv: string[], io: Io): Promise<number> {
     key: values.key,
     ip: values.ip,
     outcome: values.outcome,
+    login: values.login,
   });
   const { events } = page;
   emit(io, globals, page, () => {
@@ -165,5 +173,14 @@ async function list(argv: string[], io: Io): Promise<number> {
     );
     return page.next === null ? rows : `${rows}\nnext: --before ${page.next}`;
   });
+  return 0;
+}
+
+async function hash(argv: string[], io: Io): Promise<number> {
+  const { values, positionals, globals } = parseCommand(argv, { login: { type: 'boolean' } } as const, USAGE);
+  expectPositionals(positionals, ['VALUE']);
+  const { client } = connect(io, globals, { auth: true });
+  const digest = await client.auditHash(positionals[0]!, values.login ? { as: 'login' } : {});
+  emit(io, globals, { hash: digest }, () => digest);
   return 0;
 }

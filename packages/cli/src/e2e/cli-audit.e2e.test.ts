@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { withoutAuditTriggers } from '@keynest/server';
-import { asOwner, startHarness } from './harness.test-util.js';
+import { asOwner, EMAIL, startHarness } from './harness.test-util.js';
 
 test('keynest audit verify: intact, then names the record someone changed in the database (exit 1)', async (t) => {
   const h = await startHarness(t);
@@ -132,4 +132,20 @@ test('keynest run and keynest export say what they read values for, and the audi
   assert.deepEqual(events.map((e) => e.details.purpose ?? null).reverse(), ['run', 'export:yaml', 'export:dotenv', null]);
   assert.ok(events.every((e) => e.details.keys.includes('API_KEY')));
   assert.equal((await asOwner(h, 'GET', '/api/v1/projects/app/environments/development/secrets?purpose=exfiltrate')).status, 400);
+});
+
+test('keynest audit hash and search --login: failed sign-ins found by what was typed, which the log keeps only as a digest', async (t) => {
+  const h = await startHarness(t);
+  await h.setupProject();
+  const res = await fetch(`${h.server.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: EMAIL.toUpperCase(), password: 'not-the-password' }) });
+  assert.equal(res.status, 401);
+
+  const digest = (await h.ok(['audit', 'hash', EMAIL, '--login'])).trim();
+  assert.match(digest, /^hmac-sha256:[0-9a-f]{64}$/);
+  assert.equal(JSON.parse(await h.ok(['audit', 'hash', ` ${EMAIL.toUpperCase()}`, '--login', '--json'])).hash, digest);
+  const failures = JSON.parse(await h.ok(['audit', 'search', '--login', EMAIL, '--json'])).events;
+  assert.deepEqual(failures.map((e: { action: string; outcome: string; details: { login: string } }) => [e.action, e.outcome, e.details.login]), [['session.create', 'failure', digest]]);
+  assert.match(await h.ok(['audit', 'search', '--login', EMAIL]), /session\.create\s+.*failure\s+127\.0\.0\.1\n$/);
+  assert.equal(await h.ok(['audit', 'search', '--login', 'someone-else@example.com']), 'No audit events.\n');
+  await h.fails(['audit', 'hash'], 2, 'usage');
 });

@@ -8,10 +8,11 @@ import type { VerifyResult } from '@keynest/sdk/audit-chain';
 import type { AuditIntegrity } from './integrity.js';
 import { auditContextOf } from '../context.js';
 import type { AuditService } from './service.js';
+import type { SensitiveStrings } from './sensitive.js';
 
 const ACCESS = { permission: 'audit:read', sessionOnly: true } as const;
 
-export function auditRoutes(app: FastifyInstance, deps: { audit: AuditService; integrity: AuditIntegrity }): void {
+export function auditRoutes(app: FastifyInstance, deps: { audit: AuditService; integrity: AuditIntegrity; sensitive: SensitiveStrings }): void {
   app.get('/api/v1/audit', {
     config: { access: ACCESS },
     schema: {
@@ -33,14 +34,34 @@ export function auditRoutes(app: FastifyInstance, deps: { audit: AuditService; i
           key: { ...text(1, 256), description: 'A secret key (also finds reads of several values that included it)' },
           ip: text(1, 64),
           outcome: { type: 'string', enum: ['success', 'failure'] },
+          login: { ...text(1, 254), description: 'A sign-in name: failed sign-ins and lockouts where this was typed (matched by its keyed digest)' },
         },
       },
     },
     handler: async (req) => {
-      const { limit = 100, from, to, ...rest } = req.query as Omit<AuditFilter, 'from' | 'to'> & { limit?: number; from?: string; to?: string };
-      const filter: AuditFilter = { ...rest, ...windowOf({ from, to }) };
+      const { limit = 100, from, to, login, ...rest } = req.query as Omit<AuditFilter, 'from' | 'to' | 'login'> & { limit?: number; from?: string; to?: string; login?: string };
+      const filter: AuditFilter = { ...rest, ...windowOf({ from, to }), ...(login !== undefined ? { login: deps.sensitive.login(login) } : {}) };
       const events = await deps.audit.list(callerOf(req).principal.orgId, filter, limit);
       return { events, next: events.length === limit ? events[events.length - 1]!.id : null };
+    },
+  });
+
+  app.post('/api/v1/audit/hash', {
+    config: { access: ACCESS },
+    schema: {
+      tags: ['audit'],
+      summary: 'The keyed digest (hmac-sha256:…) the audit log keeps for a sensitive string, to look it up in records or exports',
+      description: '`as: login` normalises a sign-in name the way sign-in does (what failed sign-in records keep in `details.login`).',
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['value'],
+        properties: { value: text(1, 1024), as: { type: 'string', enum: ['login'] } },
+      },
+    },
+    handler: async (req) => {
+      const { value, as } = req.body as { value: string; as?: 'login' };
+      return { hash: as === 'login' ? deps.sensitive.login(value) : deps.sensitive.digest(value) };
     },
   });
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
 import { startServer } from '../test-support/server.js';
-import { api, assertError, setupOwner, signIn, type Api } from '../test-support/api.js';
+import { api, assertError, OWNER, setupOwner, signIn, type Api } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
 import { addMember, createProject, createToken, putSecret, secretsPath } from '../test-support/fixtures.js';
 
@@ -59,5 +60,34 @@ describe('security events in the audit log', () => {
     assert.equal(all.length, 2, 'the next day: one more');
     assert.deepEqual([all[1]!.actor_name, all[1]!.target_id, all[1]!.ip, all[1]!.org_id], ['daily', token.info.id, '127.0.0.1', orgId]);
     assert.ok(all[1]!.request_id, 'tied to the request that used it');
+  });
+  it('what was typed as a sign-in name is kept only as a keyed digest, which an auditor can look up', async () => {
+    const typedPassword = 'Tr0ub4dor-typed-in-the-email-field';
+    assertError(await api(srv)('POST', '/api/v1/auth/login', { email: ' Owner@Example.COM ', password: 'not-the-password' }), 401, 'invalid_credentials');
+    assertError(await api(srv)('POST', '/api/v1/auth/login', { email: typedPassword, password: 'whatever-1' }), 401, 'invalid_credentials');
+    const failures = (await rows('session.create')).filter((r) => r.outcome === 'failure');
+    const [known, unknown] = failures.slice(-2).map((r) => JSON.parse(r.details) as { login: string });
+    assert.match(known!.login, /^hmac-sha256:[0-9a-f]{64}$/);
+    assert.match(unknown!.login, /^hmac-sha256:[0-9a-f]{64}$/);
+    const everything = JSON.stringify(await srv.db.selectFrom('audit_events').selectAll().execute());
+    assert.ok(!everything.includes(typedPassword) && !everything.toLowerCase().includes(typedPassword.toLowerCase()), 'the typed text in the audit log');
+    // Keyed: not a plain digest anyone could compute from a guess.
+    assert.notEqual(unknown!.login, `hmac-sha256:${createHash('sha256').update(typedPassword.toLowerCase()).digest('hex')}`);
+
+    // Signed in afresh: the tests before moved the clock past the first session's tokens.
+    const auditor = api(srv, await signIn(srv, { email: OWNER.email, password: OWNER.password }));
+    const hash = async (body: Record<string, unknown>) => {
+      const res = await auditor('POST', '/api/v1/audit/hash', body);
+      assert.equal(res.status, 200, res.text);
+      return res.body.hash as string;
+    };
+    assert.equal(await hash({ value: 'OWNER@example.com ', as: 'login' }), known!.login, 'normalised as sign-in does');
+    assert.equal(await hash({ value: typedPassword, as: 'login' }), unknown!.login);
+    assert.notEqual(await hash({ value: 'OWNER@example.com ' }), known!.login, 'a raw value is not normalised');
+    assertError(await auditor('POST', '/api/v1/audit/hash', { value: '' }), 400, 'validation_failed');
+
+    const found = (await auditor('GET', `/api/v1/audit?login=${encodeURIComponent('owner@EXAMPLE.com')}`)).body.events as { action: string; outcome: string }[];
+    assert.deepEqual(found.map((e) => [e.action, e.outcome]), [['session.create', 'failure']], 'only the failure where it was typed');
+    assert.deepEqual((await auditor('GET', '/api/v1/audit?login=nobody%40example.com')).body.events, []);
   });
 });

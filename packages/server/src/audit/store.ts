@@ -25,6 +25,8 @@ export interface AuditFilter {
   key?: string;
   ip?: string;
   outcome?: 'success' | 'failure';
+  /** A keyed digest of a sign-in name (audit/sensitive.ts): the failed sign-ins and lockouts where it was typed. */
+  login?: string;
   /** The cursor: only events older than this id. */
   before?: number;
 }
@@ -132,12 +134,17 @@ export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, l
   if (f.environment !== undefined) q = q.where('environment', '=', f.environment);
   if (f.ip !== undefined) q = q.where('ip', '=', f.ip);
   if (f.outcome !== undefined) q = q.where('outcome', '=', f.outcome);
+  if (f.login !== undefined) q = q.where(detailsContain(`"login":${JSON.stringify(f.login)}`));
   if (f.key !== undefined) {
     const key = f.key;
-    const listed = `%${JSON.stringify(key).replace(/[\\%_]/g, '\\$&')}%`;
-    q = q.where((eb) => eb.or([eb('target_name', '=', key), eb.and([eb('target_type', '=', 'environment'), sql<boolean>`details LIKE ${listed} ESCAPE '\\'`])]));
+    q = q.where((eb) => eb.or([eb('target_name', '=', key), eb.and([eb('target_type', '=', 'environment'), detailsContain(JSON.stringify(key))])]));
   }
   return q.orderBy('id', 'desc').limit(limit).execute();
+}
+
+/** Records whose details (JSON text) contain `text` literally: LIKE, with its wildcards escaped. */
+function detailsContain(text: string) {
+  return sql<boolean>`details LIKE ${`%${text.replace(/[\\%_]/g, '\\$&')}%`} ESCAPE '\\'`;
 }
 
 /** Column order of `insertAuditEventQuery`'s parameters. */

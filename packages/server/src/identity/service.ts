@@ -1,5 +1,6 @@
 import { rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { signedInUser, type UserPrincipal } from '../access/principal.js';
+import type { SensitiveStrings } from '../audit/sensitive.js';
 import type { AuditService } from '../audit/service.js';
 import { auditContextOf } from '../context.js';
 import type { AnonymousContext, RequestContext } from '../context.js';
@@ -32,6 +33,8 @@ export interface IdentityDeps {
   db: Db;
   orgs: OrgService;
   audit: AuditService;
+  /** Keyed digests of what callers typed as their sign-in name (audit/sensitive.ts). */
+  sensitive: SensitiveStrings;
   log: Logger;
   sessions: SessionService;
   throttle: LoginThrottle;
@@ -176,7 +179,7 @@ export class IdentityService {
         const user = await store.findUserWithMembership(trx, email);
         locked = { until, userId: user?.id ?? null };
         const audited = { orgId: user?.org_id ?? null, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
-        await this.deps.audit.record(trx, audited, { action: 'account.lock', target: { type: 'user', id: user?.id ?? null }, details: { lockedUntil: new Date(until).toISOString(), burst: true } });
+        await this.deps.audit.record(trx, audited, { action: 'account.lock', target: { type: 'user', id: user?.id ?? null }, details: { login: this.deps.sensitive.login(email), lockedUntil: new Date(until).toISOString(), burst: true } });
       });
     } finally {
       const l = locked as { until: number; userId: string | null } | null;
@@ -192,10 +195,13 @@ export class IdentityService {
     const { throttle, audit } = this.deps;
     const audited = { orgId: who.orgId, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
     const target = { type: 'user', id: who.userId };
+    // What was typed as the sign-in name, as a keyed digest: groups an unknown account's failures
+    // without keeping the text (which is sometimes the password, typed in the wrong field).
+    const login = this.deps.sensitive.login(email);
     const failure = await throttle.recordFailure(email, ctx.now, async (trx, outcome) => {
-      await audit.record(trx, audited, { action, outcome: 'failure', target, details: { reason, failures: outcome.failures } });
+      await audit.record(trx, audited, { action, outcome: 'failure', target, details: { login, reason, failures: outcome.failures } });
       if (outcome.lockedUntil !== null) {
-        await audit.record(trx, audited, { action: 'account.lock', target, details: { lockedUntil: new Date(outcome.lockedUntil).toISOString(), failures: outcome.failures } });
+        await audit.record(trx, audited, { action: 'account.lock', target, details: { login, lockedUntil: new Date(outcome.lockedUntil).toISOString(), failures: outcome.failures } });
       }
     });
     // Only a real account has someone to tell; an unknown email locks silently.
