@@ -30,3 +30,16 @@ export function parseDuration(text: string): number | null {
   }
   return seconds;
 }
+
+/** ISO-8601 as given, or a duration (7d) counted back from now. */
+export function timeOf(flag: string, text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (/^\d+[smhdwy]/i.test(text)) {
+    const seconds = parseDuration(text);
+    if (seconds === null) throw new UsageError(`${flag} must be a time or a duration ago, not "${text}"`);
+    return new Date(Date.now() - seconds * 1000).toISOString();
+  }
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new UsageError(`${flag} must be ISO-8601 (2026-11-01T09:00:00Z) or a duration ago (7d), not "${text}"`);
+  return new Date(ms).toISOString();
+}

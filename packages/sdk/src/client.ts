@@ -8,7 +8,10 @@ import { send, sendForStream, segment, type FetchLike, type RequestSpec, type Tr
 import type {
   AcceptInvitationInput,
   AuditEvent,
+  AlertRuleChange,
+  AlertRuleView,
   AuditPage,
+  SecurityAlert,
   AuditCheckpoint,
   AuditKey,
   AuditVerification,
@@ -525,6 +528,20 @@ export class KeyNestClient {
   async searchAudit(options: ListAuditOptions = {}): Promise<AuditPage> {
     const { limit, before, from, to, actor, action, project, environment, key, ip, outcome, login } = options;
     return this.#call<AuditPage>({ method: 'GET', path: `${API}/audit`, query: { limit, before, from, to, actor, action, project, environment, key, ip, outcome, login } });
+  }
+
+  /** The org's security alerts, newest first (needs audit:read). */
+  async listAlerts(options: { since?: string; rule?: string; limit?: number } = {}): Promise<SecurityAlert[]> {
+    return (await this.#call<{ alerts: SecurityAlert[] }>({ method: 'GET', path: `${API}/alerts`, query: { since: options.since, rule: options.rule, limit: options.limit } })).alerts;
+  }
+
+  async listAlertRules(): Promise<AlertRuleView[]> {
+    return (await this.#call<{ rules: AlertRuleView[] }>({ method: 'GET', path: `${API}/alerts/rules` })).rules;
+  }
+
+  /** Needs settings:manage and a recent sign-in. */
+  async changeAlertRule(rule: string, change: AlertRuleChange): Promise<AlertRuleView> {
+    return (await this.#call<{ rule: AlertRuleView }>({ method: 'PUT', path: `${API}/alerts/rules/${encodeURIComponent(rule)}`, body: change })).rule;
   }
 
   /** The keyed digest the audit log keeps for a sensitive string (`as: 'login'`: a sign-in name, normalised as sign-in does). */

@@ -442,6 +442,37 @@ export interface ListAuditOptions {
   login?: string;
 }
 
+/** A security alert (docs/alerts.md): repeats within the de-duplication period add to `count`. */
+export interface SecurityAlert {
+  id: string;
+  rule: string;
+  subject: string;
+  summary: string;
+  details: Record<string, string | number | boolean | null>;
+  firstAt: string;
+  lastAt: string;
+  count: number;
+  /** The audit record that fired it first. */
+  auditId: number;
+}
+
+/** An alert rule as it applies to the org. */
+export interface AlertRuleView {
+  rule: string;
+  description: string;
+  enabled: boolean;
+  threshold: number | null;
+  windowS: number | null;
+  /** Whether the org changed it from the shipped default. */
+  custom: boolean;
+}
+
+export interface AlertRuleChange {
+  enabled?: boolean;
+  threshold?: number;
+  windowS?: number;
+}
+
 /** One page of audit search. */
 export interface AuditPage {
   events: AuditEvent[];

@@ -4,6 +4,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { stepUpPolicyOf } from './access/policy.js';
 import { tokenRoutes } from './access/routes.js';
 import type { ApiTokenService } from './access/service.js';
+import { alertRoutes } from './alerts/routes.js';
+import type { AlertService } from './alerts/service.js';
 import { auditRoutes } from './audit/routes.js';
 import type { AuditService } from './audit/service.js';
 import type { AuditIntegrity } from './audit/integrity.js';
@@ -72,6 +74,7 @@ export interface Services {
   audit: AuditService;
   auditIntegrity: AuditIntegrity;
   auditSensitive: SensitiveStrings;
+  alerts: AlertService;
 }
 
 export const SERVER_VERSION = '0.1.0';
@@ -160,6 +163,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   keyRotationRoutes(app, { rotation: services.rotation });
   tokenRoutes(app, { tokens: services.tokens, projects: services.projects });
   auditRoutes(app, { audit: services.audit, integrity: services.auditIntegrity, sensitive: services.auditSensitive });
+  alertRoutes(app, { alerts: services.alerts });
 
   await app.ready();
   return app;

@@ -55,6 +55,8 @@ export interface Config {
   auditCheckpointS: number;
   /** Audit records older than this are purged (leaving a signed anchor), unless the org says otherwise. */
   auditRetentionDays: number;
+  /** An alert that fires again within this long of its last firing is counted, not sent again. */
+  alertDedupeS: number;
   /** The longest an API token may live; every token expires (access/token-rules.ts). */
   tokenMaxTtlS: number;
   /** Which proxies' X-Forwarded-For to believe: Fastify's `trustProxy` (false = none). */
@@ -117,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     emergencyAccessS: integer(vars, 'KEYNEST_EMERGENCY_ACCESS_S', 3600, 60, DAY_S),
     auditCheckpointS: integer(vars, 'KEYNEST_AUDIT_CHECKPOINT_S', 3600, 1, DAY_S),
     auditRetentionDays: integer(vars, 'KEYNEST_AUDIT_RETENTION_DAYS', 730, 1, 100 * 365),
+    alertDedupeS: integer(vars, 'KEYNEST_ALERT_DEDUPE_S', 3600, 0, 7 * DAY_S),
     tokenMaxTtlS: integer(vars, 'KEYNEST_TOKEN_MAX_TTL_S', 365 * DAY_S, 3600, 10 * 365 * DAY_S),
     shutdownTimeoutMs: integer(vars, 'KEYNEST_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     bodyLimitBytes: integer(vars, 'KEYNEST_BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),

@@ -6,6 +6,7 @@ import { ProjectRoleService } from './orgs/project-roles.js';
 import { ApiTokenService } from './access/service.js';
 import { buildApp, type Services } from './app.js';
 import { AuditService } from './audit/service.js';
+import { AlertService } from './alerts/service.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
 import { stepUpPolicyOf } from './access/policy.js';
@@ -105,6 +106,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     });
     const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxFile: path.join(config.dataDir, OUTBOX_FILE), log, clock });
     const notices = new SecurityNotices(mailer);
+    const alerts = new AlertService({ db, tenancy: storage.tenancy, audit, mailer, log, clock, dedupeMs: config.alertDedupeS * 1000 });
     const throttle = new LoginThrottle({
       db,
       policy: { lockoutThreshold: config.lockoutThreshold, lockoutS: config.lockoutS, perIp: config.loginRatePerIp, perAccountIp: config.loginRatePerAccountIp },
@@ -160,6 +162,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       tokens,
       audit,
       auditSensitive: sensitive,
+      alerts,
       auditIntegrity: new AuditIntegrity({
         db,
         traits: storage.traits,

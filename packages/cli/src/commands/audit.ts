@@ -8,21 +8,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { AuditVerification } from '@keynest/sdk';
 import { verifyExportFile } from '../audit-file.js';
-import { parseDuration } from '../duration.js';
+import { timeOf } from '../duration.js';
 import { CliError, UsageError } from '../errors.js';
-
-/** ISO-8601 as given, or a duration (7d) counted back from now. */
-function timeOf(flag: string, text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  if (/^\d+[smhdwy]/i.test(text)) {
-    const seconds = parseDuration(text);
-    if (seconds === null) throw new UsageError(`${flag} must be a time or a duration ago, not "${text}"`);
-    return new Date(Date.now() - seconds * 1000).toISOString();
-  }
-  const ms = Date.parse(text);
-  if (Number.isNaN(ms)) throw new UsageError(`${flag} must be ISO-8601 (2026-11-01T09:00:00Z) or a duration ago (7d), not "${text}"`);
-  return new Date(ms).toISOString();
-}
 
 const USAGE = `Usage: keynest audit search [--from TIME] [--to TIME] [--actor WHO] [--action ACTION] [--project P]
                             [--env E] [--key KEY] [--ip IP] [--outcome success|failure] [--login NAME]

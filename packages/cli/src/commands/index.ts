@@ -30,6 +30,7 @@ const LOADERS: Record<string, () => Promise<Command>> = {
   '2fa': () => import('./twofa.js'),
   admin: () => import('./admin.js'),
   audit: () => import('./audit.js'),
+  alerts: () => import('./alerts.js'),
   org: () => import('./org.js'),
   'emergency-access': () => import('./emergency-access.js'),
 };
@@ -73,7 +74,8 @@ Access
   roles list|get|templates|create|update|delete
                            custom roles and the shipped templates
   admin rotate-keys
-  audit search|verify|checkpoint
+  audit search|export|verify|checkpoint|hash
+  alerts list|rules|set      security alerts and their rules
   org allowlist list|add|remove|enable|disable
                            the organization's IP allowlist
   emergency-access request|confirm

@@ -272,6 +272,10 @@ describe('mail templates', () => {
       params: { at, ip: '198.51.100.9', orgNames: ['Acme Corp'], until: new Date(Date.UTC(2030, 0, 2, 10, 41)) },
       facts: ['Acme Corp', '198.51.100.9', '2030-01-02 10:41 UTC', 'audit log'],
     },
+    security_alert: {
+      params: { orgName: 'Acme Corp', rule: 'failed_sign_ins_ip', description: 'More than 10 failed sign-ins', summary: '11 failed sign-ins from 203.0.113.9 within 5 minutes', at, ip: '203.0.113.9' },
+      facts: ['Acme Corp', '11 failed sign-ins from 203.0.113.9 within 5 minutes', 'failed_sign_ins_ip', '2030-01-02 09:41 UTC', 'keynest alerts list'],
+    },
   };
 
   for (const kind of MAIL_KINDS) {

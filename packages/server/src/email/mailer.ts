@@ -33,6 +33,7 @@ export const MAIL_KINDS = [
   'signup_account_exists',
   'emergency_access_code',
   'emergency_access_granted',
+  'security_alert',
 ] as const;
 
 export type MailKind = (typeof MAIL_KINDS)[number];

@@ -34,6 +34,8 @@ export interface MailParams {
   signup_account_exists: { signInUrl: string };
   emergency_access_code: Where & { orgNames: string[]; code: string; expiresInMinutes: number; allowanceMinutes: number };
   emergency_access_granted: Where & { orgNames: string[]; until: Date };
+  /** To an org's owners and admins when an alert rule fires (alerts/). */
+  security_alert: { orgName: string; rule: string; description: string; summary: string; at: Date; ip: string | null };
 }
 
 const MAX_FIELD_LENGTH = 100;
@@ -87,6 +89,21 @@ const TEMPLATES: { [K in MailKind]: (p: MailParams[K]) => MailContent } = {
       ...facts(p),
       '',
       "If this wasn't you, change your password now and tell your KeyNest administrator.",
+    ),
+  }),
+
+  security_alert: (p) => ({
+    subject: `KeyNest security alert: ${field(p.rule)}`,
+    text: lines(
+      `A security alert fired for your KeyNest organization ${field(p.orgName)}.`,
+      '',
+      `Alert:      ${field(p.summary)}`,
+      `Rule:       ${field(p.rule)}: ${field(p.description)}`,
+      ...facts(p),
+      '',
+      'Repeats of this alert are counted, without another mail, until it has been quiet for a while (keynest alerts list).',
+      '',
+      "If you didn't expect this, see what happened with keynest audit search, and act on it (revoke tokens, end sessions, lock accounts).",
     ),
   }),
 

@@ -214,6 +214,35 @@ export interface Database {
     prev_hash: string | null;
     hash: string | null;
   };
+  alert_rules: {
+    org_id: string;
+    rule: string;
+    /** 0 or 1. */
+    enabled: number;
+    threshold: number | null;
+    window_s: number | null;
+    updated_at: number;
+    updated_by: string | null;
+  };
+  alerts: {
+    id: string;
+    org_id: string;
+    rule: string;
+    subject: string;
+    summary: string;
+    /** JSON: what the rule saw (counts, names, the address): never a secret. */
+    details: string;
+    first_at: number;
+    last_at: number;
+    count: number;
+    audit_id: number;
+  };
+  alert_countries: {
+    org_id: string;
+    user_id: string;
+    country_code: string;
+    first_at: number;
+  };
   audit_checkpoints: {
     id: Generated<number>;
     org_id: string | null;
