@@ -76,8 +76,8 @@ export class AuditIntegrity {
     for (const head of await store.chainHeads(db)) {
       const chain = head.chain!;
       if (Number(head.seq) <= (signedUpTo.get(chain) ?? 0)) continue;
-      await db.transaction().execute((trx) => this.#sign(trx, chain === '' ? null : chain, 'checkpoint', now));
-      made++;
+      const signed = await db.transaction().execute((trx) => this.#sign(trx, chain === '' ? null : chain, 'checkpoint', now, { unlessSigned: true }));
+      if (signed) made++;
     }
     return made;
   }
@@ -137,11 +137,17 @@ export class AuditIntegrity {
     return out;
   }
 
-  async #sign(trx: Db, orgId: string | null, kind: CheckpointKind, now: number): Promise<SignedCheckpoint | null> {
+  /**
+   * `unlessSigned`: not when a checkpoint already covers the head — another round (this
+   * instance's timer, another instance's, an on-demand one) may have signed it since this round
+   * looked; under the chain's lock the answer holds.
+   */
+  async #sign(trx: Db, orgId: string | null, kind: CheckpointKind, now: number, opts: { unlessSigned?: boolean } = {}): Promise<SignedCheckpoint | null> {
     const chain = chainOf(orgId);
     await store.lockChain(trx, this.deps.traits, chain);
     const head = await store.chainHead(trx, chain);
     if (!head) return null;
+    if (opts.unlessSigned && (await store.lastCheckpointSeq(trx, chain)) >= head.seq) return null;
     const signed = this.#signed({ chain, seq: head.seq, hash: head.hash, at: now, kind });
     await store.insertCheckpoint(trx, orgId, signed);
     return signed;

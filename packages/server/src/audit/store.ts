@@ -99,8 +99,8 @@ const ACTOR_ID = /^(usr|tok)_/;
 
 /**
  * The org's events matching `f`, newest first. A time range is first turned into an id range
- * (two index lookups on (org_id, at)), so each filter's (org_id, column, id) index yields its
- * matches already in order and the LIMIT stops the scan early.
+ * (binary search along the chain), so each filter's (org_id, column, id) index — or, without one,
+ * the chain's own (chain, seq) — yields its matches already in order and the LIMIT stops the scan early.
  */
 export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, limit: number): Promise<StoredAuditRow[]> {
   let lowId: number | undefined;
@@ -116,7 +116,11 @@ export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, l
     if (!last) return [];
     highId = last.id;
   }
+  // Without a filter that has an index of its own, the org's records are walked newest first
+  // along its chain: (chain, seq) order is id order within a chain.
+  const walkChain = f.actor === undefined && f.action === undefined && f.environment === undefined;
   let q = db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
+  if (walkChain) q = q.where('chain', '=', chain);
   if (lowId !== undefined) q = q.where('id', '>=', lowId).where('at', '>=', f.from!);
   if (highId !== undefined) q = q.where('id', '<=', highId).where('at', '<', f.to!);
   if (f.before !== undefined) q = q.where('id', '<', f.before);
@@ -139,7 +143,7 @@ export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, l
     const key = f.key;
     q = q.where((eb) => eb.or([eb('target_name', '=', key), eb.and([eb('target_type', '=', 'environment'), detailsContain(JSON.stringify(key))])]));
   }
-  return q.orderBy('id', 'desc').limit(limit).execute();
+  return q.orderBy(walkChain ? 'seq' : 'id', 'desc').limit(limit).execute();
 }
 
 /** Records whose details (JSON text) contain `text` literally: LIKE, with its wildcards escaped. */
@@ -223,9 +227,18 @@ export function chainRangePage(db: Db, chain: string, afterSeq: number, lastSeq:
   return db.selectFrom('audit_events').selectAll().where('chain', '=', chain).where('seq', '>', afterSeq).where('seq', '<=', lastSeq).orderBy('seq').limit(limit).execute();
 }
 
-/** Records of the org written around the server (no link at all): they break the chain too. */
-export function firstUnchained(db: Db, chain: string) {
-  return db.selectFrom('audit_events').select('id').where('org_id', chain === '' ? 'is' : '=', chain === '' ? null : chain).where('seq', 'is', null).orderBy('id').limit(1).executeTakeFirst();
+/**
+ * The first of the org's records written around the server (no link at all): they break the chain
+ * too. Through the (chain, seq) index: such a row has no chain, or a chain but no seq.
+ */
+export async function firstUnchained(db: Db, chain: string): Promise<{ id: number } | undefined> {
+  const orgId = chain === '' ? null : chain;
+  const [noChain, noSeq] = await Promise.all([
+    db.selectFrom('audit_events').select('id').where('chain', 'is', null).where('org_id', orgId === null ? 'is' : '=', orgId).orderBy('id').limit(1).executeTakeFirst(),
+    db.selectFrom('audit_events').select('id').where('chain', '=', chain).where('seq', 'is', null).orderBy('id').limit(1).executeTakeFirst(),
+  ]);
+  const ids = [noChain, noSeq].filter((r) => r !== undefined).map((r) => Number(r.id));
+  return ids.length === 0 ? undefined : { id: Math.min(...ids) };
 }
 
 export async function listCheckpoints(db: Db, chain: string): Promise<SignedCheckpoint[]> {
@@ -241,6 +254,12 @@ export function insertCheckpoint(db: Db, orgId: string | null, c: SignedCheckpoi
 }
 
 /** The newest checkpoint of each chain (to skip chains that did not move since). */
+/** The seq the chain's latest checkpoint or anchor covers (0: none). */
+export async function lastCheckpointSeq(db: Db, chain: string): Promise<number> {
+  const row = await db.selectFrom('audit_checkpoints').select((eb) => eb.fn.max('seq').as('seq')).where('chain', '=', chain).executeTakeFirst();
+  return Number(row?.seq ?? 0);
+}
+
 export function latestCheckpointSeqs(db: Db) {
   return db.selectFrom('audit_checkpoints').select(['chain', (eb) => eb.fn.max('seq').as('seq')]).groupBy('chain').execute();
 }

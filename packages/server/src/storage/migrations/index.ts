@@ -10,6 +10,7 @@ import * as m008 from './008-api-tokens.js';
 import * as m009 from './009-custom-roles.js';
 import * as m010 from './010-tenant-isolation.js';
 import * as m011 from './011-audit-chain.js';
+import * as m012 from './012-audit-index.js';
 import * as m015 from './015-alerts.js';
 
 export interface Migration {
@@ -32,5 +33,6 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['009-custom-roles', m009],
   ['010-tenant-isolation', m010],
   ['011-audit-chain', m011],
+  ['012-audit-index', m012],
   ['015-alerts', m015],
 ];
