@@ -1,6 +1,7 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import type { Db } from '../storage/database.js';
 import { associatedData, open, seal, type Sealed } from './aead.js';
+import { PreparedQuery } from '../storage/prepared.js';
 import * as store from './store.js';
 
 const DATA_KEY_BYTES = 32;
@@ -28,6 +29,8 @@ export class Keyring {
   readonly #root: Buffer;
   readonly #unwrapped = new Map<string, Buffer>();
   readonly #purposes = new Map<string, Buffer>();
+  /** Every write of a value looks its org's active key up: compiled once. */
+  readonly #findActive = new PreparedQuery((db: Db, orgId: string) => store.findActiveDataKeyQuery(db, orgId));
 
   constructor(rootKey: Buffer) {
     this.#root = rootKey;
@@ -47,7 +50,7 @@ export class Keyring {
   }
 
   async activeKey(db: Db, orgId: string): Promise<DataKey> {
-    const row = await store.findActiveDataKey(db, orgId);
+    const row = await this.#findActive.executeTakeFirst(db, orgId);
     if (!row) throw new KeyringError(`organization ${orgId} has no active data key`);
     return { version: row.version, key: this.#unwrap(orgId, row) };
   }

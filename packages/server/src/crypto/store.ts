@@ -11,13 +11,9 @@ export function insertDataKey(
     .execute();
 }
 
-export function findActiveDataKey(db: Db, orgId: string) {
-  return db
-    .selectFrom('data_keys')
-    .select(['version', 'wrapped_key', 'nonce'])
-    .where('org_id', '=', orgId)
-    .where('state', '=', 'active')
-    .executeTakeFirst();
+/** The org's active data key, unexecuted (for a PreparedQuery: it runs on every write of a value). */
+export function findActiveDataKeyQuery(db: Db, orgId: string) {
+  return db.selectFrom('data_keys').select(['version', 'wrapped_key', 'nonce']).where('org_id', '=', orgId).where('state', '=', 'active');
 }
 
 export function findDataKey(db: Db, orgId: string, version: number) {
