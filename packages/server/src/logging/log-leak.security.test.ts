@@ -172,6 +172,11 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(session, 'GET', '/api/v1/audit/export'), 200);
     expect(await call(session, 'GET', '/api/v1/audit/export?format=csv'), 200);
     expect(await call(session, 'GET', '/api/v1/audit?action=secret.read&environment=development&limit=5'), 200);
+    expect(await call(session, 'POST', '/api/v1/audit/hash', { value: 'ghost@example.com', as: 'login' }), 200);
+    expect(await call(session, 'GET', `/api/v1/audit?login=ghost%40example.com`), 200);
+    expect(await call(session, 'GET', '/api/v1/alerts/rules'), 200);
+    expect(await call(session, 'PUT', '/api/v1/alerts/rules/failed_sign_ins', { threshold: 5, windowS: 120 }), 200);
+    expect(await call(session, 'GET', '/api/v1/alerts?since=2020-01-01T00:00:00Z'), 200);
     expect(await call(session, 'GET', '/api/v1/no-such-route'), 404);
 
     // Faults: a 500 is logged with its error and stack; neither may carry a value.
