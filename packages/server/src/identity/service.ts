@@ -192,7 +192,7 @@ export class IdentityService {
     const { throttle, audit } = this.deps;
     const audited = { orgId: who.orgId, actor: { type: 'anonymous' as const, id: null }, ip: ctx.ip, requestId: ctx.requestId, now: ctx.now };
     const target = { type: 'user', id: who.userId };
-    const failure = await throttle.recordFailure(email, ctx.now, async (trx, outcome) => {
+    const failure = await throttle.recordFailure(email, reason, ctx.now, async (trx, outcome) => {
       await audit.record(trx, audited, { action, outcome: 'failure', target, details: { reason, failures: outcome.failures } });
       if (outcome.lockedUntil !== null) {
         await audit.record(trx, audited, { action: 'account.lock', target, details: { lockedUntil: new Date(outcome.lockedUntil).toISOString(), failures: outcome.failures } });
