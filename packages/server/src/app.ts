@@ -48,6 +48,8 @@ import { keyRotationRoutes } from './secrets/key-rotation-routes.js';
 import { secretRoutes } from './secrets/routes.js';
 import type { SecretService } from './secrets/service.js';
 import type { Tenancy } from './storage/tenancy.js';
+import { securityRoutes } from './security/routes.js';
+import type { SecurityOverview } from './security/service.js';
 
 export interface Services {
   identity: IdentityService;
@@ -70,6 +72,7 @@ export interface Services {
   tokens: ApiTokenService;
   audit: AuditService;
   auditIntegrity: AuditIntegrity;
+  security: SecurityOverview;
 }
 
 export const SERVER_VERSION = '0.1.0';
@@ -158,6 +161,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   keyRotationRoutes(app, { rotation: services.rotation });
   tokenRoutes(app, { tokens: services.tokens, projects: services.projects });
   auditRoutes(app, { audit: services.audit, integrity: services.auditIntegrity });
+  securityRoutes(app, { security: services.security });
 
   await app.ready();
   return app;

@@ -35,6 +35,7 @@ import { OrgService } from './orgs/service.js';
 import { ProjectService } from './projects/service.js';
 import { KeyRotationService } from './secrets/key-rotation.js';
 import { SecretService } from './secrets/service.js';
+import { SecurityOverview } from './security/service.js';
 import { openStorage, type Storage } from './storage/database.js';
 
 export const SETUP_TOKEN_FILE = 'setup-token';
@@ -164,6 +165,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         audit,
         retention: { retentionMs: async (orgId) => (orgId === null ? config.auditRetentionDays : await orgs.auditRetentionDays(orgId)) * DAY_MS },
       }),
+      security: new SecurityOverview({ db, tenancy: storage.tenancy, audit, orgs, throttle, startedAt: clock() }),
     };
     const setupToken = await services.identity.prepareSetup(clock());
     const periodic = new PeriodicWork(log);

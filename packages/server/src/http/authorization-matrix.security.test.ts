@@ -94,6 +94,7 @@ const MATRIX: Record<string, Rule> = {
   'GET /api/v1/audit/export': S('admin'),
   'GET /api/v1/audit/checkpoints': S('admin'),
   'POST /api/v1/audit/checkpoints': S('admin'),
+  'GET /api/v1/security/status': S('admin'),
   'GET /api/v1/org/members': S('viewer'),
   'PATCH /api/v1/org/members/:userId': S('admin'),
   'DELETE /api/v1/org/members/:userId': S('admin'),

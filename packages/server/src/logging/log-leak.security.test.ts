@@ -172,6 +172,7 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(session, 'GET', '/api/v1/audit/export'), 200);
     expect(await call(session, 'GET', '/api/v1/audit/export?format=csv'), 200);
     expect(await call(session, 'GET', '/api/v1/audit?action=secret.read&environment=development&limit=5'), 200);
+    expect(await call(session, 'GET', '/api/v1/security/status'), 200);
     expect(await call(session, 'GET', '/api/v1/no-such-route'), 404);
 
     // Faults: a 500 is logged with its error and stack; neither may carry a value.
