@@ -49,6 +49,8 @@ import { secretRoutes } from './secrets/routes.js';
 import type { SecretService } from './secrets/service.js';
 import type { Tenancy } from './storage/tenancy.js';
 import { securityRoutes } from './security/routes.js';
+import { metricsRoute } from './metrics/exposure.js';
+import type { Metrics } from './metrics/service.js';
 import type { SecurityOverview } from './security/service.js';
 
 export interface Services {
@@ -83,8 +85,11 @@ export interface Lifecycle {
   draining: boolean;
 }
 
-export async function buildApp(services: Services, deps: { config: Config; log: Logger; clock: Clock; lifecycle: Lifecycle; tenancy: Tenancy }): Promise<FastifyInstance> {
-  const { config, log, clock, lifecycle, tenancy } = deps;
+export async function buildApp(
+  services: Services,
+  deps: { config: Config; log: Logger; clock: Clock; lifecycle: Lifecycle; tenancy: Tenancy; metrics: Metrics | null },
+): Promise<FastifyInstance> {
+  const { config, log, clock, lifecycle, tenancy, metrics } = deps;
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
@@ -103,6 +108,8 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   // bodies that a browser may send cross-site without a preflight.
   app.removeContentTypeParser('text/plain');
 
+  // First, so that every route registered below is counted (docs/metrics.md).
+  metrics?.requests.instrument(app);
   registerValidation(app);
   registerErrorHandling(app);
   registerSecurityHeaders(app);
@@ -162,6 +169,9 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   tokenRoutes(app, { tokens: services.tokens, projects: services.projects });
   auditRoutes(app, { audit: services.audit, integrity: services.auditIntegrity });
   securityRoutes(app, { security: services.security });
+  // With a listener of its own (KEYNEST_METRICS_PORT) the main port has no /metrics at all.
+  const exposure = config.metrics;
+  if (metrics && exposure?.tokenDigest !== undefined && exposure.listener === undefined) metricsRoute(app, { metrics, tokenDigest: exposure.tokenDigest });
 
   await app.ready();
   return app;
