@@ -30,6 +30,7 @@ const LOADERS: Record<string, () => Promise<Command>> = {
   '2fa': () => import('./twofa.js'),
   admin: () => import('./admin.js'),
   audit: () => import('./audit.js'),
+  security: () => import('./security.js'),
   org: () => import('./org.js'),
   'emergency-access': () => import('./emergency-access.js'),
 };
@@ -74,6 +75,8 @@ Access
                            custom roles and the shipped templates
   admin rotate-keys
   audit search|verify|checkpoint
+  security status          the organization's security at a glance: failed sign-ins,
+                           lockouts, 2FA adoption, stale tokens
   org allowlist list|add|remove|enable|disable
                            the organization's IP allowlist
   emergency-access request|confirm
