@@ -1,9 +1,10 @@
+import type { SecurityStatus, StaleTokenReason } from '@keynest/sdk';
 import { compileAccess } from '../access/member-access.js';
 import { runsTheOrg } from '../access/policy.js';
 import type { AuditService } from '../audit/service.js';
 import { iso, isoOrNull, type RequestContext } from '../context.js';
 import type { LoginThrottle } from '../identity/throttle.js';
-import type { OrgService, Require2fa } from '../orgs/service.js';
+import type { OrgService } from '../orgs/service.js';
 import { roleHolderOf, rulesOf } from '../roles/rules.js';
 import type { Db } from '../storage/database.js';
 import type { Tenancy } from '../storage/tenancy.js';
@@ -16,6 +17,7 @@ import { activeSessionCounts, liveTokens, memberEmails, membersWithoutTwoFactor,
  *   sessions); only the rate-limit refusals are the instance's, counted in memory, and say so;
  * - it names members (emails), addresses and token names, never a token, digest, password or seed;
  * - reading it changes nothing and is not audited, like audit search (it is a summary of the log).
+ * Its answer is the SDK's `SecurityStatus`: one definition of the shape for server and clients.
  */
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -35,8 +37,7 @@ export const FAILED_SIGN_IN_ACTIONS = ['session.create', 'invitation.accept', '2
 export const TOKEN_AGES = ['lt_30d', '30d_90d', '90d_365d', 'gt_365d'] as const;
 export type TokenAge = (typeof TOKEN_AGES)[number];
 /** Why a live token deserves a look: unused for 90 days, never used in its first 30, or expiring within 7. */
-export const STALE_REASONS = ['unused_90d', 'never_used', 'expires_7d'] as const;
-export type StaleReason = (typeof STALE_REASONS)[number];
+export const STALE_REASONS: readonly StaleTokenReason[] = ['unused_90d', 'never_used', 'expires_7d'];
 
 const UNUSED_MS = 90 * DAY_MS;
 const NEVER_USED_GRACE_MS = 30 * DAY_MS;
@@ -50,8 +51,8 @@ export function tokenAge(createdAt: number, now: number): TokenAge {
   return 'gt_365d';
 }
 
-export function staleReasons(t: { created_at: number; last_used_at: number | null; expires_at: number | null }, now: number): StaleReason[] {
-  const reasons: StaleReason[] = [];
+export function staleReasons(t: { created_at: number; last_used_at: number | null; expires_at: number | null }, now: number): StaleTokenReason[] {
+  const reasons: StaleTokenReason[] = [];
   if (t.last_used_at !== null && now - t.last_used_at >= UNUSED_MS) reasons.push('unused_90d');
   if (t.last_used_at === null && now - t.created_at >= NEVER_USED_GRACE_MS) reasons.push('never_used');
   if (t.expires_at !== null && t.expires_at - now < EXPIRY_WARNING_MS) reasons.push('expires_7d');
@@ -65,35 +66,7 @@ export interface OrgFigures {
   twoFactor: number;
   activeSessions: number;
   tokensByAge: Record<TokenAge, number>;
-  staleTokens: Record<StaleReason, number>;
-}
-
-export interface SecurityStatus {
-  generatedAt: string;
-  window: { from: string; to: string };
-  failedSignIns: { total: number; byIp: { ip: string | null; attempts: number; accounts: number; lastAt: string }[] };
-  lockouts: { total: number; recent: { at: string; userId: string | null; email: string | null; ip: string | null }[] };
-  rateLimits: { scope: 'instance'; since: string; refused: number; byLimit: Record<string, number> };
-  twoFactor: {
-    members: number;
-    enabled: number;
-    /** enabled / members, 0 – 1. */
-    rate: number;
-    required: Require2fa;
-    /** Members who run the org (any administrative permission) without two-factor authentication. */
-    adminsWithout: ReturnType<typeof roleHolderOf>[];
-  };
-  staleTokens: {
-    id: string;
-    name: string;
-    owner: 'user' | 'org';
-    createdBy: { id: string; email: string | null };
-    createdAt: string;
-    lastUsedAt: string | null;
-    expiresAt: string | null;
-    reasons: StaleReason[];
-  }[];
-  activeSessions: number;
+  staleTokens: Record<StaleTokenReason, number>;
 }
 
 export interface SecurityOverviewDeps {
