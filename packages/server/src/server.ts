@@ -206,6 +206,10 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         throw err;
       }
       log.info({ url: metricsListener.url }, 'metrics are served on a listener of their own');
+      const { host } = config.metrics.listener;
+      if (config.metrics.tokenDigest === undefined && !(host === 'localhost' || host === '::1' || host.startsWith('127.'))) {
+        log.warn({ host }, 'the metrics listener is reachable beyond this machine and asks for no token: set KEYNEST_METRICS_TOKEN, or bind it where only the scraper reaches');
+      }
     }
     let closing: Promise<void> | null = null;
     return {
