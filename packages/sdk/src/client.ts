@@ -45,6 +45,7 @@ import type {
   Secret,
   SecretVersions,
   SecretWrite,
+  SecurityStatus,
   SetupInput,
   SetupStatus,
   SignupInput,
@@ -570,6 +571,15 @@ export class KeyNestClient {
 
   async listAuditCheckpoints(): Promise<{ checkpoints: AuditCheckpoint[]; keys: AuditKey[] }> {
     return this.#call({ method: 'GET', path: `${API}/audit/checkpoints` });
+  }
+
+  /**
+   * The org's security at a glance (needs `audit:read`, from a signed-in session): failed sign-ins
+   * by address and lockouts of the last 24 hours, rate-limit refusals, 2FA adoption and the admins
+   * without it, stale API tokens, active sessions.
+   */
+  async securityStatus(): Promise<SecurityStatus> {
+    return this.#call({ method: 'GET', path: `${API}/security/status` });
   }
 }
 

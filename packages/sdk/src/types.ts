@@ -538,3 +538,39 @@ export interface AuditKey {
   publicKey: string;
   createdAt: string;
 }
+
+/** Why a live API token deserves a look (security status). */
+export type StaleTokenReason = 'unused_90d' | 'never_used' | 'expires_7d';
+
+/** `GET /security/status`: an org's security at a glance (docs/metrics.md). */
+export interface SecurityStatus {
+  generatedAt: string;
+  /** The last 24 hours: what `failedSignIns` and `lockouts` cover. */
+  window: { from: string; to: string };
+  /** Wrong passwords and codes against the org's members, by client address (most first, top 10). */
+  failedSignIns: { total: number; byIp: { ip: string | null; attempts: number; accounts: number; lastAt: string }[] };
+  lockouts: { total: number; recent: { at: string; userId: string | null; email: string | null; ip: string | null }[] };
+  /** Attempts refused before being checked, counted by this server instance since `since` (not audited). */
+  rateLimits: { scope: 'instance'; since: string; refused: number; byLimit: Record<string, number> };
+  twoFactor: {
+    members: number;
+    enabled: number;
+    /** enabled / members, 0 – 1. */
+    rate: number;
+    required: 'off' | 'admins' | 'all';
+    /** Members whose role runs the org, without two-factor authentication. */
+    adminsWithout: { userId: string; email: string; role: MemberRole; customRole: { id: string; name: string } | null }[];
+  };
+  /** Live API tokens unused for 90 days, never used in their first 30, or expiring within 7. Never the token. */
+  staleTokens: {
+    id: string;
+    name: string;
+    owner: 'user' | 'org';
+    createdBy: { id: string; email: string | null };
+    createdAt: string;
+    lastUsedAt: string | null;
+    expiresAt: string | null;
+    reasons: StaleTokenReason[];
+  }[];
+  activeSessions: number;
+}

@@ -51,6 +51,10 @@ import { keyRotationRoutes } from './secrets/key-rotation-routes.js';
 import { secretRoutes } from './secrets/routes.js';
 import type { SecretService } from './secrets/service.js';
 import type { Tenancy } from './storage/tenancy.js';
+import { securityRoutes } from './security/routes.js';
+import { metricsRoute } from './metrics/exposure.js';
+import type { Metrics } from './metrics/service.js';
+import type { SecurityOverview } from './security/service.js';
 
 export interface Services {
   identity: IdentityService;
@@ -75,6 +79,7 @@ export interface Services {
   auditIntegrity: AuditIntegrity;
   auditSensitive: SensitiveStrings;
   alerts: AlertService;
+  security: SecurityOverview;
 }
 
 export const SERVER_VERSION = '0.1.0';
@@ -85,8 +90,11 @@ export interface Lifecycle {
   draining: boolean;
 }
 
-export async function buildApp(services: Services, deps: { config: Config; log: Logger; clock: Clock; lifecycle: Lifecycle; tenancy: Tenancy }): Promise<FastifyInstance> {
-  const { config, log, clock, lifecycle, tenancy } = deps;
+export async function buildApp(
+  services: Services,
+  deps: { config: Config; log: Logger; clock: Clock; lifecycle: Lifecycle; tenancy: Tenancy; metrics: Metrics | null },
+): Promise<FastifyInstance> {
+  const { config, log, clock, lifecycle, tenancy, metrics } = deps;
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
@@ -105,6 +113,8 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   // bodies that a browser may send cross-site without a preflight.
   app.removeContentTypeParser('text/plain');
 
+  // First, so that every route registered below is counted (docs/metrics.md).
+  metrics?.requests.instrument(app);
   registerValidation(app);
   registerErrorHandling(app);
   registerSecurityHeaders(app);
@@ -164,6 +174,10 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   tokenRoutes(app, { tokens: services.tokens, projects: services.projects });
   auditRoutes(app, { audit: services.audit, integrity: services.auditIntegrity, sensitive: services.auditSensitive });
   alertRoutes(app, { alerts: services.alerts });
+  securityRoutes(app, { security: services.security });
+  // With a listener of its own (KEYNEST_METRICS_PORT) the main port has no /metrics at all.
+  const exposure = config.metrics;
+  if (metrics && exposure?.tokenDigest !== undefined && exposure.listener === undefined) metricsRoute(app, { metrics, tokenDigest: exposure.tokenDigest });
 
   await app.ready();
   return app;

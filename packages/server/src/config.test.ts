@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -135,6 +136,25 @@ describe('loadConfig', () => {
       assert.ok(!msg.includes(key), msg);
     }
     assert.ok(loadConfig({ KEYNEST_ROOT_KEY: GOOD_KEY.replace(/=+$/, '') }).rootKey?.equals(Buffer.from(GOOD_KEY, 'base64')));
+  });
+
+  it('metrics: off by default; a token (32+ characters, kept only as a digest) or a port of their own', () => {
+    assert.equal(loadConfig({}).metrics, null, 'no /metrics unless asked for');
+    const token = 'm'.repeat(31) + 'X';
+    const onMain = loadConfig({ KEYNEST_METRICS_TOKEN: token }).metrics;
+    assert.deepEqual(onMain, { tokenDigest: createHash('sha256').update(token).digest('hex'), listener: undefined });
+    assert.ok(!JSON.stringify(onMain).includes(token), 'the token itself is not kept');
+    assert.deepEqual(loadConfig({ KEYNEST_METRICS_PORT: '9464' }).metrics, { tokenDigest: undefined, listener: { host: '127.0.0.1', port: 9464 } });
+    assert.deepEqual(loadConfig({ KEYNEST_METRICS_PORT: '0', KEYNEST_METRICS_HOST: '::1', KEYNEST_METRICS_TOKEN: token }).metrics?.listener, { host: '::1', port: 0 });
+    for (const bad of ['short-token', `${'x'.repeat(40)} y`, `${'é'.repeat(40)}`]) {
+      const msg = failure({ KEYNEST_METRICS_TOKEN: bad }, 'KEYNEST_METRICS_TOKEN');
+      assert.ok(!msg.includes(bad), 'the token is never echoed');
+    }
+    for (const bad of ['x', '65536', '-1']) failure({ KEYNEST_METRICS_PORT: bad }, 'KEYNEST_METRICS_PORT');
+    failure({ KEYNEST_METRICS_PORT: '8200' }, 'KEYNEST_METRICS_PORT');
+    failure({ KEYNEST_METRICS_PORT: '9000', KEYNEST_PORT: '9000' }, 'KEYNEST_METRICS_PORT');
+    failure({ KEYNEST_METRICS_HOST: '127.0.0.1' }, 'KEYNEST_METRICS_HOST');
+    failure({ KEYNEST_METRICS_PORT: '9464', KEYNEST_METRICS_HOST: 'metrics host' }, 'KEYNEST_METRICS_HOST');
   });
 
   it('opens the GeoIP database named by KEYNEST_GEOIP_DB (relative to the working directory)', () => {

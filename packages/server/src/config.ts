@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { tokenDigest } from './crypto/random.js';
 import { ConfigError } from './errors.js';
 import { GeoIp, GeoIpDatabaseError } from './geo/geoip.js';
 import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-policy.js';
@@ -68,6 +69,19 @@ export interface Config {
   valueCacheMaxBytes: number;
   /** The GeoIP database named by KEYNEST_GEOIP_DB, read and checked; undefined: no locations. */
   geoIp: GeoIp | undefined;
+  /** How Prometheus reads /metrics (docs/metrics.md); null: metrics are off and cost nothing. */
+  metrics: MetricsExposure | null;
+}
+
+/**
+ * `KEYNEST_METRICS_TOKEN` alone: `GET /metrics` on the main port, for that bearer token only.
+ * `KEYNEST_METRICS_PORT`: a listener of its own that serves nothing else (and asks for the token
+ * too when one is set); the main port then has no /metrics at all.
+ */
+export interface MetricsExposure {
+  /** SHA-256 (hex) of the scraper's token: the token itself is not kept. Undefined: none asked. */
+  tokenDigest: string | undefined;
+  listener: { host: string; port: number } | undefined;
 }
 
 export interface RateSetting {
@@ -126,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     valueCacheTtlMs: integer(vars, 'KEYNEST_VALUE_CACHE_TTL_MS', 1000, 0, 60_000),
     valueCacheMaxBytes: integer(vars, 'KEYNEST_VALUE_CACHE_MAX_MB', 64, 1, 4096) * 1024 * 1024,
     geoIp: geoIpDatabase(vars.KEYNEST_GEOIP_DB),
+    metrics: metricsExposure(vars, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
   };
 }
 
@@ -301,4 +316,25 @@ function publicUrl(raw: string | undefined): string {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('KEYNEST_PUBLIC_URL', 'must be an http(s) URL');
   return raw.replace(/\/+$/, '');
+}
+
+/** Shorter scraper tokens could be guessed by whoever can reach the port (`openssl rand -hex 32` gives 64). */
+const METRICS_TOKEN_MIN_CHARS = 32;
+
+function metricsExposure(vars: Record<string, string | undefined>, mainPort: number): MetricsExposure | null {
+  const token = vars.KEYNEST_METRICS_TOKEN;
+  // Never echo the token: the error says what is wrong with it, not what it is.
+  if (token !== undefined && !/^[\x21-\x7e]+$/.test(token)) throw new ConfigError('KEYNEST_METRICS_TOKEN', 'must be printable ASCII without spaces (e.g. from: openssl rand -hex 32)');
+  if (token !== undefined && token.length < METRICS_TOKEN_MIN_CHARS) {
+    throw new ConfigError('KEYNEST_METRICS_TOKEN', `must be at least ${METRICS_TOKEN_MIN_CHARS} characters (e.g. from: openssl rand -hex 32)`);
+  }
+  if (vars.KEYNEST_METRICS_PORT === undefined) {
+    if (vars.KEYNEST_METRICS_HOST !== undefined) throw new ConfigError('KEYNEST_METRICS_HOST', 'needs KEYNEST_METRICS_PORT (without it, /metrics is on the main port)');
+    return token === undefined ? null : { tokenDigest: tokenDigest(token), listener: undefined };
+  }
+  const port = integer(vars, 'KEYNEST_METRICS_PORT', 0, 0, 65535);
+  if (port !== 0 && port === mainPort) throw new ConfigError('KEYNEST_METRICS_PORT', `must differ from the main port (${mainPort})`);
+  const host = vars.KEYNEST_METRICS_HOST ?? '127.0.0.1';
+  if (!isIP(host) && host !== 'localhost') throw new ConfigError('KEYNEST_METRICS_HOST', `must be an IP address or localhost, got "${host}"`);
+  return { tokenDigest: token === undefined ? undefined : tokenDigest(token), listener: { host, port } };
 }

@@ -37,6 +37,9 @@ import { OrgService } from './orgs/service.js';
 import { ProjectService } from './projects/service.js';
 import { KeyRotationService } from './secrets/key-rotation.js';
 import { SecretService } from './secrets/service.js';
+import { SecurityOverview } from './security/service.js';
+import { MetricsListener } from './metrics/exposure.js';
+import { AuditWriteTimes, Metrics } from './metrics/service.js';
 import { openStorage, type Storage } from './storage/database.js';
 
 export const SETUP_TOKEN_FILE = 'setup-token';
@@ -50,6 +53,8 @@ export interface KeyNest {
   keyring: Keyring;
   /** The one-time setup token when the instance is not set up yet; null afterwards. */
   setupToken: string | null;
+  /** Where the metrics listener of its own (KEYNEST_METRICS_PORT) serves; null without one. */
+  metricsUrl: string | null;
   /**
    * Stops accepting, lets in-flight requests finish, then waits for work they left behind (mails,
    * the lookups behind a reset request). The database stays open.
@@ -76,7 +81,9 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const rootKey = loadRootKey(config.rootKey, config.dataDir, log);
     const { db } = storage;
     const keyring = new Keyring(rootKey);
-    const audit = new AuditService(db, storage.traits, storage.tenancy);
+    // Metrics only when something reads them (docs/metrics.md): otherwise nothing is timed or counted for them.
+    const auditWrites = config.metrics ? new AuditWriteTimes() : null;
+    const audit = new AuditService(db, storage.traits, storage.tenancy, auditWrites);
     const auditKeys = new AuditKeys({ db, rootKey });
     const sensitive = new SensitiveStrings(rootKey);
     await auditKeys.init(clock());
@@ -170,6 +177,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         audit,
         retention: { retentionMs: async (orgId) => (orgId === null ? config.auditRetentionDays : await orgs.auditRetentionDays(orgId)) * DAY_MS },
       }),
+      security: new SecurityOverview({ db, tenancy: storage.tenancy, audit, orgs, throttle, startedAt: clock() }),
     };
     const setupToken = await services.identity.prepareSetup(clock());
     const periodic = new PeriodicWork(log);
@@ -180,17 +188,35 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       await services.auditIntegrity.purge(clock());
     });
     const lifecycle = { draining: false };
-    const app = await buildApp(services, { config, log, clock, lifecycle, tenancy: storage.tenancy });
+    // The audit sinks (being written) hand their lag over here, as `sinks`, once they exist.
+    const metrics = auditWrites ? new Metrics({ throttle, security: services.security, auditWrites, clock }) : null;
+    const app = await buildApp(services, { config, log, clock, lifecycle, tenancy: storage.tenancy, metrics });
+    let metricsListener: MetricsListener | null = null;
     let quiescing: Promise<void> | null = null;
     const quiesce = () =>
       (quiescing ??= (async () => {
         lifecycle.draining = true;
         await app.close();
+        await metricsListener?.close();
         await periodic.stop();
         await background.settled();
         await signingKeys.close();
         await mailer.close();
       })());
+    if (metrics && config.metrics?.listener) {
+      try {
+        metricsListener = await MetricsListener.start(metrics, { ...config.metrics.listener, tokenDigest: config.metrics.tokenDigest, log });
+      } catch (err) {
+        // A metrics port that cannot be had stops the start, as the main port would.
+        await quiesce();
+        throw err;
+      }
+      log.info({ url: metricsListener.url }, 'metrics are served on a listener of their own');
+      const { host } = config.metrics.listener;
+      if (config.metrics.tokenDigest === undefined && !(host === 'localhost' || host === '::1' || host.startsWith('127.'))) {
+        log.warn({ host }, 'the metrics listener is reachable beyond this machine and asks for no token: set KEYNEST_METRICS_TOKEN, or bind it where only the scraper reaches');
+      }
+    }
     let closing: Promise<void> | null = null;
     return {
       app,
@@ -198,6 +224,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       services,
       keyring,
       setupToken,
+      metricsUrl: metricsListener?.url ?? null,
       quiesce,
       settled: () => background.settled(),
       close: () =>

@@ -31,6 +31,7 @@ const LOADERS: Record<string, () => Promise<Command>> = {
   admin: () => import('./admin.js'),
   audit: () => import('./audit.js'),
   alerts: () => import('./alerts.js'),
+  security: () => import('./security.js'),
   org: () => import('./org.js'),
   'emergency-access': () => import('./emergency-access.js'),
 };
@@ -76,6 +77,8 @@ Access
   admin rotate-keys
   audit search|export|verify|checkpoint|hash
   alerts list|rules|set      security alerts and their rules
+  security status          the organization's security at a glance: failed sign-ins,
+                           lockouts, 2FA adoption, stale tokens
   org allowlist list|add|remove|enable|disable
                            the organization's IP allowlist
   emergency-access request|confirm

@@ -182,6 +182,7 @@ const HELP_COMMANDS = [
   ['tokens'], ['tokens', 'create'], ['tokens', 'list'], ['tokens', 'revoke'],
   ['admin'], ['admin', 'rotate-keys'], ['admin', 'rotate-signing-key'], ['audit'], ['audit', 'list'], ['audit', 'hash'],
   ['alerts'], ['alerts', 'list'], ['alerts', 'rules'], ['alerts', 'set'],
+  ['security'], ['security', 'status'],
   ['sessions'], ['sessions', 'list'], ['sessions', 'revoke'],
   ['2fa'], ['2fa', 'status'], ['2fa', 'enable'], ['2fa', 'confirm'], ['2fa', 'disable'], ['2fa', 'backup-codes'],
   ['signup'], ['signup', 'verify'],

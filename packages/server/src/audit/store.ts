@@ -107,9 +107,8 @@ export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, l
   let highId: number | undefined;
   const chain = chainOf(orgId);
   if (f.from !== undefined) {
-    const first = await firstAtOrAfter(db, chain, f.from - CLOCK_MARGIN_MS);
-    if (!first) return [];
-    lowId = first.id;
+    lowId = await firstIdFrom(db, orgId, f.from);
+    if (lowId === undefined) return [];
   }
   if (f.to !== undefined) {
     const last = await lastBefore(db, chain, f.to + CLOCK_MARGIN_MS);
@@ -149,6 +148,43 @@ export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, l
 /** Records whose details (JSON text) contain `text` literally: LIKE, with its wildcards escaped. */
 function detailsContain(text: string) {
   return sql<boolean>`details LIKE ${`%${text.replace(/[\\%_]/g, '\\$&')}%`} ESCAPE '\\'`;
+}
+
+/** The id of the org's first record that may have been written at or after `from` (clock margin included). */
+async function firstIdFrom(db: Db, orgId: string, from: number): Promise<number | undefined> {
+  return (await firstAtOrAfter(db, chainOf(orgId), from - CLOCK_MARGIN_MS))?.id;
+}
+
+/** What `tallyByIp` counts: records of these actions with this outcome, at or after `from`. */
+export interface TallyFilter {
+  actions: readonly string[];
+  outcome: 'success' | 'failure';
+  from: number;
+}
+
+/**
+ * The org's records matching `f`, counted: in all, and by client address (the `limit` addresses
+ * with most, then by address), with how many distinct targets (accounts) each touched and when last.
+ */
+export async function tallyByIp(db: Db, orgId: string, f: TallyFilter, limit: number) {
+  const lowId = await firstIdFrom(db, orgId, f.from);
+  if (lowId === undefined) return { total: 0, byIp: [] };
+  const matching = db
+    .selectFrom('audit_events')
+    .where('org_id', '=', orgId)
+    .where('id', '>=', lowId)
+    .where('at', '>=', f.from)
+    .where('action', 'in', [...f.actions])
+    .where('outcome', '=', f.outcome);
+  const total = await matching.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow();
+  const byIp = await matching
+    .select((eb) => ['ip', eb.fn.countAll<number | string>().as('records'), eb.fn.count<number | string>('target_id').distinct().as('targets'), eb.fn.max('at').as('last_at')])
+    .groupBy('ip')
+    .orderBy('records', 'desc')
+    .orderBy('ip')
+    .limit(limit)
+    .execute();
+  return { total: Number(total.n), byIp: byIp.map((r) => ({ ip: r.ip, records: Number(r.records), targets: Number(r.targets), lastAt: Number(r.last_at) })) };
 }
 
 /** Column order of `insertAuditEventQuery`'s parameters. */

@@ -19,11 +19,15 @@ import { PRINTABLE, REF_MAX } from './schemas.js';
  * - `{ public: 'why' }` for the few routes open to anyone (health, OpenAPI, setup, login);
  * - `{ authenticated: 'why' }` for routes about the caller itself (whoami, logout);
  * - `{ permission }` (or a function of the request) for everything else; `sessionOnly` when an
- *   API token must not use it.
+ *   API token must not use it;
+ * - `{ credential: 'why', verify }` for the rare route that answers to a credential of its own
+ *   (the metrics scraper's token): `verify` decides before anything else, 401 when it says no, and
+ *   no session or API token opens it.
  * A route without a rule cannot be registered (deny by default, enforced at start-up).
  */
 export type RouteAccess =
   | { public: string }
+  | { credential: string; verify: (req: FastifyRequest) => boolean }
   | { authenticated: string; sessionOnly?: boolean; duringEnrolment?: boolean; stepUp?: 'always' }
   | { permission: Permission | ((req: FastifyRequest) => Permission); sessionOnly?: boolean; stepUp?: StepUp | ((req: FastifyRequest) => StepUp | null) };
 
@@ -70,7 +74,12 @@ export function registerAccessControl(app: FastifyInstance, deps: AccessDeps): v
     if (!access) throw new Error(`route ${String(route.method)} ${route.url} declares no access rule (config.access)`);
     if ('public' in access) return;
     // Bound to the route here, once, rather than looked up on every request.
-    const guard = async (req: FastifyRequest) => authorize(req, access, deps);
+    const guard =
+      'credential' in access
+        ? async (req: FastifyRequest) => {
+            if (!access.verify(req)) throw new AppError('unauthenticated', 'Authentication required: this route takes its own credential, not a session or API token');
+          }
+        : async (req: FastifyRequest) => authorize(req, access, deps);
     const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
     route.onRequest = [guard, ...own];
   });
@@ -93,7 +102,7 @@ function carryTenantContext(app: FastifyInstance, tenancy: Pick<Tenancy, 'runWit
   });
 }
 
-async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { public: string }>, deps: AccessDeps): Promise<void> {
+async function authorize(req: FastifyRequest, access: Exclude<RouteAccess, { public: string } | { credential: string }>, deps: AccessDeps): Promise<void> {
   const now = deps.clock();
   const principal = await authenticate(req, deps, now);
   // From here on the request sees its caller's org only, before any of that org's data is read

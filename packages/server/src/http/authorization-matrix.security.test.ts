@@ -16,7 +16,8 @@ import { startServer } from '../test-support/server.js';
  */
 type TokenKind = 'read-only' | 'write' | 'deploy' | 'admin' | 'keys';
 const TOKEN_KINDS: TokenKind[] = ['read-only', 'write', 'deploy', 'admin', 'keys'];
-type Rule = 'public' | { least: Role | 'self'; tokens: readonly TokenKind[]; custom: boolean };
+/** `scraper`: only the metrics scraper's own token (KEYNEST_METRICS_TOKEN); every user and API token gets 401. */
+type Rule = 'public' | 'scraper' | { least: Role | 'self'; tokens: readonly TokenKind[]; custom: boolean };
 /**
  * `custom`: whether a member holding CUSTOM_ROLE may call it (at app/development); unless said, a
  * viewer's routes only.
@@ -98,6 +99,8 @@ const MATRIX: Record<string, Rule> = {
   'GET /api/v1/alerts': S('admin'),
   'GET /api/v1/alerts/rules': S('admin'),
   'PUT /api/v1/alerts/rules/:rule': S('admin'),
+  'GET /api/v1/security/status': S('admin'),
+  'GET /metrics': 'scraper',
   'GET /api/v1/org/members': S('viewer'),
   'PATCH /api/v1/org/members/:userId': S('admin'),
   'DELETE /api/v1/org/members/:userId': S('admin'),
@@ -129,6 +132,7 @@ const ROLES: Role[] = ['viewer', 'developer', 'admin', 'owner'];
 const PASSWORD = 'Matrix-Basalt-Heron-6621';
 /** Every write carries this invalid body: an allowed caller gets a 4xx from validation, after authorization, and changes nothing. */
 const BODY = { matrixProbe: true };
+const METRICS_TOKEN = `matrix-metrics-${'m'.repeat(32)}`;
 
 describe('authorization matrix: every route × every kind of caller', () => {
   const clock = manualClock();
@@ -141,7 +145,7 @@ describe('authorization matrix: every route × every kind of caller', () => {
   const member = (orgId: string, role: Role, email: string) => addMember(srv.db, { orgId, role, email, password: PASSWORD, now: clock() });
 
   before(async () => {
-    srv = await startServer({ clock, env: { KEYNEST_TRUST_PROXY: '127.0.0.1', KEYNEST_LOGIN_RATE_IP: '1000/60' } });
+    srv = await startServer({ clock, env: { KEYNEST_TRUST_PROXY: '127.0.0.1', KEYNEST_LOGIN_RATE_IP: '1000/60', KEYNEST_METRICS_TOKEN: METRICS_TOKEN } });
     const ownerSession = await setupOwner(srv);
     const owner = api(srv, ownerSession);
     const org = (await owner('GET', '/api/v1/me')).body.principal.org as { id: string };
@@ -233,13 +237,22 @@ describe('authorization matrix: every route × every kind of caller', () => {
       { name: 'custom role', role: null, user: 'custom', token: null },
       ...TOKEN_KINDS.map((token) => ({ name: `${token} token`, role: null, user: null, token })),
     ];
-    const allowedFor = (rule: Exclude<Rule, 'public'>, c: (typeof callers)[number]) =>
+    const allowedFor = (rule: Exclude<Rule, 'public' | 'scraper'>, c: (typeof callers)[number]) =>
       c.role !== null ? RANK[c.role] >= RANK[rule.least] : c.user === 'custom' ? rule.custom : rule.tokens.includes(c.token!);
     // The refusals first: they change nothing, so every later call still finds what it needs.
     for (const phase of ['refused', 'allowed'] as const) {
       for (const r of routes) {
         const rule = MATRIX[routeId(r)]!;
         if (rule === 'public') continue;
+        if (rule === 'scraper') {
+          // The figures span every org: no role of any org, and no API token, reads them.
+          for (const c of phase === 'refused' ? callers : []) {
+            const credential = c.token ? tokens[c.token].token : users[c.user!]!.session.accessToken;
+            assertError(await call(r, credential, r.url), 401, 'unauthenticated');
+          }
+          if (phase === 'allowed') assert.equal((await call(r, METRICS_TOKEN, r.url)).status, 200);
+          continue;
+        }
         for (const c of callers) {
           const allowed = allowedFor(rule, c);
           if ((phase === 'allowed') !== allowed) continue;
@@ -283,13 +296,15 @@ describe('authorization matrix: every route × every kind of caller', () => {
     assert.equal((await request(srv, owner.accessToken, 'PATCH', '/api/v1/org/allowlist', { enabled: true })).status, 200);
     const outside = { 'x-forwarded-for': '203.0.113.9' };
     for (const r of routes) {
-      if (MATRIX[routeId(r)] === 'public') continue;
+      if (MATRIX[routeId(r)] === 'public' || MATRIX[routeId(r)] === 'scraper') continue;
       for (const credential of [owner.accessToken, users.viewer!.session.accessToken, ...TOKEN_KINDS.map((k) => tokens[k].token)]) {
         const res = await request(srv, credential, r.method, pathFor(r, 'nobody', false), r.method === 'GET' || r.method === 'DELETE' ? undefined : BODY, { headers: outside });
         if (res.status === 401) continue; // a session ended above by an allowed sign-out
         assertError(res, 403, 'ip_not_allowed');
       }
     }
+    // An org's allowlist is about that org's credentials: the instance's metrics scraper is not one.
+    assert.equal((await request(srv, METRICS_TOKEN, 'GET', '/metrics', undefined, { headers: outside })).status, 200);
     // The other org is not concerned.
     assert.equal((await request(srv, users.stranger!.session.accessToken, 'GET', '/api/v1/projects', undefined, { headers: outside })).status, 200);
   });

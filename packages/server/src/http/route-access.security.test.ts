@@ -39,6 +39,9 @@ const PUBLIC = new Set([
   'HEAD /.well-known/jwks.json',
 ]);
 
+/** With it, GET /metrics exists on the main port (answering that token only). */
+const METRICS_TOKEN = `route-access-metrics-${'r'.repeat(32)}`;
+
 /** A token with the header and claims of a real access token, and whatever signature we like. */
 function reforge(realAccessToken: string, header: Record<string, unknown>, signature: string): string {
   const [h, payload] = realAccessToken.split('.');
@@ -54,7 +57,7 @@ describe('every non-public route refuses callers without valid credentials', () 
   let params: Record<string, string>;
 
   before(async () => {
-    srv = await startServer({ clock, env: { KEYNEST_SESSION_TTL_S: '3600' } });
+    srv = await startServer({ clock, env: { KEYNEST_SESSION_TTL_S: '3600', KEYNEST_METRICS_TOKEN: METRICS_TOKEN } });
     const owner = api(srv, await setupOwner(srv));
     await createProject(owner, 'app');
     await putSecret(owner, 'app', 'development', 'KEY', 'route-access-value');
@@ -85,6 +88,8 @@ describe('every non-public route refuses callers without valid credentials', () 
     creds['logged-out session'] = loggedOut;
     creds['expired session'] = expiredSession;
     creds['expired API token'] = expiring.token;
+    // The scraper's token opens /metrics (skipped below) and nothing else.
+    creds['metrics token'] = METRICS_TOKEN;
     routes = liveRoutes(srv.keynest.app);
   });
   after(() => srv.close());
@@ -108,6 +113,7 @@ describe('every non-public route refuses callers without valid credentials', () 
     for (const r of routes) {
       if (PUBLIC.has(routeId(r))) continue;
       for (const [label, token] of Object.entries(creds)) {
+        if (label === 'metrics token' && r.url === '/metrics') continue;
         const res = await send(r, token);
         if (r.method === 'HEAD') assert.equal(res.status, 401, `${routeId(r)} with ${label}: ${res.status}`);
         else assertError(res, 401, 'unauthenticated');
@@ -185,6 +191,19 @@ describe('registerAccessControl: deny by default at start-up', () => {
       await app.ready();
     }, /POST \/inner declares no access rule/);
     await app.close().catch(() => {});
+  });
+
+  it('a route with a credential of its own answers that credential only', async () => {
+    const app = build();
+    app.get('/own', { config: { access: { credential: 'test', verify: (req) => req.headers.authorization === 'Bearer own-credential' } } }, async () => ({ ok: true }));
+    await app.ready();
+    for (const authorization of [undefined, `Bearer ${goodToken}`, 'Bearer own-credential2']) {
+      const res = await app.inject({ method: 'GET', url: '/own', headers: authorization ? { authorization } : {} });
+      assert.equal(res.statusCode, 401);
+      assert.equal(res.json().error.code, 'unauthenticated');
+    }
+    assert.equal((await app.inject({ method: 'GET', url: '/own', headers: { authorization: 'Bearer own-credential' } })).statusCode, 200);
+    await app.close();
   });
 
   it('accepts routes that declare a rule, and enforces it', async () => {

@@ -198,7 +198,7 @@ export class IdentityService {
     // What was typed as the sign-in name, as a keyed digest: groups an unknown account's failures
     // without keeping the text (which is sometimes the password, typed in the wrong field).
     const login = this.deps.sensitive.login(email);
-    const failure = await throttle.recordFailure(email, ctx.now, async (trx, outcome) => {
+    const failure = await throttle.recordFailure(email, reason, ctx.now, async (trx, outcome) => {
       await audit.record(trx, audited, { action, outcome: 'failure', target, details: { login, reason, failures: outcome.failures } });
       if (outcome.lockedUntil !== null) {
         await audit.record(trx, audited, { action: 'account.lock', target, details: { login, lockedUntil: new Date(outcome.lockedUntil).toISOString(), failures: outcome.failures } });

@@ -20,6 +20,24 @@ export interface ThrottlePolicy {
   perAccountIp: RateLimit;
 }
 
+/**
+ * The limit that refused an attempt before it was verified (`429`, or `423` for a locked account):
+ * a name from code, so a metric label made of it stays a short fixed list.
+ */
+export type ThrottleLimit = 'sign-in/ip' | 'sign-in/account+ip' | 'sign-in/locked' | `${RequestPurpose}/ip` | `${RequestPurpose}/account+ip` | `${RequestPurpose}/account`;
+
+/**
+ * What the brakes did since this instance started, for metrics and the security status: numbers by
+ * reason and by limit only, never an email or an address.
+ */
+export interface ThrottleCounts {
+  /** Failed attempts by the reason identity/ audits them with (`wrong_password`, `unknown_account`, …). */
+  failures: ReadonlyMap<string, number>;
+  /** Accounts this instance locked. */
+  lockouts: number;
+  refusals: ReadonlyMap<ThrottleLimit, number>;
+}
+
 export interface FailureOutcome {
   failures: number;
   /** Set when this very failure locked the account (so it is audited and mailed once). */
@@ -45,6 +63,9 @@ export class LoginThrottle {
   readonly #perAccountIp: RateLimiterMemory;
   /** Limits of the mailing and link endpoints, per purpose, made on first use. */
   readonly #requests = new Map<string, { perIp: RateLimiterMemory; perAccountIp: RateLimiterMemory; perAccount: RateLimiterMemory }>();
+  readonly #failures = new Map<string, number>();
+  readonly #refusals = new Map<ThrottleLimit, number>();
+  #lockouts = 0;
 
   constructor(private readonly deps: { db: Db; policy: ThrottlePolicy }) {
     const { perIp, perAccountIp } = deps.policy;
@@ -58,9 +79,10 @@ export class LoginThrottle {
    */
   async admit(email: string, ip: string | null, now: number, onLock: (trx: Db, lockedUntil: number) => Promise<void>): Promise<void> {
     const subject = subjectOf(email);
-    await charge(this.#perIp, ipKey(ip));
-    await charge(this.#perAccountIp, `${subject}:${ipKey(ip)}`);
+    await this.#charge(this.#perIp, ipKey(ip), 'sign-in/ip');
+    await this.#charge(this.#perAccountIp, `${subject}:${ipKey(ip)}`, 'sign-in/account+ip');
     const { lockoutThreshold, lockoutS } = this.deps.policy;
+    let lockedHere = false;
     const lockedUntil = await this.deps.db.transaction().execute(async (trx) => {
       // A lock that has run out starts a fresh count.
       await trx.updateTable('login_throttle').set({ failures: 0, locked_until: null }).where('subject', '=', subject).where('locked_until', '<=', now).execute();
@@ -75,10 +97,15 @@ export class LoginThrottle {
       // Past the threshold while earlier attempts are still being verified: lock now (audited here).
       const until = now + lockoutS * 1000;
       const res = await trx.updateTable('login_throttle').set({ locked_until: until }).where('subject', '=', subject).where('locked_until', 'is', null).executeTakeFirst();
-      if (Number(res.numUpdatedRows) > 0) await onLock(trx, until);
+      if (Number(res.numUpdatedRows) > 0) {
+        await onLock(trx, until);
+        lockedHere = true;
+      }
       return until;
     });
+    if (lockedHere) this.#lockouts++;
     if (lockedUntil !== null) {
+      count(this.#refusals, 'sign-in/locked');
       throw new AppError('account_locked', 'Too many failed sign-ins; try again later', undefined, { retryAfterS: Math.ceil((lockedUntil - now) / 1000) });
     }
   }
@@ -98,23 +125,24 @@ export class LoginThrottle {
       };
       this.#requests.set(purpose, limits);
     }
-    await charge(limits.perIp, ipKey(ip));
+    await this.#charge(limits.perIp, ipKey(ip), `${purpose}/ip`);
     if (email) {
-      await charge(limits.perAccountIp, `${subjectOf(email)}:${ipKey(ip)}`);
+      await this.#charge(limits.perAccountIp, `${subjectOf(email)}:${ipKey(ip)}`, `${purpose}/account+ip`);
       // Also per email alone (5 an hour), whatever the address: rotating addresses must not let
       // anyone flood a mailbox, or keep voiding the owner's newest link.
-      await charge(limits.perAccount, subjectOf(email));
+      await this.#charge(limits.perAccount, subjectOf(email), `${purpose}/account`);
     }
   }
 
   /**
    * After a failed verification (already counted by `admit`): locks the account when this failure
    * reached the threshold, inside one transaction with `audit` (which learns whether it locked).
+   * `reason` is what the failure is counted under (`counts`).
    */
-  recordFailure(email: string, now: number, audit: (trx: Db, outcome: FailureOutcome) => Promise<void>): Promise<FailureOutcome> {
+  async recordFailure(email: string, reason: string, now: number, audit: (trx: Db, outcome: FailureOutcome) => Promise<void>): Promise<FailureOutcome> {
     const subject = subjectOf(email);
     const { lockoutThreshold, lockoutS } = this.deps.policy;
-    return this.deps.db.transaction().execute(async (trx) => {
+    const outcome = await this.deps.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('login_throttle').select(['failures', 'locked_until']).where('subject', '=', subject).executeTakeFirst();
       const failures = Number(row?.failures ?? 0);
       let lockedUntil: number | null = null;
@@ -127,6 +155,15 @@ export class LoginThrottle {
       await audit(trx, outcome);
       return outcome;
     });
+    // Counted once committed: a failure whose record could not be written did not happen here.
+    count(this.#failures, reason);
+    if (outcome.lockedUntil !== null) this.#lockouts++;
+    return outcome;
+  }
+
+  /** What the brakes did since this instance started (live views, read at a scrape). */
+  counts(): ThrottleCounts {
+    return { failures: this.#failures, lockouts: this.#lockouts, refusals: this.#refusals };
   }
 
   /** A success ends the count (in the success's own transaction) and refunds the rate charges. */
@@ -149,6 +186,16 @@ export class LoginThrottle {
     await this.#refundRates(email, ip);
   }
 
+  async #charge(limiter: RateLimiterMemory, key: string, limit: ThrottleLimit): Promise<void> {
+    try {
+      await limiter.consume(key);
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      count(this.#refusals, limit);
+      throw new AppError('rate_limited', 'Too many attempts; try again later', undefined, { retryAfterS: Math.max(1, Math.ceil(err.msBeforeNext / 1000)) });
+    }
+  }
+
   async #refundRates(email: string, ip: string | null): Promise<void> {
     await this.#perIp.reward(ipKey(ip), 1);
     await this.#perAccountIp.reward(`${subjectOf(email)}:${ipKey(ip)}`, 1);
@@ -161,11 +208,6 @@ function subjectOf(email: string): string {
 
 const ipKey = (ip: string | null) => ip ?? 'unknown';
 
-async function charge(limiter: RateLimiterMemory, key: string): Promise<void> {
-  try {
-    await limiter.consume(key);
-  } catch (err) {
-    if (!(err instanceof RateLimiterRes)) throw err;
-    throw new AppError('rate_limited', 'Too many attempts; try again later', undefined, { retryAfterS: Math.max(1, Math.ceil(err.msBeforeNext / 1000)) });
-  }
+function count<K>(counts: Map<K, number>, key: K): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
 }

@@ -15,6 +15,8 @@ import { liveRoutes } from '../test-support/routes.js';
  * including bodies that carry a value and are refused — must leave no value, password or token in
  * the log. Every secret used is collected as it is created and grepped for at the end.
  */
+const METRICS_TOKEN = `log-leak-metrics-${'k'.repeat(32)}`;
+
 describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
   let srv: TestServer;
   const sensitive = new Map<string, string>();
@@ -38,7 +40,7 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
   const expect = (res: ApiAnswer, status: number) => assert.equal(res.status, status, res.text);
 
   before(async () => {
-    srv = await startServer({ env: { KEYNEST_LOG_LEVEL: 'trace', KEYNEST_BODY_LIMIT_BYTES: '200000' } });
+    srv = await startServer({ env: { KEYNEST_LOG_LEVEL: 'trace', KEYNEST_BODY_LIMIT_BYTES: '200000', KEYNEST_METRICS_TOKEN: METRICS_TOKEN } });
   });
   after(() => srv.close());
 
@@ -177,6 +179,15 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(await call(session, 'GET', '/api/v1/alerts/rules'), 200);
     expect(await call(session, 'PUT', '/api/v1/alerts/rules/failed_sign_ins', { threshold: 5, windowS: 120 }), 200);
     expect(await call(session, 'GET', '/api/v1/alerts?since=2020-01-01T00:00:00Z'), 200);
+    expect(await call(session, 'GET', '/api/v1/security/status'), 200);
+    // The scraper's token is a secret too; and the metrics themselves hold no value, password or token.
+    keep('metrics token', METRICS_TOKEN);
+    expect(await call(session, 'GET', '/metrics'), 401);
+    expect(await call(`${METRICS_TOKEN}x`, 'GET', '/metrics'), 401);
+    const scraped = await call(METRICS_TOKEN, 'GET', '/metrics');
+    expect(scraped, 200);
+    const inMetrics = [...sensitive].filter(([, s]) => scraped.text.includes(s)).map(([label]) => label);
+    assert.deepEqual(inMetrics, [], 'found in the metrics');
     expect(await call(session, 'GET', '/api/v1/no-such-route'), 404);
 
     // Faults: a 500 is logged with its error and stack; neither may carry a value.
