@@ -7,6 +7,7 @@ import type { ApiTokenService } from './access/service.js';
 import { auditRoutes } from './audit/routes.js';
 import type { AuditService } from './audit/service.js';
 import type { AuditIntegrity } from './audit/integrity.js';
+import { auditSinkRoutes, type AuditSinks } from './audit/sinks/index.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
 import { registerAccessControl } from './http/access.js';
@@ -69,6 +70,7 @@ export interface Services {
   rotation: KeyRotationService;
   tokens: ApiTokenService;
   audit: AuditService;
+  auditSinks: AuditSinks;
   auditIntegrity: AuditIntegrity;
 }
 
@@ -158,6 +160,7 @@ export async function buildApp(services: Services, deps: { config: Config; log: 
   keyRotationRoutes(app, { rotation: services.rotation });
   tokenRoutes(app, { tokens: services.tokens, projects: services.projects });
   auditRoutes(app, { audit: services.audit, integrity: services.auditIntegrity });
+  auditSinkRoutes(app, { sinks: services.auditSinks });
 
   await app.ready();
   return app;

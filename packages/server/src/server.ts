@@ -6,6 +6,7 @@ import { ProjectRoleService } from './orgs/project-roles.js';
 import { ApiTokenService } from './access/service.js';
 import { buildApp, type Services } from './app.js';
 import { AuditService } from './audit/service.js';
+import { AuditSinkDispatcher, AuditSinks } from './audit/sinks/index.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
 import { stepUpPolicyOf } from './access/policy.js';
@@ -57,6 +58,8 @@ export interface KeyNest {
   settled(): Promise<void>;
   /** `quiesce`, then closes the database. */
   close(): Promise<void>;
+  /** Streams audit records to sinks; `drain` and `whenDelivered` let tests wait for deliveries. */
+  auditSinks: AuditSinkDispatcher;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -74,7 +77,9 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const rootKey = loadRootKey(config.rootKey, config.dataDir, log);
     const { db } = storage;
     const keyring = new Keyring(rootKey);
-    const audit = new AuditService(db, storage.traits, storage.tenancy);
+    // Built before the audit service, which wakes it on every append; started once the app is built.
+    const sinkDispatcher = new AuditSinkDispatcher({ db, traits: storage.traits, tenancy: storage.tenancy, keyring, clock, log, config: config.auditSinks });
+    const audit = new AuditService(db, storage.traits, storage.tenancy, () => sinkDispatcher.notifyAppended());
     const auditKeys = new AuditKeys({ db, rootKey });
     await auditKeys.init(clock());
     const invalidation = new Invalidation();
@@ -157,6 +162,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       rotation: new KeyRotationService({ db, keyring, audit }),
       tokens,
       audit,
+      auditSinks: new AuditSinks({ db, keyring, audit, dispatcher: sinkDispatcher, policy: config.auditSinks.webhookPolicy }),
       auditIntegrity: new AuditIntegrity({
         db,
         traits: storage.traits,
@@ -175,6 +181,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     });
     const lifecycle = { draining: false };
     const app = await buildApp(services, { config, log, clock, lifecycle, tenancy: storage.tenancy });
+    await sinkDispatcher.start();
     let quiescing: Promise<void> | null = null;
     const quiesce = () =>
       (quiescing ??= (async () => {
@@ -182,6 +189,9 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         await app.close();
         await periodic.stop();
         await background.settled();
+        // After the requests and background work that append: what they wrote waits in the
+        // database for the next start; an in-flight delivery is abandoned, its cursor unmoved.
+        await sinkDispatcher.stop();
         await signingKeys.close();
         await mailer.close();
       })());
@@ -194,6 +204,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       setupToken,
       quiesce,
       settled: () => background.settled(),
+      auditSinks: sinkDispatcher,
       close: () =>
         (closing ??= (async () => {
           await quiesce();

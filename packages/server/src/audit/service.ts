@@ -13,7 +13,9 @@ import { AUDIT_COLUMNS, chainHead, chainHeadQuery, insertAuditEventsQuery, lockC
  * - records never hold a secret value, password or token: `details` takes only scalar metadata
  *   (versions, counts, names), and callers pass key names, never values;
  * - rows are only appended, each linked into its org's hash chain (audit/chain.ts) in the same
- *   transaction that writes it; the database refuses to change or remove them (migration 011).
+ *   transaction that writes it; the database refuses to change or remove them (migration 011);
+ * - streaming to sinks costs an append one call of `appended` (no query): sinks read committed
+ *   rows in the background (audit/sinks).
  */
 export interface AuditContext {
   orgId: string | null;
@@ -89,6 +91,12 @@ export class AuditService {
     private readonly db: Db,
     private readonly traits: Pick<DialectTraits, 'supportsAdvisoryLocks'>,
     private readonly tenancy: Pick<Tenancy, 'runAsOrg' | 'runAsSystem'>,
+    /**
+     * Told of every append (audit streaming wakes its sinks: audit/sinks). It must be cheap and
+     * never wait: it runs on the path of every audited request. For an append inside a caller's
+     * transaction it runs before the commit; the sinks look a moment later and read only committed rows.
+     */
+    private readonly appended: () => void = () => {},
   ) {
     this.#heads = traits.supportsAdvisoryLocks ? null : new Map();
   }
@@ -96,6 +104,7 @@ export class AuditService {
   /** Appends one record inside `trx` (the same transaction as the change it describes). */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
     const rows = [toRow(ctx, entry)];
+    this.appended();
     // The head read and the insert must not interleave with another append.
     return trx.isTransaction ? this.#append(trx, rows, false) : this.#appendAlone(trx, rows);
   }
@@ -187,6 +196,7 @@ export class AuditService {
       try {
         const rows = group.map((q) => q.row);
         await this.#asWriterOf(rows, () => this.#appendAlone(this.db, rows));
+        this.appended();
         for (const q of group) q.resolve();
       } catch (err) {
         for (const q of group) q.reject(err);

@@ -10,6 +10,7 @@ import * as m008 from './008-api-tokens.js';
 import * as m009 from './009-custom-roles.js';
 import * as m010 from './010-tenant-isolation.js';
 import * as m011 from './011-audit-chain.js';
+import * as m013 from './013-audit-sinks.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, t: DialectTraits): Promise<void>;
@@ -31,4 +32,6 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['009-custom-roles', m009],
   ['010-tenant-isolation', m010],
   ['011-audit-chain', m011],
+  // 012 is taken by work on another branch; migrations are applied by name, so the gap is harmless.
+  ['013-audit-sinks', m013],
 ];

@@ -1,0 +1,116 @@
+import dgram from 'node:dgram';
+import http from 'node:http';
+import net from 'node:net';
+
+/**
+ * Real receivers on 127.0.0.1 free ports for audit sink tests (and the CLI's): a webhook endpoint
+ * that keeps every request, and syslog listeners over UDP and TCP. Each is closed by its test.
+ */
+export interface WebhookDelivery {
+  headers: http.IncomingHttpHeaders;
+  /** The raw body, as the signature covers it. */
+  body: string;
+  /** The status this receiver answered. */
+  status: number;
+}
+
+export interface WebhookReceiver {
+  url: string;
+  port: number;
+  deliveries: WebhookDelivery[];
+  /**
+   * What to answer the n-th request (0-based): a status, or `hang` (never answer). Settable at
+   * any time (a receiver that comes back).
+   */
+  respond: (n: number) => number | 'hang';
+  /** The records of the answered-2xx deliveries, in the order received. */
+  accepted(): Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+export async function startWebhookReceiver(respond: (n: number) => number | 'hang' = () => 200): Promise<WebhookReceiver> {
+  const deliveries: WebhookDelivery[] = [];
+  const hanging = new Set<http.ServerResponse>();
+  const receiver = { respond } as WebhookReceiver;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const answer = receiver.respond(deliveries.length);
+      const body = Buffer.concat(chunks).toString('utf8');
+      if (answer === 'hang') {
+        deliveries.push({ headers: req.headers, body, status: 0 });
+        hanging.add(res);
+        return;
+      }
+      deliveries.push({ headers: req.headers, body, status: answer });
+      res.writeHead(answer, { 'content-type': 'text/plain' }).end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return Object.assign(receiver, {
+    url: `http://127.0.0.1:${port}/hook`,
+    port,
+    deliveries,
+    accepted: () => deliveries.filter((d) => d.status >= 200 && d.status < 300).flatMap((d) => (JSON.parse(d.body) as { records: Record<string, unknown>[] }).records),
+    close: async () => {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  });
+}
+
+export interface SyslogReceiver {
+  port: number;
+  /** Every message received (a datagram, or a frame taken out of the octet-counted stream). */
+  messages: string[];
+  close(): Promise<void>;
+}
+
+export async function startSyslogReceiver(protocol: 'udp' | 'tcp'): Promise<SyslogReceiver> {
+  const messages: string[] = [];
+  if (protocol === 'udp') {
+    const socket = dgram.createSocket('udp4');
+    socket.on('message', (m) => messages.push(m.toString('utf8')));
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    return { port: socket.address().port, messages, close: () => new Promise<void>((resolve) => socket.close(() => resolve())) };
+  }
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    let pending = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      // RFC 6587 octet counting: "LENGTH SP MESSAGE", LENGTH in bytes.
+      for (;;) {
+        const space = pending.indexOf(0x20);
+        if (space === -1) return;
+        const length = Number(pending.subarray(0, space).toString('ascii'));
+        if (!Number.isInteger(length) || pending.length < space + 1 + length) return;
+        messages.push(pending.subarray(space + 1, space + 1 + length).toString('utf8'));
+        pending = pending.subarray(space + 1 + length);
+      }
+    });
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    messages,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Polls `check` until it holds (for what arrives over the network after a drain), up to `ms`. */
+export async function eventually(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
