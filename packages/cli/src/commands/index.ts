@@ -73,7 +73,7 @@ Access
   roles list|get|templates|create|update|delete
                            custom roles and the shipped templates
   admin rotate-keys
-  audit search|verify|checkpoint
+  audit search|export|verify|checkpoint|sinks
   org allowlist list|add|remove|enable|disable
                            the organization's IP allowlist
   emergency-access request|confirm
