@@ -48,6 +48,8 @@ export async function startWebhookReceiver(respond: (n: number) => number | 'han
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // A receiver a failed test did not get to close must not keep the test process alive.
+  server.unref();
   const port = (server.address() as net.AddressInfo).port;
   return Object.assign(receiver, {
     url: `http://127.0.0.1:${port}/hook`,
@@ -75,6 +77,7 @@ export async function startSyslogReceiver(protocol: 'udp' | 'tcp'): Promise<Sysl
     const socket = dgram.createSocket('udp4');
     socket.on('message', (m) => messages.push(m.toString('utf8')));
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    socket.unref();
     return { port: socket.address().port, messages, close: () => new Promise<void>((resolve) => socket.close(() => resolve())) };
   }
   const sockets = new Set<net.Socket>();
@@ -96,6 +99,7 @@ export async function startSyslogReceiver(protocol: 'udp' | 'tcp'): Promise<Sysl
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
   return {
     port: (server.address() as net.AddressInfo).port,
     messages,

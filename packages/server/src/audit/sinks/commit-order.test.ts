@@ -13,6 +13,7 @@ import type { AuditContext } from '../service.js';
 describe('audit sink: ids that commit out of order (PostgreSQL)', () => {
   it('a record committed after a later id is delivered all the same, and in id order', async (t) => {
     const receiver = await startWebhookReceiver();
+    t.after(() => receiver.close());
     const srv = await startServer({
       env: { KEYNEST_AUDIT_SINK_WEBHOOK_URL: receiver.url, KEYNEST_AUDIT_SINK_WEBHOOK_SECRET: 'commit-order-secret-0123456789abcdef', KEYNEST_WEBHOOK_ALLOW_HTTP: 'true' },
     });
@@ -67,7 +68,6 @@ describe('audit sink: ids that commit out of order (PostgreSQL)', () => {
       release();
       await slow.catch(() => {});
       await srv.close();
-      await receiver.close();
     }
   });
 });

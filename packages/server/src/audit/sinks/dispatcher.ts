@@ -129,7 +129,7 @@ export class AuditSinkDispatcher {
   /** A transport for an org's webhook: destination rules at every connection (destination.ts). */
   orgWebhook(row: store.SinkRow, secret: string): WebhookTransport {
     const { config, clock, resolve } = this.deps;
-    const guard = config.webhookPolicy.allowPrivate ? null : { ...(resolve ? { resolve } : {}) };
+    const guard = { ...config.webhookPolicy, ...(resolve ? { resolve } : {}) };
     return new WebhookTransport({ sinkId: row.id, url: new URL(row.url), secret, timeoutMs: config.delivery.timeoutMs, clock, guard });
   }
 

@@ -68,8 +68,9 @@ const RFC5424 = /^<(\d{1,3})>1 (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ([\x21-\
 
 for (const protocol of ['udp', 'tcp'] as const) {
   describe(`audit sink: syslog over ${protocol.toUpperCase()}`, () => {
-    it('each record is one RFC 5424 message with its id, chain, seq and hash as structured data and the record as JSON', async () => {
+    it('each record is one RFC 5424 message with its id, chain, seq and hash as structured data and the record as JSON', async (t) => {
       const receiver = await startSyslogReceiver(protocol);
+      t.after(() => receiver.close());
       const srv = await startServer({ env: { KEYNEST_AUDIT_SINK_SYSLOG: `${protocol}://127.0.0.1:${receiver.port}` } });
       try {
         const value = marker('SYSLOGVALUE');
@@ -94,7 +95,6 @@ for (const protocol of ['udp', 'tcp'] as const) {
         assert.ok(!receiver.messages.join('\n').includes(value), 'no secret value in a message');
       } finally {
         await srv.close();
-        await receiver.close();
       }
     });
   });

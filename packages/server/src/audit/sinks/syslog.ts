@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import type { SinkRecord, SinkTransport } from './transport.js';
+import { withDeadline, type SinkRecord, type SinkTransport } from './transport.js';
 
 export interface SyslogTarget {
   protocol: 'udp' | 'tcp';
@@ -71,10 +71,8 @@ export class SyslogTransport implements SinkTransport {
   ) {}
 
   async deliver(records: readonly SinkRecord[], signal: AbortSignal): Promise<void> {
-    const within = AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]);
     const messages = records.map((r) => Buffer.from(rfc5424(r, this.origin), 'utf8'));
-    if (this.target.protocol === 'udp') await this.#sendUdp(messages, within);
-    else await this.#sendTcp(messages, within);
+    await withDeadline(signal, this.timeoutMs, (within) => (this.target.protocol === 'udp' ? this.#sendUdp(messages, within) : this.#sendTcp(messages, within)));
   }
 
   async #sendUdp(messages: Buffer[], signal: AbortSignal): Promise<void> {

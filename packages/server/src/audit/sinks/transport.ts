@@ -43,3 +43,22 @@ export function deliveryReason(err: unknown, timeoutMs?: number): string {
   if (typeof e?.code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(e.code)) return e.code;
   return 'unexpected error';
 }
+
+/**
+ * Runs `work` with a signal that aborts when `signal` does (shutdown) or after `timeoutMs` (a
+ * TimeoutError). Linked by hand and unlinked afterwards, rather than `AbortSignal.any`, so the
+ * worker's long-lived signal does not collect one dependent per delivery.
+ */
+export async function withDeadline<T>(signal: AbortSignal, timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
+  try {
+    return await work(controller.signal);
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  }
+}

@@ -77,8 +77,9 @@ describe('org webhooks cannot reach non-public addresses (SSRF)', () => {
     const rebound: Resolver = (_host, _opts, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }]);
     const url = new URL(`http://rebind.example:${receiver.port}/hook`);
     const options = { sinkId: 'snk_test', url, secret: 'kn_whs_test', timeoutMs: 2000, clock: Date.now };
-    const guarded = new WebhookTransport({ ...options, guard: { resolve: rebound } });
-    const literal = new WebhookTransport({ ...options, url: new URL(`http://127.0.0.1:${receiver.port}/hook`), guard: {} });
+    const rules = { allowHttp: true, allowPrivate: false };
+    const guarded = new WebhookTransport({ ...options, guard: { ...rules, resolve: rebound } });
+    const literal = new WebhookTransport({ ...options, url: new URL(`http://127.0.0.1:${receiver.port}/hook`), guard: rules });
     const trusted = new WebhookTransport({ ...options, guard: null, url: new URL(`http://127.0.0.1:${receiver.port}/hook`) });
     try {
       await assert.rejects(guarded.deliver([], new AbortController().signal), /destination address not allowed/);
@@ -86,6 +87,9 @@ describe('org webhooks cannot reach non-public addresses (SSRF)', () => {
       assert.equal(receiver.deliveries.length, 0, 'no request reached the loopback receiver');
       await trusted.deliver([], new AbortController().signal);
       assert.equal(receiver.deliveries.length, 1, "the operator's own sink may use any address");
+      const httpRefused = new WebhookTransport({ ...options, url: new URL(`http://127.0.0.1:${receiver.port}/hook`), guard: { allowHttp: false, allowPrivate: true } });
+      await assert.rejects(httpRefused.deliver([], new AbortController().signal), /plain http is not allowed/, 'an http sink stops when the operator forbids http again');
+      await httpRefused.close();
     } finally {
       await Promise.all([guarded.close(), literal.close(), trusted.close()]);
       await receiver.close();

@@ -3,8 +3,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Clock } from '../../context.js';
-import { DestinationNotAllowed, isPublicAddress, type Resolver, guardedLookup } from './destination.js';
-import { deliveryReason, SinkDeliveryError, type SinkRecord, type SinkTransport } from './transport.js';
+import { DestinationNotAllowed, guardedLookup, isPublicAddress, type Resolver, type WebhookPolicy } from './destination.js';
+import { deliveryReason, SinkDeliveryError, withDeadline, type SinkRecord, type SinkTransport } from './transport.js';
 
 export const SIGNATURE_HEADER = 'x-keynest-signature';
 export const SINK_HEADER = 'x-keynest-sink';
@@ -28,10 +28,12 @@ export interface WebhookOptions {
   timeoutMs: number;
   clock: Clock;
   /**
-   * Org sinks: connections only to public addresses, checked at every connection (the resolver is
-   * for tests). Null: the operator's own sink, trusted with any address.
+   * Org sinks: the destination rules as the operator sets them now (a sink made while a rule was
+   * lifted follows it again once it is back): connections only to public addresses, checked at
+   * every connection (the resolver is for tests), and plain http only if allowed. Null: the
+   * operator's own sink, trusted with any address (its scheme was checked with the configuration).
    */
-  guard: { resolve?: Resolver } | null;
+  guard: (WebhookPolicy & { resolve?: Resolver }) | null;
 }
 
 /** A webhook answer: the status, and how long it took. */
@@ -47,9 +49,11 @@ export interface WebhookAnswer {
  */
 export class WebhookTransport implements SinkTransport {
   readonly #agent: http.Agent;
+  readonly #checkAddresses: boolean;
 
   constructor(private readonly opts: WebhookOptions) {
-    const agentOptions = { keepAlive: true, maxSockets: 1, ...(opts.guard ? { lookup: guardedLookup(opts.guard.resolve) } : {}) };
+    this.#checkAddresses = opts.guard !== null && !opts.guard.allowPrivate;
+    const agentOptions = { keepAlive: true, maxSockets: 1, ...(this.#checkAddresses ? { lookup: guardedLookup(opts.guard?.resolve) } : {}) };
     this.#agent = opts.url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   }
 
@@ -59,12 +63,22 @@ export class WebhookTransport implements SinkTransport {
   }
 
   /** One signed POST; resolves with any HTTP answer, rejects with a SinkDeliveryError when there is none. */
-  post(body: string, signal: AbortSignal): Promise<WebhookAnswer> {
-    const { url, timeoutMs, clock } = this.opts;
-    const started = clock();
+  async post(body: string, signal: AbortSignal): Promise<WebhookAnswer> {
+    const { url, timeoutMs, guard } = this.opts;
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (guard && url.protocol === 'http:' && !guard.allowHttp) throw new SinkDeliveryError('plain http is not allowed (KEYNEST_WEBHOOK_ALLOW_HTTP)');
     // An address written in the URL is connected to without any lookup: check it here.
-    if (this.opts.guard && isIP(host) && !isPublicAddress(host)) return Promise.reject(new SinkDeliveryError(new DestinationNotAllowed().message));
+    if (this.#checkAddresses && isIP(host) && !isPublicAddress(host)) throw new SinkDeliveryError(new DestinationNotAllowed().message);
+    try {
+      return await withDeadline(signal, timeoutMs, (within) => this.#send(body, within));
+    } catch (err) {
+      throw new SinkDeliveryError(deliveryReason(err, timeoutMs));
+    }
+  }
+
+  #send(body: string, signal: AbortSignal): Promise<WebhookAnswer> {
+    const { url, clock } = this.opts;
+    const started = clock();
     const client = url.protocol === 'https:' ? https : http;
     return new Promise<WebhookAnswer>((resolve, reject) => {
       const req = client.request(
@@ -72,7 +86,7 @@ export class WebhookTransport implements SinkTransport {
         {
           method: 'POST',
           agent: this.#agent,
-          signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+          signal,
           headers: {
             'content-type': 'application/json',
             'content-length': Buffer.byteLength(body),
@@ -82,13 +96,13 @@ export class WebhookTransport implements SinkTransport {
           },
         },
         (res) => {
-          // The answer's body is the receiver's business; read and dropped, never kept or logged.
+          // The answer's body is the receiver's business: read and dropped, never kept or logged.
           res.resume();
           res.on('end', () => resolve({ status: res.statusCode ?? 0, durationMs: clock() - started }));
-          res.on('error', (err) => reject(new SinkDeliveryError(deliveryReason(err, timeoutMs))));
+          res.on('error', reject);
         },
       );
-      req.on('error', (err) => reject(new SinkDeliveryError(deliveryReason(err, timeoutMs))));
+      req.on('error', reject);
       req.end(body);
     });
   }
