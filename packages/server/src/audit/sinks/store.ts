@@ -56,16 +56,15 @@ export function cursorsOf(db: Db, sinkIds: readonly string[]): Promise<CursorRow
 }
 
 /**
- * Takes (or renews) the right to deliver the sink until `until`: free, expired, or already ours.
- * Several instances sharing PostgreSQL then deliver each sink one at a time.
+ * Takes (or renews) the right to deliver the sink until `until`: free, expired, or already ours —
+ * or anyone's when `takeOver` (SQLite, where one process owns the database file: a lease left by
+ * a killed process is that process's own). Several instances sharing PostgreSQL then deliver each
+ * sink one at a time.
  */
-export async function claimLease(db: Db, sinkId: string, owner: string, now: number, until: number): Promise<boolean> {
-  const r = await db
-    .updateTable('audit_sink_cursors')
-    .set({ lease_owner: owner, lease_until: until })
-    .where('sink_id', '=', sinkId)
-    .where((eb) => eb.or([eb('lease_owner', 'is', null), eb('lease_owner', '=', owner), eb('lease_until', '<', now)]))
-    .executeTakeFirst();
+export async function claimLease(db: Db, c: { sinkId: string; owner: string; now: number; until: number; takeOver: boolean }): Promise<boolean> {
+  let q = db.updateTable('audit_sink_cursors').set({ lease_owner: c.owner, lease_until: c.until }).where('sink_id', '=', c.sinkId);
+  if (!c.takeOver) q = q.where((eb) => eb.or([eb('lease_owner', 'is', null), eb('lease_owner', '=', c.owner), eb('lease_until', '<', c.now)]));
+  const r = await q.executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
 

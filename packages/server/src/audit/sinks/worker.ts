@@ -29,8 +29,12 @@ export interface WorkerDeps {
   random: () => number;
 }
 
-/** How long a lease lasts; it is renewed when half of it is gone, so only a dead instance lets one lapse. */
-const LEASE_MS = 60_000;
+/**
+ * How long a lease lasts; it is renewed when half of it is gone, so only a dead instance lets one
+ * lapse, and another instance takes its sinks over this long after it died (a stopped one hands
+ * them back at once).
+ */
+const LEASE_MS = 30_000;
 /** How soon to look again while transactions that may fill a gap in the ids are still open (horizon.ts). */
 const GAP_RECHECK_MS = 25;
 
@@ -164,7 +168,9 @@ export class SinkWorker {
     if (now < this.#leaseUntil - LEASE_MS / 2) return 'held';
     return this.#as(async () => {
       if (this.sink.orgId === null) await store.ensureCursor(db, { sinkId: this.sink.id, orgId: null, lastId: 0, lastSeq: 0, now });
-      if (!(await store.claimLease(db, this.sink.id, owner, now, now + LEASE_MS))) {
+      // SQLite: one process owns the database file, so a lease in it is a killed predecessor's.
+      const takeOver = !this.deps.traits.supportsAdvisoryLocks;
+      if (!(await store.claimLease(db, { sinkId: this.sink.id, owner, now, until: now + LEASE_MS, takeOver }))) {
         this.#leaseUntil = 0;
         return (await store.cursorOf(db, this.sink.id)) ? 'taken' : 'gone';
       }
