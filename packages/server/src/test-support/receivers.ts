@@ -1,10 +1,15 @@
+import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
+import type { TestServer } from '../testing.js';
+import { api, setupOwner, type Api } from './api.js';
+import { createProject, getValue, marker, putSecret } from './fixtures.js';
 
 /**
- * Real receivers on 127.0.0.1 free ports for audit sink tests (and the CLI's): a webhook endpoint
- * that keeps every request, and syslog listeners over UDP and TCP. Each is closed by its test.
+ * For audit sink tests (and the CLI's): real receivers on 127.0.0.1 free ports — a webhook
+ * endpoint that keeps every request, syslog listeners over UDP and TCP, each closed by its test —
+ * and the activity and records a sink must stream.
  */
 export interface WebhookDelivery {
   headers: http.IncomingHttpHeaders;
@@ -117,4 +122,22 @@ export async function eventually(check: () => boolean, what: string, ms = 5000):
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** The ids of every audit record, in order: what an instance sink must have received. */
+export async function storedAuditIds(srv: Pick<TestServer, 'db'>): Promise<number[]> {
+  return (await srv.db.selectFrom('audit_events').select('id').orderBy('id').execute()).map((r) => Number(r.id));
+}
+
+/**
+ * Some audited activity for a sink to stream: setup, a project, a write of `value` and its read.
+ * Answers the owner's API and the value, so a test can look for the value where it must not be.
+ */
+export async function auditedActivity(srv: TestServer, label: string): Promise<{ owner: Api; value: string }> {
+  const value = marker(label);
+  const owner = api(srv, await setupOwner(srv));
+  await createProject(owner, 'app');
+  await putSecret(owner, 'app', 'development', 'DB_PASSWORD', value);
+  assert.equal(await getValue(owner, 'app', 'development', 'DB_PASSWORD'), value);
+  return { owner, value };
 }

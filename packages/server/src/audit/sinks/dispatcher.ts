@@ -1,12 +1,7 @@
 import { hostname } from 'node:os';
 import { chainOf } from '@keynest/sdk/audit-chain';
-import type { Clock } from '../../context.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import { newId } from '../../crypto/random.js';
-import type { Logger } from '../../logger.js';
-import type { Db } from '../../storage/database.js';
-import type { DialectTraits } from '../../storage/dialect.js';
-import type { Tenancy } from '../../storage/tenancy.js';
 import type { AuditSinkConfig } from './config.js';
 import { displayUrl, type Resolver } from './destination.js';
 import { JsonLinesFileTransport } from './file.js';
@@ -25,13 +20,8 @@ const WAKE_DELAY_MS = 20;
 /** How often the org sinks are read again (another instance may have added or removed one). */
 const ORG_SINK_REFRESH_MS = 5_000;
 
-export interface DispatcherDeps {
-  db: Db;
-  traits: Pick<DialectTraits, 'supportsAdvisoryLocks'>;
-  tenancy: Pick<Tenancy, 'runAsOrg' | 'runAsSystem'>;
+export interface DispatcherDeps extends Pick<WorkerDeps, 'db' | 'traits' | 'tenancy' | 'clock' | 'log'> {
   keyring: Keyring;
-  clock: Clock;
-  log: Logger;
   config: AuditSinkConfig;
   /** Tests: stand-in DNS for org webhooks' destination checks, and a fixed retry jitter. */
   resolve?: Resolver;

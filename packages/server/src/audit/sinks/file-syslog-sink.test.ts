@@ -3,15 +3,9 @@ import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { TestServer } from '../../testing.js';
 import { startServer } from '../../test-support/server.js';
-import { api, setupOwner } from '../../test-support/api.js';
-import { createProject, marker, putSecret } from '../../test-support/fixtures.js';
-import { eventually, startSyslogReceiver } from '../../test-support/receivers.js';
-
-async function storedIds(srv: TestServer): Promise<number[]> {
-  return (await srv.db.selectFrom('audit_events').select('id').orderBy('id').execute()).map((r) => Number(r.id));
-}
+import { marker, putSecret } from '../../test-support/fixtures.js';
+import { auditedActivity, eventually, startSyslogReceiver, storedAuditIds } from '../../test-support/receivers.js';
 
 function lines(file: string): Record<string, unknown>[] {
   return readFileSync(file, 'utf8')
@@ -26,12 +20,9 @@ describe('audit sink: the JSON-lines file', () => {
     const file = path.join(dir, 'nested', 'audit', 'keynest-audit.jsonl');
     const srv = await startServer({ env: { KEYNEST_AUDIT_SINK_FILE: file } });
     try {
-      const value = marker('FILEVALUE');
-      const owner = api(srv, await setupOwner(srv));
-      await createProject(owner, 'app');
-      await putSecret(owner, 'app', 'development', 'API_KEY', value);
+      const { owner, value } = await auditedActivity(srv, 'FILEVALUE');
       await srv.keynest.auditSinks.drain();
-      assert.deepEqual(lines(file).map((r) => Number(r.id)), await storedIds(srv));
+      assert.deepEqual(lines(file).map((r) => Number(r.id)), await storedAuditIds(srv));
       assert.equal(statSync(file).mode & 0o777, 0o600);
       assert.equal(statSync(path.dirname(file)).mode & 0o777, 0o700);
       assert.ok(!readFileSync(file, 'utf8').includes(value), 'no secret value in the file');
@@ -73,12 +64,9 @@ for (const protocol of ['udp', 'tcp'] as const) {
       t.after(() => receiver.close());
       const srv = await startServer({ env: { KEYNEST_AUDIT_SINK_SYSLOG: `${protocol}://127.0.0.1:${receiver.port}` } });
       try {
-        const value = marker('SYSLOGVALUE');
-        const owner = api(srv, await setupOwner(srv));
-        await createProject(owner, 'app');
-        await putSecret(owner, 'app', 'development', 'API_KEY', value);
+        const { value } = await auditedActivity(srv, 'SYSLOGVALUE');
         await srv.keynest.auditSinks.drain();
-        const ids = await storedIds(srv);
+        const ids = await storedAuditIds(srv);
         await eventually(() => receiver.messages.length >= ids.length, `${ids.length} syslog messages`);
         assert.equal(receiver.messages.length, ids.length);
         const parsed = receiver.messages.map((m) => {

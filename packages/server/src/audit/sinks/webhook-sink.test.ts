@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { TestServer } from '../../testing.js';
 import { startServer } from '../../test-support/server.js';
-import { api, setupOwner, type Api } from '../../test-support/api.js';
-import { createProject, getValue, marker, putSecret } from '../../test-support/fixtures.js';
-import { eventually, startWebhookReceiver, type WebhookDelivery, type WebhookReceiver } from '../../test-support/receivers.js';
+import { marker, putSecret } from '../../test-support/fixtures.js';
+import { auditedActivity, eventually, startWebhookReceiver, storedAuditIds, type WebhookDelivery, type WebhookReceiver } from '../../test-support/receivers.js';
 import { INSTANCE_SINK_IDS } from './index.js';
 
 const SECRET = 'instance-webhook-secret-0123456789abcdef';
@@ -31,30 +29,16 @@ function verify(d: Pick<WebhookDelivery, 'headers' | 'body'>, secret: string): b
   return timingSafeEqual(expected, Buffer.from(m[2]!, 'hex'));
 }
 
-async function storedIds(srv: TestServer): Promise<number[]> {
-  return (await srv.db.selectFrom('audit_events').select('id').orderBy('id').execute()).map((r) => Number(r.id));
-}
-
-/** Some audited activity: setup, a project, a write and a read of a value. */
-async function activity(srv: TestServer, value: string): Promise<Api> {
-  const owner = api(srv, await setupOwner(srv));
-  await createProject(owner, 'app');
-  await putSecret(owner, 'app', 'development', 'DB_PASSWORD', value);
-  assert.equal(await getValue(owner, 'app', 'development', 'DB_PASSWORD'), value);
-  return owner;
-}
-
 describe('audit sink: the instance webhook', () => {
   it('receives every record in order, each delivery signed so a receiver can verify it (and a tampered body fails); never a value', async (t) => {
     const receiver = await startWebhookReceiver();
     t.after(() => receiver.close());
     const srv = await startServer({ env: sinkEnv(receiver) });
     try {
-      const value = marker('WEBHOOKVALUE');
-      await activity(srv, value);
+      const { value } = await auditedActivity(srv, 'WEBHOOKVALUE');
       await srv.keynest.auditSinks.drain();
       const got = receiver.accepted().map((r) => Number(r.id));
-      assert.deepEqual(got, await storedIds(srv), 'every record, once, in id order');
+      assert.deepEqual(got, await storedAuditIds(srv), 'every record, once, in id order');
       assert.ok(got.length >= 5);
       for (const d of receiver.deliveries) {
         assert.equal(d.headers['content-type'], 'application/json');
@@ -84,10 +68,10 @@ describe('audit sink: the instance webhook', () => {
     t.after(() => receiver.close());
     const srv = await startServer({ env: sinkEnv(receiver) });
     try {
-      await activity(srv, marker('RETRY'));
+      await auditedActivity(srv, 'RETRY');
       await srv.keynest.auditSinks.drain();
       assert.deepEqual(receiver.deliveries.slice(0, 4).map((d) => d.status), [500, 500, 500, 200]);
-      assert.deepEqual(receiver.accepted().map((r) => Number(r.id)), await storedIds(srv));
+      assert.deepEqual(receiver.accepted().map((r) => Number(r.id)), await storedAuditIds(srv));
       const [status] = await srv.keynest.auditSinks.statuses();
       assert.equal(status!.consecutiveFailures, 0);
       assert.equal(status!.lastError, 'HTTP 500');
@@ -102,14 +86,14 @@ describe('audit sink: the instance webhook', () => {
     t.after(() => receiver.close());
     const srv = await startServer({ env: sinkEnv(receiver, { KEYNEST_AUDIT_SINK_TIMEOUT_MS: '300', KEYNEST_AUDIT_SINK_RETRY_MIN_MS: '1000', KEYNEST_AUDIT_SINK_RETRY_MAX_MS: '1000' }) });
     try {
-      const owner = await activity(srv, marker('DOWN'));
+      const { owner } = await auditedActivity(srv, 'DOWN');
       await eventually(() => receiver.deliveries.length > 0, 'the first delivery to hang');
       const started = Date.now();
       for (let i = 0; i < 5; i++) await putSecret(owner, 'app', 'development', `KEY_${i}`, marker('WHILEDOWN'));
       assert.ok(Date.now() - started < 5000, 'requests answer while the receiver hangs');
       let status = (await srv.keynest.auditSinks.statuses())[0]!;
       assert.equal(status.lastDeliveredId, null);
-      assert.equal(status.recordsBehind, (await storedIds(srv)).length);
+      assert.equal(status.recordsBehind, (await storedAuditIds(srv)).length);
       // Polled between timer turns: SQLite's answers alone never let the delivery's deadline fire.
       for (const until = Date.now() + 5000; status.consecutiveFailures === 0 && Date.now() < until; ) {
         await new Promise((r) => setTimeout(r, 20));
@@ -129,7 +113,7 @@ describe('audit sink: the instance webhook', () => {
     const first = await startServer({ env, keepData: true });
     let cursor = 0;
     try {
-      const owner = await activity(first, marker('BEFORE'));
+      const { owner } = await auditedActivity(first, 'BEFORE');
       await first.keynest.auditSinks.drain();
       receiver.respond = () => 503;
       for (let i = 0; i < 3; i++) await putSecret(owner, 'app', 'development', `DURING_${i}`, marker('DURING'));
@@ -149,7 +133,7 @@ describe('audit sink: the instance webhook', () => {
       assert.ok(after.length > 0);
       assert.ok(after[0]! > cursor, `resumed after the cursor (${cursor}), not from the start: ${after[0]}`);
       const seen = [...new Set(receiver.accepted().map((r) => Number(r.id)))];
-      assert.deepEqual(seen, await storedIds(second), 'every record, in order');
+      assert.deepEqual(seen, await storedAuditIds(second), 'every record, in order');
     } finally {
       await second.close();
     }
