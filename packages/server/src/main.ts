@@ -56,7 +56,7 @@ export async function runServer(overrides: ConfigOverrides = {}): Promise<void> 
 
   // logrotate's habit (postrotate: kill -HUP): file sinks reopen their file. They also notice a
   // rotated file by themselves; without this handler SIGHUP would end the process.
-  const reopen = () => keynest.auditSinks.reopenFiles();
+  const reopen = () => keynest.auditSinkDispatcher.reopenFiles();
   process.on('SIGHUP', reopen);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {

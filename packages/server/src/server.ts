@@ -59,7 +59,7 @@ export interface KeyNest {
   /** `quiesce`, then closes the database. */
   close(): Promise<void>;
   /** Streams audit records to sinks; `drain` and `whenDelivered` let tests wait for deliveries. */
-  auditSinks: AuditSinkDispatcher;
+  auditSinkDispatcher: AuditSinkDispatcher;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -204,7 +204,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       setupToken,
       quiesce,
       settled: () => background.settled(),
-      auditSinks: sinkDispatcher,
+      auditSinkDispatcher: sinkDispatcher,
       close: () =>
         (closing ??= (async () => {
           await quiesce();

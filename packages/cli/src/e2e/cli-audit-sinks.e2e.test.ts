@@ -20,7 +20,7 @@ test('keynest audit sinks: add prints the secret once, the receiver gets signed 
   assert.equal(url, receiver.url);
 
   await h.ok(['secrets', 'set', 'API_KEY=sink-e2e-value']);
-  await h.server.keynest.auditSinks.drain();
+  await h.server.keynest.auditSinkDispatcher.drain();
   const records = receiver.accepted();
   assert.deepEqual(records.slice(0, 2).map((r) => r.action), ['audit.sink.create', 'secret.write']);
   for (const d of receiver.deliveries) {

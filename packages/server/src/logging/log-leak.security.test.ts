@@ -192,7 +192,7 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
       expect(await call(session, 'PUT', secretsPath('app', 'development', 'HOOKED'), { value: keep('value sent while the webhook fails', marker('HOOKED')) }), 200);
       await eventually(() => hook.deliveries.some((d) => d.status === 500), 'a failed delivery');
       hook.respond = () => 200;
-      await srv.keynest.auditSinks.drain();
+      await srv.keynest.auditSinkDispatcher.drain();
       expect(await call(session, 'DELETE', `/api/v1/audit/sinks/${sink.body.sink.id}`), 204);
       expect(await call(session, 'POST', `/api/v1/audit/sinks/${sink.body.sink.id}/test`), 404);
     } finally {

@@ -24,7 +24,7 @@ describe('audit sink: ids that commit out of order (PostgreSQL)', () => {
       if (srv.database !== 'postgres') return t.skip('SQLite writers take turns: its ids commit in order');
       const owner = api(srv, await setupOwner(srv));
       const orgId: string = (await owner('GET', '/api/v1/me')).body.principal.org.id;
-      await srv.keynest.auditSinks.drain();
+      await srv.keynest.auditSinkDispatcher.drain();
       const { audit } = srv.keynest.services;
       const ctx = (org: string | null): AuditContext => ({ orgId: org, actor: { type: 'system', id: null }, ip: null, requestId: null, now: Date.now() });
 
@@ -46,7 +46,7 @@ describe('audit sink: ids that commit out of order (PostgreSQL)', () => {
 
       release();
       await slow;
-      await srv.keynest.auditSinks.whenDelivered('instance-webhook', Number(fast.id));
+      await srv.keynest.auditSinkDispatcher.whenDelivered('instance-webhook', Number(fast.id));
       const got = receiver.accepted();
       const stored = await srv.db.selectFrom('audit_events').select(['id', 'action']).orderBy('id').execute();
       assert.deepEqual(got.map((r) => Number(r.id)), stored.map((r) => Number(r.id)));
@@ -61,7 +61,7 @@ describe('audit sink: ids that commit out of order (PostgreSQL)', () => {
         })
         .catch(() => {});
       await audit.recordAlone(ctx(null), { action: 'test.after_gap' });
-      await srv.keynest.auditSinks.drain();
+      await srv.keynest.auditSinkDispatcher.drain();
       await eventually(() => receiver.accepted().some((r) => r.action === 'test.after_gap'), 'the record after the gap');
       assert.ok(!receiver.accepted().some((r) => r.action === 'test.rolled_back'));
     } finally {

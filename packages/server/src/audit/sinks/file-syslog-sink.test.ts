@@ -21,7 +21,7 @@ describe('audit sink: the JSON-lines file', () => {
     const srv = await startServer({ env: { KEYNEST_AUDIT_SINK_FILE: file } });
     try {
       const { owner, value } = await auditedActivity(srv, 'FILEVALUE');
-      await srv.keynest.auditSinks.drain();
+      await srv.keynest.auditSinkDispatcher.drain();
       assert.deepEqual(lines(file).map((r) => Number(r.id)), await storedAuditIds(srv));
       assert.equal(statSync(file).mode & 0o777, 0o600);
       assert.equal(statSync(path.dirname(file)).mode & 0o777, 0o700);
@@ -31,7 +31,7 @@ describe('audit sink: the JSON-lines file', () => {
       renameSync(file, `${file}.1`);
       const before = lines(`${file}.1`).length;
       await putSecret(owner, 'app', 'development', 'AFTER_ROTATION', marker('ROTATED'));
-      await srv.keynest.auditSinks.drain();
+      await srv.keynest.auditSinkDispatcher.drain();
       assert.equal(lines(`${file}.1`).length, before, 'the rotated file is left alone');
       const fresh = lines(file);
       assert.ok(fresh.length >= 1);
@@ -40,9 +40,9 @@ describe('audit sink: the JSON-lines file', () => {
 
       // A crash cut the last line short: the next record still starts a line of its own.
       appendFileSync(file, '{"id": 99999, "cut sh');
-      srv.keynest.auditSinks.reopenFiles();
+      srv.keynest.auditSinkDispatcher.reopenFiles();
       await putSecret(owner, 'app', 'development', 'AFTER_CRASH', marker('CRASH'));
-      await srv.keynest.auditSinks.drain();
+      await srv.keynest.auditSinkDispatcher.drain();
       const text = readFileSync(file, 'utf8').split('\n').filter(Boolean);
       assert.equal(text.filter((l) => l.startsWith('{"id": 99999')).length, 1);
       assert.ok(text.filter((l) => !l.startsWith('{"id": 99999')).every((l) => JSON.parse(l)));
@@ -65,7 +65,7 @@ for (const protocol of ['udp', 'tcp'] as const) {
       const srv = await startServer({ env: { KEYNEST_AUDIT_SINK_SYSLOG: `${protocol}://127.0.0.1:${receiver.port}` } });
       try {
         const { value } = await auditedActivity(srv, 'SYSLOGVALUE');
-        await srv.keynest.auditSinks.drain();
+        await srv.keynest.auditSinkDispatcher.drain();
         const ids = await storedAuditIds(srv);
         await eventually(() => receiver.messages.length >= ids.length, `${ids.length} syslog messages`);
         assert.equal(receiver.messages.length, ids.length);

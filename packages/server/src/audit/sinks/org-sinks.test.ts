@@ -50,7 +50,7 @@ describe('org audit sinks (/api/v1/audit/sinks)', () => {
 
     const value = marker('ORGSINKVALUE');
     await putSecret(owner, 'app', 'development', 'STRIPE_KEY', value);
-    await srv.keynest.auditSinks.drain();
+    await srv.keynest.auditSinkDispatcher.drain();
     const records = receiver.accepted();
     assert.equal(records[0]!.action, 'audit.sink.create', 'the sink starts with its own creation record');
     const chain = (await srv.db.selectFrom('audit_events').select(['id', 'action']).where('org_id', '=', orgId).where('id', '>=', Number(records[0]!.id)).orderBy('id').execute()).map((r) => Number(r.id));
@@ -107,7 +107,7 @@ describe('org audit sinks (/api/v1/audit/sinks)', () => {
     assert.deepEqual(tests.map((t) => t.outcome), ['success', 'failure']);
     assert.deepEqual(JSON.parse(tests[1]!.details), { status: 500, error: 'HTTP 500' });
     // The tests moved no cursor: their own records then come in the ordinary stream, once each.
-    await srv.keynest.auditSinks.drain();
+    await srv.keynest.auditSinkDispatcher.drain();
     const streamed = receiver.accepted().filter((r) => r.action === 'audit.sink.test').map((r) => Number(r.id));
     assert.deepEqual(streamed, tests.map((t) => Number(t.id)));
   });
@@ -115,10 +115,10 @@ describe('org audit sinks (/api/v1/audit/sinks)', () => {
   it('removing a sink is recorded and ends its deliveries; an unknown or removed id is 404 sink_not_found', async () => {
     const [sink] = (await owner('GET', '/api/v1/audit/sinks')).body.sinks;
     assert.equal((await owner('DELETE', `/api/v1/audit/sinks/${sink.id}`)).status, 204);
-    await srv.keynest.auditSinks.drain();
+    await srv.keynest.auditSinkDispatcher.drain();
     const before = receiver.deliveries.length;
     await putSecret(owner, 'app', 'development', 'AFTER_REMOVAL', marker('GONE'));
-    await srv.keynest.auditSinks.drain();
+    await srv.keynest.auditSinkDispatcher.drain();
     assert.equal(receiver.deliveries.length, before, 'nothing more is sent');
     assert.deepEqual((await owner('GET', '/api/v1/audit/sinks')).body.sinks, []);
     const removal = await srv.db.selectFrom('audit_events').select(['target_id', 'details']).where('action', '=', 'audit.sink.delete').executeTakeFirstOrThrow();

@@ -46,7 +46,7 @@ describe("an org sink receives its own org's records, never another org's", () =
     }
     // An instance event (no org): a failed sign-in with an unknown email.
     assert.equal((await api(srv)('POST', '/api/v1/auth/login', { email: 'nobody@nowhere.example', password: 'wrong-password-1' })).status, 401);
-    await srv.keynest.auditSinks.drain();
+    await srv.keynest.auditSinkDispatcher.drain();
 
     for (const who of ['a', 'b'] as const) {
       const got = receivers[who].accepted();

@@ -36,7 +36,7 @@ describe('audit sink: the instance webhook', () => {
     const srv = await startServer({ env: sinkEnv(receiver) });
     try {
       const { value } = await auditedActivity(srv, 'WEBHOOKVALUE');
-      await srv.keynest.auditSinks.drain();
+      await srv.keynest.auditSinkDispatcher.drain();
       const got = receiver.accepted().map((r) => Number(r.id));
       assert.deepEqual(got, await storedAuditIds(srv), 'every record, once, in id order');
       assert.ok(got.length >= 5);
@@ -52,7 +52,7 @@ describe('audit sink: the instance webhook', () => {
       const record = receiver.accepted().find((r) => r.action === 'secret.read')!;
       assert.equal(record.target_name, 'DB_PASSWORD', 'records carry key names');
       for (const field of ['id', 'chain', 'seq', 'prev_hash', 'hash', 'at', 'org_id']) assert.ok(field in record, `records carry ${field}`);
-      const [status] = await srv.keynest.auditSinks.statuses();
+      const [status] = await srv.keynest.auditSinkDispatcher.statuses();
       assert.equal(status!.id, INSTANCE_SINK_IDS.webhook);
       assert.equal(status!.recordsBehind, 0);
       assert.equal(status!.secondsBehind, 0);
@@ -69,10 +69,10 @@ describe('audit sink: the instance webhook', () => {
     const srv = await startServer({ env: sinkEnv(receiver) });
     try {
       await auditedActivity(srv, 'RETRY');
-      await srv.keynest.auditSinks.drain();
+      await srv.keynest.auditSinkDispatcher.drain();
       assert.deepEqual(receiver.deliveries.slice(0, 4).map((d) => d.status), [500, 500, 500, 200]);
       assert.deepEqual(receiver.accepted().map((r) => Number(r.id)), await storedAuditIds(srv));
-      const [status] = await srv.keynest.auditSinks.statuses();
+      const [status] = await srv.keynest.auditSinkDispatcher.statuses();
       assert.equal(status!.consecutiveFailures, 0);
       assert.equal(status!.lastError, 'HTTP 500');
       assert.match(srv.logText(), /"reason":"HTTP 500".*"msg":"audit sink delivery failed"|"msg":"audit sink delivery failed".*"reason":"HTTP 500"/);
@@ -91,13 +91,13 @@ describe('audit sink: the instance webhook', () => {
       const started = Date.now();
       for (let i = 0; i < 5; i++) await putSecret(owner, 'app', 'development', `KEY_${i}`, marker('WHILEDOWN'));
       assert.ok(Date.now() - started < 5000, 'requests answer while the receiver hangs');
-      let status = (await srv.keynest.auditSinks.statuses())[0]!;
+      let status = (await srv.keynest.auditSinkDispatcher.statuses())[0]!;
       assert.equal(status.lastDeliveredId, null);
       assert.equal(status.recordsBehind, (await storedAuditIds(srv)).length);
       // Polled between timer turns: SQLite's answers alone never let the delivery's deadline fire.
       for (const until = Date.now() + 5000; status.consecutiveFailures === 0 && Date.now() < until; ) {
         await new Promise((r) => setTimeout(r, 20));
-        status = (await srv.keynest.auditSinks.statuses())[0]!;
+        status = (await srv.keynest.auditSinkDispatcher.statuses())[0]!;
       }
       assert.equal(status.lastError, 'timed out after 300 ms');
       assert.ok(status.consecutiveFailures >= 1);
@@ -114,7 +114,7 @@ describe('audit sink: the instance webhook', () => {
     let cursor = 0;
     try {
       const { owner } = await auditedActivity(first, 'BEFORE');
-      await first.keynest.auditSinks.drain();
+      await first.keynest.auditSinkDispatcher.drain();
       receiver.respond = () => 503;
       for (let i = 0; i < 3; i++) await putSecret(owner, 'app', 'development', `DURING_${i}`, marker('DURING'));
       await eventually(() => receiver.deliveries.some((d) => d.status === 503), 'a refused delivery');
@@ -128,7 +128,7 @@ describe('audit sink: the instance webhook', () => {
     receiver.respond = () => 200;
     const second = await startServer({ env, dataDir: first.dataDir, ...(first.schema ? { schema: first.schema } : {}), keepData: false });
     try {
-      await second.keynest.auditSinks.drain();
+      await second.keynest.auditSinkDispatcher.drain();
       const after = receiver.deliveries.slice(deliveredBefore).filter((d) => d.status === 200).flatMap((d) => (JSON.parse(d.body) as { records: { id: number }[] }).records.map((r) => r.id));
       assert.ok(after.length > 0);
       assert.ok(after[0]! > cursor, `resumed after the cursor (${cursor}), not from the start: ${after[0]}`);

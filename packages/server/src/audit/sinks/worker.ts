@@ -63,6 +63,8 @@ export class SinkWorker {
   readonly #abort = new AbortController();
   #endSleep: (() => void) | null = null;
   #sleepWakeable = false;
+  /** Woken since the last read began: the next idle sleep is skipped (a wake between read and sleep is not lost). */
+  #woken = false;
   readonly #waiters = new Set<{ upTo: number; resolve: () => void }>();
   #loop: Promise<void> | null = null;
   readonly #horizon: CommitHorizon | null;
@@ -85,6 +87,7 @@ export class SinkWorker {
 
   /** Records were appended: an idle worker looks now (a backing-off one keeps its pause). */
   wake(): void {
+    this.#woken = true;
     if (this.#sleepWakeable) this.#endSleep?.();
   }
 
@@ -118,6 +121,7 @@ export class SinkWorker {
 
   async #round(): Promise<Next> {
     let batch: StoredAuditRow[];
+    this.#woken = false;
     try {
       const lease = await this.#holdLease();
       if (lease === 'gone') return 'stop';
@@ -215,7 +219,7 @@ export class SinkWorker {
   }
 
   #sleep(ms: number, wakeable: boolean): Promise<void> {
-    if (this.#stopped || ms <= 0) return Promise.resolve();
+    if (this.#stopped || ms <= 0 || (wakeable && this.#woken)) return Promise.resolve();
     return new Promise((resolve) => {
       const end = () => {
         clearTimeout(timer);
