@@ -244,3 +244,22 @@ test('roles and member roles: the methods send the documented requests, built-in
     ],
   );
 });
+
+test('audit sinks: list, add, test and remove send the documented requests, ids encoded', async () => {
+  const seen: Seen[] = [];
+  const answer = { sinks: [{ id: 'snk_1' }], sink: { id: 'snk_1' }, secret: 'kn_whs_x', delivered: true, status: 200, error: null, durationMs: 3 };
+  const client = new KeyNestClient({ server: 'http://k.test', fetch: recordingFetch(200, answer, seen) });
+  assert.deepEqual(await client.listAuditSinks(), [{ id: 'snk_1' }]);
+  assert.equal((await client.addAuditSink({ url: 'https://siem.example/in', label: 'SIEM' })).secret, 'kn_whs_x');
+  assert.equal((await client.testAuditSink('snk/1')).delivered, true);
+  await client.removeAuditSink('snk/1');
+  assert.deepEqual(
+    seen.map((s) => [s.method, s.url, s.body]),
+    [
+      ['GET', 'http://k.test/api/v1/audit/sinks', undefined],
+      ['POST', 'http://k.test/api/v1/audit/sinks', { url: 'https://siem.example/in', label: 'SIEM' }],
+      ['POST', 'http://k.test/api/v1/audit/sinks/snk%2F1/test', undefined],
+      ['DELETE', 'http://k.test/api/v1/audit/sinks/snk%2F1', undefined],
+    ],
+  );
+});

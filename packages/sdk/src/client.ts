@@ -14,6 +14,9 @@ import type {
   SecurityAlert,
   AuditCheckpoint,
   AuditKey,
+  AuditSink,
+  AuditSinkTest,
+  CreatedAuditSink,
   AuditVerification,
   AuthResult,
   BatchWriteResult,
@@ -580,6 +583,26 @@ export class KeyNestClient {
    */
   async securityStatus(): Promise<SecurityStatus> {
     return this.#call({ method: 'GET', path: `${API}/security/status` });
+  }
+
+  // The org's audit webhooks (needs settings:manage; adding and removing need a recent sign-in).
+
+  async listAuditSinks(): Promise<AuditSink[]> {
+    return (await this.#call<{ sinks: AuditSink[] }>({ method: 'GET', path: `${API}/audit/sinks` })).sinks;
+  }
+
+  /** The answer holds the sink's signing secret: the only time it is shown. */
+  async addAuditSink(input: { url: string; label?: string }): Promise<CreatedAuditSink> {
+    return this.#call({ method: 'POST', path: `${API}/audit/sinks`, body: input });
+  }
+
+  async removeAuditSink(id: string): Promise<void> {
+    await this.#call({ method: 'DELETE', path: `${API}/audit/sinks/${segment(id)}` });
+  }
+
+  /** Sends one signed test delivery; says how the receiver answered. */
+  async testAuditSink(id: string): Promise<AuditSinkTest> {
+    return this.#call({ method: 'POST', path: `${API}/audit/sinks/${segment(id)}/test` });
   }
 }
 

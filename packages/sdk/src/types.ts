@@ -574,3 +574,40 @@ export interface SecurityStatus {
   }[];
   activeSessions: number;
 }
+
+/** An org's audit webhook (`GET /audit/sinks`): where it sends, and how delivery is going. */
+export interface AuditSink {
+  id: string;
+  kind: 'webhook';
+  url: string;
+  label: string | null;
+  createdAt: string;
+  status: {
+    /** The last record delivered; null before the first. */
+    lastDeliveredId: number | null;
+    lastDeliveredAt: string | null;
+    /** Records committed and not yet delivered. */
+    recordsBehind: number;
+    /** Age of the oldest record waiting (0: none). */
+    secondsBehind: number;
+    consecutiveFailures: number;
+    /** An HTTP status, a network error code or a timeout. */
+    lastError: string | null;
+    lastErrorAt: string | null;
+  };
+}
+
+/** A new sink and its signing secret: the only time the secret is shown. */
+export interface CreatedAuditSink {
+  sink: AuditSink;
+  /** The HMAC-SHA256 key of X-KeyNest-Signature (docs/audit.md). */
+  secret: string;
+}
+
+/** How a sink's receiver answered a test delivery. */
+export interface AuditSinkTest {
+  delivered: boolean;
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+}

@@ -10,6 +10,7 @@ import { auditRoutes } from './audit/routes.js';
 import type { AuditService } from './audit/service.js';
 import type { AuditIntegrity } from './audit/integrity.js';
 import type { SensitiveStrings } from './audit/sensitive.js';
+import { auditSinkRoutes, type AuditSinks } from './audit/sinks/index.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
 import { registerAccessControl } from './http/access.js';
@@ -76,6 +77,7 @@ export interface Services {
   rotation: KeyRotationService;
   tokens: ApiTokenService;
   audit: AuditService;
+  auditSinks: AuditSinks;
   auditIntegrity: AuditIntegrity;
   auditSensitive: SensitiveStrings;
   alerts: AlertService;
@@ -178,6 +180,7 @@ export async function buildApp(
   // With a listener of its own (KEYNEST_METRICS_PORT) the main port has no /metrics at all.
   const exposure = config.metrics;
   if (metrics && exposure?.tokenDigest !== undefined && exposure.listener === undefined) metricsRoute(app, { metrics, tokenDigest: exposure.tokenDigest });
+  auditSinkRoutes(app, { sinks: services.auditSinks });
 
   await app.ready();
   return app;

@@ -184,6 +184,56 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads the audit sinks: none by default; a file, syslog over UDP or TCP, a webhook with its secret; delivery settings', () => {
+    const none = loadConfig({}).auditSinks;
+    assert.deepEqual([none.file, none.syslog, none.webhook], [undefined, undefined, undefined]);
+    assert.deepEqual(none.webhookPolicy, { allowHttp: false, allowPrivate: false });
+    assert.deepEqual(none.delivery, { batchSize: 100, pollMs: 1000, timeoutMs: 10_000, retryMinMs: 1000, retryMaxMs: 300_000 });
+    const secret = 's'.repeat(31) + 'X';
+    const c = loadConfig({
+      KEYNEST_AUDIT_SINK_FILE: 'audit/keynest.jsonl',
+      KEYNEST_AUDIT_SINK_SYSLOG: 'tcp://[2001:db8::5]',
+      KEYNEST_AUDIT_SINK_WEBHOOK_URL: 'https://siem.example/in?token=t#frag',
+      KEYNEST_AUDIT_SINK_WEBHOOK_SECRET: secret,
+      KEYNEST_AUDIT_SINK_BATCH: '500',
+      KEYNEST_AUDIT_SINK_RETRY_MIN_MS: '20',
+      KEYNEST_AUDIT_SINK_RETRY_MAX_MS: '20',
+      KEYNEST_WEBHOOK_ALLOW_PRIVATE: 'true',
+    }).auditSinks;
+    assert.equal(c.file, path.resolve('audit/keynest.jsonl'));
+    assert.deepEqual(c.syslog, { protocol: 'tcp', host: '2001:db8::5', port: 601 });
+    assert.equal(c.webhook?.url.href, 'https://siem.example/in?token=t');
+    assert.equal(c.webhook?.secret, secret);
+    assert.deepEqual([c.delivery.batchSize, c.delivery.retryMinMs, c.delivery.retryMaxMs], [500, 20, 20]);
+    assert.deepEqual(c.webhookPolicy, { allowHttp: false, allowPrivate: true });
+    assert.deepEqual(loadConfig({ KEYNEST_AUDIT_SINK_SYSLOG: 'udp://logs.internal' }).auditSinks.syslog, { protocol: 'udp', host: 'logs.internal', port: 514 });
+    assert.deepEqual(loadConfig({ KEYNEST_AUDIT_SINK_SYSLOG: 'udp://10.0.0.9:5514' }).auditSinks.syslog, { protocol: 'udp', host: '10.0.0.9', port: 5514 });
+  });
+
+  it('refuses bad audit sink settings in one line naming the variable, never echoing a webhook URL or secret', () => {
+    for (const bad of ['syslog.example:514', 'tls://logs:6514', 'udp://', 'udp://logs:0', 'udp://logs:70000', 'tcp://[not-v6]:601', 'udp://a b']) {
+      failure({ KEYNEST_AUDIT_SINK_SYSLOG: bad }, 'KEYNEST_AUDIT_SINK_SYSLOG');
+    }
+    const secret = 'hunter2-webhook-secret-value-long-enough';
+    for (const url of ['http://siem.example/in?token=hunter2-url', 'ftp://siem.example/hunter2-url', 'https://u:hunter2-url@siem.example/', 'hunter2-url']) {
+      const msg = failure({ KEYNEST_AUDIT_SINK_WEBHOOK_URL: url, KEYNEST_AUDIT_SINK_WEBHOOK_SECRET: secret }, 'KEYNEST_AUDIT_SINK_WEBHOOK_URL');
+      assert.ok(!msg.includes('hunter2'), msg);
+      assert.ok(!msg.includes('\n'));
+    }
+    assert.equal(loadConfig({ KEYNEST_AUDIT_SINK_WEBHOOK_URL: 'http://siem.internal/in', KEYNEST_AUDIT_SINK_WEBHOOK_SECRET: secret, KEYNEST_WEBHOOK_ALLOW_HTTP: 'true' }).auditSinks.webhook?.url.protocol, 'http:');
+    for (const short of ['hunter2', 'hunter2-'.repeat(3)]) {
+      const msg = failure({ KEYNEST_AUDIT_SINK_WEBHOOK_URL: 'https://siem.example/in', KEYNEST_AUDIT_SINK_WEBHOOK_SECRET: short }, 'KEYNEST_AUDIT_SINK_WEBHOOK_SECRET');
+      assert.ok(!msg.includes('hunter2'), msg);
+    }
+    failure({ KEYNEST_AUDIT_SINK_WEBHOOK_URL: 'https://siem.example/in' }, 'KEYNEST_AUDIT_SINK_WEBHOOK_SECRET');
+    assert.ok(!failure({ KEYNEST_AUDIT_SINK_WEBHOOK_SECRET: secret }, 'KEYNEST_AUDIT_SINK_WEBHOOK_SECRET').includes('hunter2'));
+    for (const name of ['KEYNEST_WEBHOOK_ALLOW_HTTP', 'KEYNEST_WEBHOOK_ALLOW_PRIVATE']) failure({ [name]: 'yes' }, name);
+    failure({ KEYNEST_AUDIT_SINK_BATCH: '0' }, 'KEYNEST_AUDIT_SINK_BATCH');
+    failure({ KEYNEST_AUDIT_SINK_POLL_MS: '5' }, 'KEYNEST_AUDIT_SINK_POLL_MS');
+    failure({ KEYNEST_AUDIT_SINK_TIMEOUT_MS: '200000' }, 'KEYNEST_AUDIT_SINK_TIMEOUT_MS');
+    failure({ KEYNEST_AUDIT_SINK_RETRY_MIN_MS: '5000', KEYNEST_AUDIT_SINK_RETRY_MAX_MS: '1000' }, 'KEYNEST_AUDIT_SINK_RETRY_MAX_MS');
+  });
+
   it('reads a JSON config file; the environment wins over it', () => {
     const file = path.join(dir, 'keynest.json');
     writeFileSync(file, JSON.stringify({ KEYNEST_PORT: 9100, KEYNEST_LOG_LEVEL: 'debug', KEYNEST_HOST: '0.0.0.0' }));

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { tokenDigest } from './crypto/random.js';
+import { parseAuditSinkConfig, type AuditSinkConfig } from './audit/sinks/config.js';
 import { ConfigError } from './errors.js';
 import { GeoIp, GeoIpDatabaseError } from './geo/geoip.js';
 import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-policy.js';
@@ -58,6 +59,8 @@ export interface Config {
   auditRetentionDays: number;
   /** An alert that fires again within this long of its last firing is counted, not sent again. */
   alertDedupeS: number;
+  /** The operator's audit sinks (file, syslog, webhook), how sinks deliver, and where org webhooks may point. */
+  auditSinks: AuditSinkConfig;
   /** The longest an API token may live; every token expires (access/token-rules.ts). */
   tokenMaxTtlS: number;
   /** Which proxies' X-Forwarded-For to believe: Fastify's `trustProxy` (false = none). */
@@ -134,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     auditCheckpointS: integer(vars, 'KEYNEST_AUDIT_CHECKPOINT_S', 3600, 1, DAY_S),
     auditRetentionDays: integer(vars, 'KEYNEST_AUDIT_RETENTION_DAYS', 730, 1, 100 * 365),
     alertDedupeS: integer(vars, 'KEYNEST_ALERT_DEDUPE_S', 3600, 0, 7 * DAY_S),
+    auditSinks: parseAuditSinkConfig(vars, integer),
     tokenMaxTtlS: integer(vars, 'KEYNEST_TOKEN_MAX_TTL_S', 365 * DAY_S, 3600, 10 * 365 * DAY_S),
     shutdownTimeoutMs: integer(vars, 'KEYNEST_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     bodyLimitBytes: integer(vars, 'KEYNEST_BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),

@@ -8,3 +8,5 @@ export { writeMmdbFile, cityRecord, type MmdbEntry } from './test-support/mmdb.j
 /** For tests in other packages: a clock they move by hand (expiry without sleeping). */
 export { manualClock, type ManualClock } from './test-support/clock.js';
 export { withoutAuditTriggers } from './test-support/db.js';
+/** For tests in other packages: a webhook receiver on a free loopback port (audit sinks). */
+export { startWebhookReceiver, type WebhookReceiver } from './test-support/receivers.js';

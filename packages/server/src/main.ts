@@ -54,8 +54,13 @@ export async function runServer(overrides: ConfigOverrides = {}): Promise<void> 
     );
   }
 
+  // logrotate's habit (postrotate: kill -HUP): file sinks reopen their file. They also notice a
+  // rotated file by themselves; without this handler SIGHUP would end the process.
+  const reopen = () => keynest.auditSinkDispatcher.reopenFiles();
+  process.on('SIGHUP', reopen);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGHUP', reopen);
       log.info({ signal }, 'shutting down: draining in-flight requests');
       const force = setTimeout(() => {
         log.error('shutdown timed out; exiting');

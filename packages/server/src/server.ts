@@ -6,7 +6,8 @@ import { ProjectRoleService } from './orgs/project-roles.js';
 import { ApiTokenService } from './access/service.js';
 import { buildApp, type Services } from './app.js';
 import { AuditService } from './audit/service.js';
-import { AlertService } from './alerts/service.js';
+import { ALERTS_CONSUMER, AlertService } from './alerts/service.js';
+import { AuditSinkDispatcher, AuditSinks } from './audit/sinks/index.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
 import { stepUpPolicyOf } from './access/policy.js';
@@ -64,6 +65,8 @@ export interface KeyNest {
   settled(): Promise<void>;
   /** `quiesce`, then closes the database. */
   close(): Promise<void>;
+  /** Streams audit records to sinks; `drain` and `whenDelivered` let tests wait for deliveries. */
+  auditSinkDispatcher: AuditSinkDispatcher;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -83,7 +86,10 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const keyring = new Keyring(rootKey);
     // Metrics only when something reads them (docs/metrics.md): otherwise nothing is timed or counted for them.
     const auditWrites = config.metrics ? new AuditWriteTimes() : null;
-    const audit = new AuditService(db, storage.traits, storage.tenancy, auditWrites);
+    // Built before the audit service, which wakes it on every append; started once the app is built.
+    const sinkDispatcher = new AuditSinkDispatcher({ db, traits: storage.traits, tenancy: storage.tenancy, keyring, clock, log, config: config.auditSinks });
+    const audit = new AuditService(db, storage.traits, storage.tenancy, auditWrites, () => sinkDispatcher.notifyAppended());
+    const auditSinks = new AuditSinks({ db, keyring, audit, dispatcher: sinkDispatcher, policy: config.auditSinks.webhookPolicy });
     const auditKeys = new AuditKeys({ db, rootKey });
     const sensitive = new SensitiveStrings(rootKey);
     await auditKeys.init(clock());
@@ -113,7 +119,9 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     });
     const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxFile: path.join(config.dataDir, OUTBOX_FILE), log, clock });
     const notices = new SecurityNotices(mailer);
-    const alerts = new AlertService({ db, tenancy: storage.tenancy, audit, mailer, log, clock, dedupeMs: config.alertDedupeS * 1000 });
+    const alerts = new AlertService({ db, tenancy: storage.tenancy, audit, mailer, log, clock, dedupeMs: config.alertDedupeS * 1000, listeners: [auditSinks] });
+    // Alerts are evaluated on the audit stream, behind a cursor of their own like a sink's.
+    sinkDispatcher.addConsumer(ALERTS_CONSUMER, (records) => alerts.consume(records));
     const throttle = new LoginThrottle({
       db,
       policy: { lockoutThreshold: config.lockoutThreshold, lockoutS: config.lockoutS, perIp: config.loginRatePerIp, perAccountIp: config.loginRatePerAccountIp },
@@ -170,6 +178,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       audit,
       auditSensitive: sensitive,
       alerts,
+      auditSinks,
       auditIntegrity: new AuditIntegrity({
         db,
         traits: storage.traits,
@@ -188,10 +197,10 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       await services.auditIntegrity.purge(clock());
     });
     const lifecycle = { draining: false };
-    // The audit sinks (being written) hand their lag over here, as `sinks`, once they exist.
-    const metrics = auditWrites ? new Metrics({ throttle, security: services.security, auditWrites, clock }) : null;
+    const metrics = auditWrites ? new Metrics({ throttle, security: services.security, auditWrites, sinks: auditSinks, clock }) : null;
     const app = await buildApp(services, { config, log, clock, lifecycle, tenancy: storage.tenancy, metrics });
     let metricsListener: MetricsListener | null = null;
+    await sinkDispatcher.start();
     let quiescing: Promise<void> | null = null;
     const quiesce = () =>
       (quiescing ??= (async () => {
@@ -200,6 +209,9 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         await metricsListener?.close();
         await periodic.stop();
         await background.settled();
+        // After the requests and background work that append: what they wrote waits in the
+        // database for the next start; an in-flight delivery is abandoned, its cursor unmoved.
+        await sinkDispatcher.stop();
         await signingKeys.close();
         await mailer.close();
       })());
@@ -227,6 +239,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       metricsUrl: metricsListener?.url ?? null,
       quiesce,
       settled: () => background.settled(),
+      auditSinkDispatcher: sinkDispatcher,
       close: () =>
         (closing ??= (async () => {
           await quiesce();

@@ -10,6 +10,7 @@ import type { AuditVerification } from '@keynest/sdk';
 import { verifyExportFile } from '../audit-file.js';
 import { timeOf } from '../duration.js';
 import { CliError, UsageError } from '../errors.js';
+import { run as sinks } from './audit-sinks.js';
 
 const USAGE = `Usage: keynest audit search [--from TIME] [--to TIME] [--actor WHO] [--action ACTION] [--project P]
                             [--env E] [--key KEY] [--ip IP] [--outcome success|failure] [--login NAME]
@@ -18,6 +19,7 @@ const USAGE = `Usage: keynest audit search [--from TIME] [--to TIME] [--actor WH
        keynest audit export [--format jsonl|csv] [--from TIME] [--to TIME] [--output FILE]
        keynest audit verify [--file EXPORT.jsonl [--keys KEYS.json]]
        keynest audit checkpoint
+       keynest audit sinks list|add|remove|test
 
 search      Audit events matching every given filter, newest first (\`list\` is the same command).
             TIME is ISO-8601 (2026-11-01, 2026-11-01T09:00:00Z) or a duration ago (7d, 12h).
@@ -40,6 +42,7 @@ verify      Checks the org's whole audit hash chain against its signed checkpoin
             the checkpoint keys (the answer of GET /api/v1/audit/checkpoints, or its "keys"),
             instead of trusting the keys the file carries.
 checkpoint  Signs the head of the chain now (checkpoints are also made periodically).
+sinks       The organization's audit webhooks: keynest audit sinks --help.
 `;
 
 const LIST_OPTIONS = {
@@ -58,7 +61,7 @@ const LIST_OPTIONS = {
 } as const;
 
 export function run(argv: string[], io: Io): Promise<number> {
-  return dispatch('audit', argv, io, { search: list, list, export: exportRecords, verify, checkpoint, hash }, USAGE, LIST_OPTIONS);
+  return dispatch('audit', argv, io, { search: list, list, export: exportRecords, verify, checkpoint, hash, sinks }, USAGE, LIST_OPTIONS);
 }
 
 const EXPORT_OPTIONS = { format: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, output: { type: 'string', short: 'o' } } as const;

@@ -75,7 +75,7 @@ Access
   roles list|get|templates|create|update|delete
                            custom roles and the shipped templates
   admin rotate-keys
-  audit search|export|verify|checkpoint|hash
+  audit search|export|verify|checkpoint|hash|sinks
   alerts list|rules|set      security alerts and their rules
   security status          the organization's security at a glance: failed sign-ins,
                            lockouts, 2FA adoption, stale tokens

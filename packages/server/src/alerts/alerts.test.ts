@@ -9,6 +9,8 @@ import { api, assertError, OWNER, setupOwner, signIn, type Api } from '../test-s
 import { cityRecord, writeMmdbFile } from '../test-support/mmdb.js';
 import { startServerWithMail, type ReceivedMail, type startSmtpServer } from '../test-support/smtp.js';
 import { oathtool } from '../test-support/totp.js';
+import { webhookSignature } from '../audit/sinks/webhook.js';
+import { eventually, startWebhookReceiver } from '../test-support/receivers.js';
 import { alertsCaughtUp } from './test-util.js';
 
 const ADMIN = { email: 'admin@example.com', password: 'Harbor-Violet-Engine-3307' };
@@ -52,7 +54,15 @@ describe('security alerts on the audit stream', () => {
       { network: '192.0.2.0/24', record: cityRecord({ countryCode: 'JP', country: 'Japan', city: 'Tokyo' }) },
     ]);
     ({ srv, smtp } = await startServerWithMail({
-      env: { KEYNEST_GEOIP_DB: geo, KEYNEST_TRUST_PROXY: '127.0.0.1', KEYNEST_LOCKOUT_THRESHOLD: '15', KEYNEST_LOGIN_RATE_IP: '1000/60', KEYNEST_LOGIN_RATE_ACCOUNT_IP: '1000/60' },
+      env: {
+        KEYNEST_GEOIP_DB: geo,
+        KEYNEST_TRUST_PROXY: '127.0.0.1',
+        KEYNEST_LOCKOUT_THRESHOLD: '15',
+        KEYNEST_LOGIN_RATE_IP: '1000/60',
+        KEYNEST_LOGIN_RATE_ACCOUNT_IP: '1000/60',
+        KEYNEST_WEBHOOK_ALLOW_HTTP: 'true',
+        KEYNEST_WEBHOOK_ALLOW_PRIVATE: 'true',
+      },
     }));
     owner = api(srv, await setupOwner(srv));
     orgId = (await owner('GET', '/api/v1/me')).body.principal.org.id;
@@ -109,7 +119,12 @@ describe('security alerts on the audit stream', () => {
     assert.equal((await alerts()).length, before);
   });
 
-  it('an admin token, an admin turning 2FA off and an allowlist change each fire; a read-only token does not', async () => {
+  it('an admin token, an admin turning 2FA off and an allowlist change each fire; a read-only token does not; the org webhook gets each, signed', async (t) => {
+    const receiver = await startWebhookReceiver();
+    t.after(() => receiver.close());
+    const sink = await owner('POST', '/api/v1/audit/sinks', { url: receiver.url, label: 'alerts' });
+    assert.equal(sink.status, 201, sink.text);
+    const signingSecret = sink.body.secret as string;
     await createProject(owner, 'app');
     const token = (type: string) => owner('POST', '/api/v1/tokens', { name: `t-${type}`, type, scope: [{ project: 'app' }], expiresInSeconds: 3600 });
     assert.equal((await token('read-only')).status, 201);
@@ -135,6 +150,18 @@ describe('security alerts on the audit stream', () => {
     const allowlist = await alerts('allowlist_changed');
     assert.equal(allowlist.length, 1);
     assert.equal(allowlist[0]!.summary, `IP allowlist changed by ${OWNER.email} (entry_added)`);
+
+    // The org's webhook got each alert once, in a body signed like its audit deliveries.
+    await eventually(() => posted().length === 3, 'three alerts at the webhook');
+    assert.deepEqual(posted().map((p) => p.alert.rule), ['admin_token_created', 'admin_2fa_disabled', 'allowlist_changed']);
+    for (const d of receiver.deliveries.filter((x) => JSON.parse(x.body).alert)) {
+      const t = /^t=(\d+),/.exec(String(d.headers['x-keynest-signature']))![1]!;
+      assert.equal(d.headers['x-keynest-signature'], webhookSignature(signingSecret, Number(t), d.body));
+    }
+    assert.ok(!receiver.deliveries.some((d) => d.body.includes(admin.body.token)), 'the admin token itself at the webhook');
+    function posted(): { sink: string; alert: Alert }[] {
+      return receiver.deliveries.map((d) => JSON.parse(d.body) as { sink: string; alert?: Alert }).filter((b): b is { sink: string; alert: Alert } => b.alert !== undefined);
+    }
   });
 
   it('a sign-in from a country the member never signed in from before', async () => {

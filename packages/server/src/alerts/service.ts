@@ -13,6 +13,9 @@ import { ALERT_RULE_IDS, ALERT_RULES, changedRule, defaultRule, isAlertRule, typ
 import * as store from './store.js';
 import { SlidingWindows } from './windows.js';
 
+/** The alert engine's name among the audit stream's consumers (its cursor, its status). */
+export const ALERTS_CONSUMER = 'instance-alerts';
+
 export type AlertDetail = string | number | boolean | null;
 
 /** One alert as the API shows it. */

@@ -1,12 +1,8 @@
 import type { TestServer } from '../testing.js';
+import { ALERTS_CONSUMER } from './service.js';
 
-const cursors = new WeakMap<TestServer, number>();
-
-/** Waits until the alert engine has seen every audit record committed so far. */
+/** Waits until the alert engine has seen every audit record committed so far (it reads the audit stream). */
 export async function alertsCaughtUp(srv: TestServer): Promise<void> {
-  const after = cursors.get(srv) ?? 0;
-  const rows = await srv.db.selectFrom('audit_events').selectAll().where('id', '>', after).orderBy('id').execute();
-  if (rows.length === 0) return;
-  cursors.set(srv, Number(rows[rows.length - 1]!.id));
-  await srv.keynest.services.alerts.consume(rows);
+  const newest = await srv.db.selectFrom('audit_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+  if (newest?.id) await srv.keynest.auditSinkDispatcher.whenDelivered(ALERTS_CONSUMER, Number(newest.id));
 }

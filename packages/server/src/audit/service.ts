@@ -12,7 +12,9 @@ import { searchAuditEvents, tallyByIp, type AuditFilter, type AuditRow, type Tal
  * - records never hold a secret value, password or token: `details` takes only scalar metadata
  *   (versions, counts, names), and callers pass key names, never values;
  * - rows are only appended, each linked into its org's hash chain (audit/chain.ts) in the same
- *   transaction that writes it; the database refuses to change or remove them (migration 011).
+ *   transaction that writes it; the database refuses to change or remove them (migration 011);
+ * - streaming to sinks costs an append one call of `appended` (no query): sinks read committed
+ *   rows in the background (audit/sinks).
  */
 export interface AuditContext {
   orgId: string | null;
@@ -86,7 +88,14 @@ export class AuditService {
     private readonly db: Db,
     private readonly traits: Pick<DialectTraits, 'supportsAdvisoryLocks'>,
     private readonly tenancy: Pick<Tenancy, 'runAsOrg' | 'runAsSystem'>,
+    /** Told how long each append took (metrics/), when metrics are on. */
     private readonly observer: AuditWriteObserver | null = null,
+    /**
+     * Told of every append (audit streaming wakes its sinks: audit/sinks). It must be cheap and
+     * never wait: it runs on the path of every audited request. For an append inside a caller's
+     * transaction it runs before the commit; the sinks look a moment later and read only committed rows.
+     */
+    private readonly appended: () => void = () => {},
   ) {
     this.#appender = new ChainAppender(traits);
   }
@@ -97,6 +106,7 @@ export class AuditService {
    */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
     const rows = [toRow(ctx, entry)];
+    this.appended();
     return trx.isTransaction ? this.#timed('transaction', 1, () => this.#appender.append(trx, rows)) : this.#timed('alone', 1, () => this.#commit(rows));
   }
 
@@ -152,7 +162,10 @@ export class AuditService {
       const group = batch.slice(at, at + GROUP_MAX_ROWS);
       groups.push(
         this.#timed('group', group.length, () => this.#commit(group.map((q) => q.row))).then(
-          () => group.forEach((q) => q.resolve()),
+          () => {
+            this.appended();
+            group.forEach((q) => q.resolve());
+          },
           (err: unknown) => group.forEach((q) => q.reject(err)),
         ),
       );

@@ -218,6 +218,24 @@ export async function lockChain(trx: Db, traits: Pick<DialectTraits, 'supportsAd
   await sql`select pg_advisory_xact_lock(${CHAIN_LOCK_SPACE}, ${key})`.execute(trx);
 }
 
+/**
+ * The transactions (PostgreSQL virtual transaction ids) that hold a chain lock now, in this
+ * database. Every audit insert happens while its transaction holds its chain's lock, taken before
+ * the row's id is drawn and kept until the transaction ends: so a transaction that drew an id and
+ * has not ended yet is in this list. Streaming (audit/sinks) uses it to tell an id not committed
+ * *yet* from one that never will be. Empty on SQLite, whose writers take turns.
+ */
+export async function chainLockHolders(db: Db, traits: Pick<DialectTraits, 'supportsAdvisoryLocks'>, among?: readonly string[]): Promise<string[]> {
+  if (!traits.supportsAdvisoryLocks || among?.length === 0) return [];
+  const only = among ? sql`and virtualtransaction = any(${[...among]}::text[])` : sql``;
+  // Two-key advisory locks carry the first key in classid and objsubid 2 (PostgreSQL's pg_locks).
+  const r = await sql<{ vtx: string }>`
+    select distinct virtualtransaction as vtx from pg_locks
+    where locktype = 'advisory' and classid = ${CHAIN_LOCK_SPACE} and objsubid = 2 and granted
+      and database = (select oid from pg_database where datname = current_database()) ${only}`.execute(db);
+  return r.rows.map((x) => x.vtx);
+}
+
 /** The query behind `chainHead`'s first step, unexecuted, for a PreparedQuery. */
 export function chainHeadQuery(db: Db, chain: string) {
   return db.selectFrom('audit_events').select(['seq', 'hash']).where('chain', '=', chain).orderBy('seq', 'desc').limit(1);

@@ -6,7 +6,7 @@ import { constantTimeEqual, newId, newToken, tokenDigest, tokenKind } from './ra
 describe('random: tokens, digests, ids', () => {
   it('makes tokens of 256 random bits with a kind prefix, never twice the same', () => {
     const seen = new Set<string>();
-    for (const kind of ['api', 'ref', 'setup'] as const) {
+    for (const kind of ['api', 'ref', 'setup', 'whs'] as const) {
       for (let i = 0; i < 200; i++) {
         const t = newToken(kind);
         assert.match(t, new RegExp(`^kn_${kind}_[A-Za-z0-9_-]{43}$`));
@@ -21,6 +21,7 @@ describe('random: tokens, digests, ids', () => {
     assert.equal(tokenKind(newToken('api')), 'api');
     assert.equal(tokenKind(newToken('ref')), 'ref');
     assert.equal(tokenKind(newToken('setup')), 'setup');
+    assert.equal(tokenKind(newToken('whs')), 'whs');
     const body = 'A'.repeat(43);
     for (const t of ['', 'kn_api_', `kn_api_${body}A`, `kn_api_${body.slice(1)}`, `kn_xyz_${body}`, `KN_API_${body}`, `kn_api_${body.slice(1)}=`, `kn_api_${body.slice(1)}+`, ` kn_api_${body}`, `kn_api_${body}\n`]) {
       assert.equal(tokenKind(t), null, JSON.stringify(t));

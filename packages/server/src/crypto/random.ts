@@ -8,14 +8,14 @@ const ID_BYTES = 12;
  * Bearer tokens carry their kind in a prefix (`kn_api_…`, `kn_ref_…`) so secret scanners and
  * humans can recognise a leaked one. The server stores only `tokenDigest(token)`.
  */
-export type TokenKind = 'api' | 'ref' | 'setup' | 'rst' | 'vfy' | 'sgn' | 'inv' | 'eac';
+export type TokenKind = 'api' | 'ref' | 'setup' | 'rst' | 'vfy' | 'sgn' | 'inv' | 'eac' | 'whs';
 
 export function newToken(kind: TokenKind): string {
   return `kn_${kind}_${randomBytes(TOKEN_BYTES).toString('base64url')}`;
 }
 
 export function tokenKind(token: string): TokenKind | null {
-  const m = /^kn_(api|ref|setup|rst|vfy|sgn|inv|eac)_[A-Za-z0-9_-]{43}$/.exec(token);
+  const m = /^kn_(api|ref|setup|rst|vfy|sgn|inv|eac|whs)_[A-Za-z0-9_-]{43}$/.exec(token);
   return m ? (m[1] as TokenKind) : null;
 }
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { eventually, startWebhookReceiver } from '../test-support/receivers.js';
 
 // The real process: `runServer()` as `keynest serve` runs it, driven through signals and HTTP.
 const serverIndex = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../index.js');
@@ -156,6 +157,61 @@ describe('keynest serve (the process)', () => {
       await assert.rejects(fetch(`${url}/healthz`));
     } finally {
       srv.child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('killed (SIGKILL) while its audit webhook is down, the next start delivers what waited, from the cursor; SIGHUP does not end it', async (t) => {
+    const receiver = await startWebhookReceiver();
+    t.after(() => receiver.close());
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'keynest-proc-'));
+    const env = {
+      KEYNEST_AUDIT_SINK_WEBHOOK_URL: receiver.url,
+      KEYNEST_AUDIT_SINK_WEBHOOK_SECRET: 'crash-test-webhook-secret-0123456789',
+      KEYNEST_WEBHOOK_ALLOW_HTTP: 'true',
+      KEYNEST_AUDIT_SINK_RETRY_MIN_MS: '10',
+      KEYNEST_AUDIT_SINK_RETRY_MAX_MS: '100',
+      KEYNEST_AUDIT_SINK_FILE: path.join(dataDir, 'audit', 'keynest-audit.jsonl'),
+    };
+    const srv = start(dataDir, env);
+    let again: Running | undefined;
+    const ids = (deliveries: typeof receiver.deliveries) => deliveries.flatMap((d) => (JSON.parse(d.body) as { records: { id: number }[] }).records.map((r) => r.id));
+    try {
+      const [, url] = await srv.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/);
+      const [, token] = await srv.waitFor(/--setup-token (kn_setup_[A-Za-z0-9_-]+)/);
+      const setup = await fetch(`${url}/api/v1/setup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ setupToken: token, email: 'owner@example.com', password: 'a long enough password', orgName: 'Acme' }),
+      });
+      assert.equal(setup.status, 201);
+      const { accessToken } = (await setup.json()) as { accessToken: string };
+      await eventually(() => receiver.accepted().length > 0, 'the first records');
+      receiver.respond = () => 503;
+      const created = await fetch(`${url}/api/v1/projects`, { method: 'POST', headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' }, body: '{"name":"app"}' });
+      assert.equal(created.status, 201, 'a request succeeds while the sink is down');
+      await eventually(() => receiver.deliveries.some((d) => d.status === 503), 'a refused delivery');
+      srv.child.kill('SIGKILL');
+      await srv.exited;
+      const waiting = ids(receiver.deliveries.filter((d) => d.status === 503));
+      const deliveredBefore = new Set(ids(receiver.deliveries.filter((d) => d.status === 200)));
+      assert.ok(waiting.some((id) => !deliveredBefore.has(id)), 'records were waiting when the process died');
+
+      receiver.respond = () => 200;
+      again = start(dataDir, { ...env, ...(pgUrl ? { KEYNEST_DATABASE_SCHEMA: schemas.at(-1)! } : {}) });
+      const [, url2] = await again.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/);
+      // PostgreSQL: the killed process's lease on the sink lapses first (30 s); SQLite takes it over at once.
+      await eventually(() => waiting.every((id) => receiver.accepted().some((r) => r.id === id)), 'the records that waited', pgUrl ? 45_000 : 5000);
+      const seen = [...new Set(receiver.accepted().map((r) => Number(r.id)))];
+      assert.deepEqual(seen, Array.from({ length: seen.length }, (_, i) => i + 1), 'every record, in order, none missing');
+      // logrotate's habit: SIGHUP reopens the file sink; the process lives on.
+      again.child.kill('SIGHUP');
+      assert.equal((await fetch(`${url2}/healthz`)).status, 200);
+      again.child.kill('SIGTERM');
+      assert.equal(await again.exited, 0);
+    } finally {
+      srv.child.kill('SIGKILL');
+      again?.child.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

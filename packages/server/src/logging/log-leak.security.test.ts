@@ -9,6 +9,7 @@ import { request, type ApiAnswer, type RequestOptions } from '../test-support/ap
 import { renameTable } from '../test-support/db.js';
 import { marker, secretsPath } from '../test-support/fixtures.js';
 import { liveRoutes } from '../test-support/routes.js';
+import { eventually, startWebhookReceiver } from '../test-support/receivers.js';
 
 /**
  * At the most verbose log level, a full tour of the API — successes and every kind of refusal,
@@ -40,7 +41,9 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
   const expect = (res: ApiAnswer, status: number) => assert.equal(res.status, status, res.text);
 
   before(async () => {
-    srv = await startServer({ env: { KEYNEST_LOG_LEVEL: 'trace', KEYNEST_BODY_LIMIT_BYTES: '200000', KEYNEST_METRICS_TOKEN: METRICS_TOKEN } });
+    srv = await startServer({
+      env: { KEYNEST_LOG_LEVEL: 'trace', KEYNEST_BODY_LIMIT_BYTES: '200000', KEYNEST_WEBHOOK_ALLOW_PRIVATE: 'true', KEYNEST_WEBHOOK_ALLOW_HTTP: 'true', KEYNEST_AUDIT_SINK_RETRY_MIN_MS: '10', KEYNEST_METRICS_TOKEN: METRICS_TOKEN },
+    });
   });
   after(() => srv.close());
 
@@ -189,6 +192,28 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     const inMetrics = [...sensitive].filter(([, s]) => scraped.text.includes(s)).map(([label]) => label);
     assert.deepEqual(inMetrics, [], 'found in the metrics');
     expect(await call(session, 'GET', '/api/v1/no-such-route'), 404);
+
+    // An org audit webhook: its signing secret, and the token a receiver put in its URL, in a
+    // creation, a test, a failing delivery (logged) and the removal.
+    const hook = await startWebhookReceiver();
+    try {
+      const hookUrl = `${hook.url}?token=${keep('webhook URL token', marker('HOOKTOKEN'))}`;
+      expect(await call(session, 'POST', '/api/v1/audit/sinks', { url: `https://user:${keep('webhook URL password', marker('HOOKPW'))}@example.com/` }), 400);
+      const sink = await call(session, 'POST', '/api/v1/audit/sinks', { url: hookUrl, label: 'tour' });
+      expect(sink, 201);
+      keep('webhook signing secret', sink.body.secret);
+      expect(await call(session, 'GET', '/api/v1/audit/sinks'), 200);
+      expect(await call(session, 'POST', `/api/v1/audit/sinks/${sink.body.sink.id}/test`), 200);
+      hook.respond = () => 500;
+      expect(await call(session, 'PUT', secretsPath('app', 'development', 'HOOKED'), { value: keep('value sent while the webhook fails', marker('HOOKED')) }), 200);
+      await eventually(() => hook.deliveries.some((d) => d.status === 500), 'a failed delivery');
+      hook.respond = () => 200;
+      await srv.keynest.auditSinkDispatcher.drain();
+      expect(await call(session, 'DELETE', `/api/v1/audit/sinks/${sink.body.sink.id}`), 204);
+      expect(await call(session, 'POST', `/api/v1/audit/sinks/${sink.body.sink.id}/test`), 404);
+    } finally {
+      await hook.close();
+    }
 
     // Faults: a 500 is logged with its error and stack; neither may carry a value.
     const row = await srv.db.selectFrom('secrets').select(['id', 'current_version']).where('key', '=', 'V3').executeTakeFirstOrThrow();
@@ -359,6 +384,7 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     assert.ok(lines.some((l) => l.includes('"msg":"incoming request"')), 'requests are logged');
     assert.ok(lines.some((l) => l.includes('"msg":"request refused"')), 'refusals are logged');
     assert.ok(lines.some((l) => l.includes('"level":50') && l.includes('request failed')), 'the faults were logged');
+    assert.ok(lines.some((l) => l.includes('audit sink delivery failed') && l.includes('HTTP 500')), 'the failed delivery was logged');
     assert.ok(text.includes('/environments/development/secrets/V1'), 'request URLs are in the log, so the grep sees request data');
     assert.ok(sensitive.size >= 20);
     const found = [...sensitive].filter(([, s]) => text.includes(s)).map(([label]) => label);

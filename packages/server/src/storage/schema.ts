@@ -255,6 +255,34 @@ export interface Database {
     /** Ed25519 over the statement (audit/chain.ts), base64. */
     signature: string;
   };
+  /** An org's audit webhook sinks; the signing secret sealed with the org's data key (audit/sinks). */
+  audit_sinks: {
+    id: string;
+    org_id: string;
+    kind: 'webhook';
+    url: string;
+    label: string | null;
+    secret_ciphertext: Buffer;
+    secret_nonce: Buffer;
+    key_version: number;
+    created_at: number;
+    created_by: string | null;
+  };
+  /** How far each sink (an org's, or the instance's configured ones: org null) has been delivered. */
+  audit_sink_cursors: {
+    sink_id: string;
+    org_id: string | null;
+    last_id: number;
+    /** For an org sink: the seq of `last_id` in the org's chain (0 before the first delivery). */
+    last_seq: number;
+    updated_at: number;
+    lease_owner: string | null;
+    lease_until: number | null;
+    failures: Generated<number>;
+    last_error: string | null;
+    last_error_at: number | null;
+    last_delivered_at: number | null;
+  };
   audit_signing_keys: {
     id: string;
     /** SPKI DER, base64. */

@@ -11,6 +11,7 @@ import * as m009 from './009-custom-roles.js';
 import * as m010 from './010-tenant-isolation.js';
 import * as m011 from './011-audit-chain.js';
 import * as m012 from './012-audit-index.js';
+import * as m013 from './013-audit-sinks.js';
 import * as m015 from './015-alerts.js';
 
 export interface Migration {
@@ -34,5 +35,6 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['010-tenant-isolation', m010],
   ['011-audit-chain', m011],
   ['012-audit-index', m012],
+  ['013-audit-sinks', m013],
   ['015-alerts', m015],
 ];
