@@ -1,3 +1,4 @@
+import type { AlertRuleChange, AlertRuleView } from '@keynest/sdk';
 import { AppError } from '../errors.js';
 
 /**
@@ -32,23 +33,10 @@ export const ALERT_RULES = {
 export type AlertRuleId = keyof typeof ALERT_RULES;
 export const ALERT_RULE_IDS = Object.keys(ALERT_RULES) as AlertRuleId[];
 
-/** A rule as it applies to one org: the default, or what the org set. */
-export interface AlertRule {
-  rule: AlertRuleId;
-  description: string;
-  enabled: boolean;
-  /** Counting rules only: fire when more than this many records fall in the window. */
-  threshold: number | null;
-  windowS: number | null;
-  /** Whether the org changed it from the default. */
-  custom: boolean;
-}
+/** A rule as it applies to one org: the default, or what the org set (the API's shape, from the SDK). */
+export type AlertRule = AlertRuleView & { rule: AlertRuleId };
 
-export interface AlertRuleChange {
-  enabled?: boolean;
-  threshold?: number;
-  windowS?: number;
-}
+export type { AlertRuleChange };
 
 /** Bounds of a counting rule's settings: a window up to a day, a threshold up to a million. */
 export const THRESHOLD_MAX = 1_000_000;

@@ -1,3 +1,4 @@
+import type { SecurityAlert } from '@keynest/sdk';
 import type { AuditContext, AuditService } from '../audit/service.js';
 import type { StoredAuditRow } from '../audit/store.js';
 import type { Clock, RequestContext } from '../context.js';
@@ -18,20 +19,8 @@ export const ALERTS_CONSUMER = 'instance-alerts';
 
 export type AlertDetail = string | number | boolean | null;
 
-/** One alert as the API shows it. */
-export interface AlertView {
-  id: string;
-  rule: AlertRuleId;
-  subject: string;
-  summary: string;
-  details: Record<string, AlertDetail>;
-  firstAt: string;
-  lastAt: string;
-  /** How many times it fired; repeats within the de-duplication period only add to this. */
-  count: number;
-  /** The audit record that fired it first. */
-  auditId: number;
-}
+/** One alert as the API shows it (the SDK's shape). */
+export type AlertView = SecurityAlert & { rule: AlertRuleId; details: Record<string, AlertDetail> };
 
 /** A rule that matched a record. */
 interface Firing {
