@@ -93,7 +93,8 @@ for (const ttl of ['1000', '0']) {
         await getValue(owner, P, 'staging', 'AUDITED');
         assert.equal((await owner('GET', secretsPath(P, 'staging'))).status, 200);
       }
-      const rows = await srv.db.selectFrom('audit_events').select(['details', 'target_type']).where('action', '=', 'secret.read').execute();
+      // In id order: without ORDER BY, PostgreSQL may answer the rows in any order.
+      const rows = await srv.db.selectFrom('audit_events').select(['details', 'target_type']).where('action', '=', 'secret.read').orderBy('id').execute();
       const added = rows.slice(before.length);
       assert.equal(added.length, 10);
       assert.equal(added.filter((r) => r.target_type === 'secret').length, 5);

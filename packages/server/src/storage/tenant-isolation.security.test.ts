@@ -199,6 +199,9 @@ describe('tenant isolation in the database (PostgreSQL row-level security)', () 
   it("the real app: a request of org A's owner takes its connections as system only to authenticate, then as org A", async (t) => {
     if (!onPostgres(t)) return;
     const { tenancy } = srv.keynest.storage;
+    // The audit stream's consumers (sinks, alerts) take connections of their own in the background,
+    // as each org in turn: this test counts the request's. Nothing later in this file needs them.
+    await srv.keynest.auditSinkDispatcher.stop();
     const seen: TenantContext[] = [];
     const current = tenancy.current.bind(tenancy);
     // Every connection the app takes from its pool asks for the context here (BoundDriver).
