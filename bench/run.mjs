@@ -32,6 +32,7 @@ import { auditOnOffOf, countingAuditRecords } from './lib/audit-on-off.mjs';
 import { measureAuditSearch } from './lib/audit-search.mjs';
 import { measureCliRun } from './lib/cli-timing.mjs';
 import { measure } from './lib/load.mjs';
+import { timed } from './lib/stats.mjs';
 import { startServerProcess } from './lib/processes.mjs';
 import { evaluateTargets, formatReport, ratiosOf, TARGETS } from './lib/report.mjs';
 import { prepareKeynest, SECRET_COUNT } from './lib/setup.mjs';
@@ -287,18 +288,21 @@ async function measureAuditTrail(database, results) {
   try {
     for (const p of info.problems ?? []) results.problems.push(`(h) dataset on ${database}: ${p}`);
     log(`(h) audit search, ${settings.auditSearchRounds} rounds of each query, ${database}`);
-    const search = await measureAuditSearch(dataset, { rounds: settings.auditSearchRounds, budgetMs: settings.auditSearchBudgetMs });
-    results.auditSearch[database] = { database, records, dataset: info, ...search };
-    for (const p of search.problems) results.problems.push(`(h) ${database}: ${p}`);
+    const search = await timed(() => measureAuditSearch(dataset, { rounds: settings.auditSearchRounds, budgetMs: settings.auditSearchBudgetMs }));
+    const cacheDirShown = info.cacheDir && path.relative(root, info.cacheDir);
+    results.auditSearch[database] = { database, records, dataset: { ...info, cacheDir: cacheDirShown }, ...search.result, elapsedS: Math.round(search.ms / 1000) };
+    for (const p of search.result.problems) results.problems.push(`(h) ${database}: ${p}`);
     log(`(i) audit export of about ${settings.auditExportRecords.toLocaleString('en-US')} records, ${database}`);
-    results.auditExport[database] = await measureAuditExport(dataset, { targetRecords: settings.auditExportRecords, rounds: 2 });
-    for (const p of results.auditExport[database].problems) results.problems.push(`(i) ${database}: ${p}`);
+    const exported = await timed(() => measureAuditExport(dataset, { targetRecords: settings.auditExportRecords, rounds: 2 }));
+    results.auditExport[database] = { ...exported.result, elapsedS: Math.round(exported.ms / 1000) };
+    for (const p of exported.result.problems) results.problems.push(`(i) ${database}: ${p}`);
   } finally {
     await dataset.close();
   }
 }
 
 async function main() {
+  const started = Date.now();
   const results = {
     schema: 1,
     date: new Date().toISOString(),
@@ -384,6 +388,7 @@ async function main() {
 
   for (const d of databases) results.ratios[d] = ratiosOf(results.load.baseline, results.load[d]);
   results.targets = evaluateTargets(results);
+  results.elapsedS = Math.round((Date.now() - started) / 1000);
   results.valid = results.problems.length === 0;
 
   mkdirSync(path.dirname(outFile), { recursive: true });

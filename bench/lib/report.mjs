@@ -74,7 +74,7 @@ function searchLines(h) {
   if (h.skipped) return [`h  audit search (${h.database}), ${num(h.records)} records: SKIPPED (${h.skipped})`];
   const d = h.dataset;
   const built = `${d.cached ? 'from the cache, ' : ''}built in ${num(d.generationMs / 1000)} s${d.cached ? ` on ${d.builtAt.slice(0, 10)}` : ''}, ${num(d.sizeBytes / 1e9, 1)} GB`;
-  const out = [`h  audit search (${h.database})  ${num(h.records)} records (${built}); AuditService.list, page of ${h.page}, up to ${h.rounds} runs of each`];
+  const out = [`h  audit search (${h.database})  ${num(h.records)} records (${built}); AuditService.list, page of ${h.page}, up to ${h.rounds} runs of each, ${num(h.elapsedS)} s in all`];
   out.push(`   ${pad('query', 20)}${pad('', 62)}${lpad('runs', 5)}${lpad('p50 ms', 10)}${lpad('p95 ms', 10)}${lpad('max ms', 10)}${lpad('rows', 6)}`);
   for (const q of h.queries) {
     out.push(`   ${pad(q.kind, 20)}${pad(q.what, 62)}${lpad(q.n, 5)}${lpad(num(q.p50, 1), 10)}${lpad(num(q.p95, 1), 10)}${lpad(num(q.max, 1), 10)}${lpad(q.rowsMedian, 6)}${q.cutShort ? '  (stopped early: time budget)' : ''}`);
@@ -91,7 +91,7 @@ export function formatReport(results) {
   lines.push(
     `node ${machine.node}, ${machine.cpus} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.platform} ${machine.release}; before start: load avg ${machine.loadAvgAtStart.join(' ')}, CPUs ${machine.cpuBusyBeforeStartPct ?? '?'}% busy`,
   );
-  lines.push(`${settings.connections} connections, ${settings.warmupS} s warm-up + ${settings.durationS} s measured per line; latency of 2xx answers in ms; cpu = server process CPU per request`);
+  lines.push(`${settings.connections} connections, ${settings.warmupS} s warm-up + ${settings.durationS} s measured per line; latency of 2xx answers in ms; cpu = server process CPU per request${results.elapsedS ? `; the whole run took ${num(results.elapsedS / 60, 1)} min` : ''}`);
   lines.push('');
   lines.push(`${pad('', 3)}${pad('what', 46)}${pad('db', 10)}${lpad('req/s', 9)}${lpad('p50', 8)}${lpad('p99', 8)}${lpad('/(a)', 7)}${lpad('cpu µs/req', 12)}${lpad('non-2xx', 9)}`);
   const row = (id, what, db, m, base) => {
@@ -141,7 +141,7 @@ export function formatReport(results) {
   for (const x of Object.values(results.auditExport ?? {})) {
     lines.push(
       `i  audit export (${x.database})  ${num(x.records)} records (${x.windowDays} days of the big org), ${num(x.bytes / 1e6)} MB of JSON lines in ${num(x.exportMs)} ms = ${num(x.exportRecordsPerSec)} records/s, ${num(x.exportMBPerSec, 1)} MB/s`,
-      `   plain read of the same rows ${num(x.readRecordsPerSec)} records/s (export/read ${num(x.exportVsRead, 3)}); peak RSS growth during an export ${num(x.peakRssGrowthMB)} MB`,
+      `   plain read of the same rows ${num(x.readRecordsPerSec)} records/s (export/read ${num(x.exportVsRead, 3)}); peak RSS growth during an export ${num(x.peakRssGrowthMB)} MB; ${num(x.elapsedS)} s in all`,
     );
   }
   lines.push('');
