@@ -81,7 +81,8 @@ export async function measureChainVerification({ root, database, pgUrl, records 
       problems,
     };
   } finally {
-    if (database === 'postgres') await storage.db.schema.dropSchema(schema).ifExists().cascade().execute();
+    // The schema's owner drops it (the app's role may not: it would be left behind).
+    if (database === 'postgres') await storage.owner.schema.dropSchema(schema).ifExists().cascade().execute();
     await storage.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
