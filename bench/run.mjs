@@ -2,8 +2,9 @@
 // npm run bench [-- OPTIONS]: KeyNest's throughput and latency against a bare Fastify baseline,
 // and what `keynest run` adds to a program's start. See bench/README.md for how to read it.
 //
-//   --quick            short smoke run (1 s warm-up, 3 s measured, 5 CLI runs); writes results/quick.json.tmp
-//   --db postgres      also measure (b)-(d) on PostgreSQL (KEYNEST_BENCH_DATABASE_URL, else
+//   --quick            short smoke run (1 s warm-up, 3 s measured, 5 CLI runs, 200,000 audit records);
+//                      writes results/quick.json.tmp
+//   --db postgres      also measure (b)-(d), (f), (h) and (i) on PostgreSQL (KEYNEST_BENCH_DATABASE_URL, else
 //                      KEYNEST_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test);
 //                      the same as KEYNEST_BENCH_DB=postgres
 //   --profile          CPU-profile the KeyNest server during each measured run of (b)-(d) into
@@ -13,6 +14,9 @@
 //                      experiment that patches the built server (see bench/experiments/); may repeat;
 //                      writes results/experiment.json.tmp unless --out says otherwise
 //   --out FILE         where to write the JSON (default bench/results/latest.json)
+//   --audit-records N  records in the audit trail that (h) searches and (i) exports (default 10,000,000)
+//   --no-cache         build (h)'s SQLite dataset afresh (and remove it afterwards) instead of using or
+//                      filling bench/.cache/
 //   --duration S, --warmup S, --connections N, --cli-runs N
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,8 +26,13 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureChainVerification } from './lib/audit-chain.mjs';
+import { openAuditDataset } from './lib/audit-dataset.mjs';
+import { measureAuditExport } from './lib/audit-export.mjs';
+import { auditOnOffOf, countingAuditRecords } from './lib/audit-on-off.mjs';
+import { measureAuditSearch } from './lib/audit-search.mjs';
 import { measureCliRun } from './lib/cli-timing.mjs';
 import { measure } from './lib/load.mjs';
+import { timed } from './lib/stats.mjs';
 import { startServerProcess } from './lib/processes.mjs';
 import { evaluateTargets, formatReport, ratiosOf, TARGETS } from './lib/report.mjs';
 import { prepareKeynest, SECRET_COUNT } from './lib/setup.mjs';
@@ -43,11 +52,13 @@ const { values: opt } = parseArgs({
     warmup: { type: 'string' },
     connections: { type: 'string' },
     'cli-runs': { type: 'string' },
+    'audit-records': { type: 'string' },
+    'no-cache': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opt.help) {
-  console.log('usage: npm run bench -- [--quick] [--db postgres] [--profile] [--check] [--server-import FILE]... [--out FILE] [--duration S] [--warmup S] [--connections N] [--cli-runs N]');
+  console.log('usage: npm run bench -- [--quick] [--db postgres] [--profile] [--check] [--server-import FILE]... [--out FILE] [--duration S] [--warmup S] [--connections N] [--cli-runs N] [--audit-records N] [--no-cache]');
   process.exit(0);
 }
 
@@ -70,7 +81,15 @@ const settings = {
   warmupS: positive(opt.warmup, 'warmup', opt.quick ? 1 : 3),
   durationS: positive(opt.duration, 'duration', opt.quick ? 3 : 10),
   cliRuns: positive(opt['cli-runs'], 'cli-runs', opt.quick ? 5 : 20),
+  auditRecords: Math.round(positive(opt['audit-records'], 'audit-records', opt.quick ? 200_000 : 10_000_000)),
+  // (h): rounds of every query kind, and the time after which a kind stops (after at least one run).
+  auditSearchRounds: opt.quick ? 5 : 20,
+  auditSearchBudgetMs: opt.quick ? 3_000 : 10_000,
+  // (i): about this many records in the exported window.
+  auditExportRecords: 1_000_000,
 };
+const pgUrl = process.env.KEYNEST_BENCH_DATABASE_URL || process.env.KEYNEST_TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const cacheDir = path.join(benchDir, '.cache');
 const databases = db === 'postgres' ? ['sqlite', 'postgres'] : ['sqlite'];
 const serverImports = opt['server-import'].map((f) => path.resolve(f));
 for (const f of serverImports) {
@@ -171,13 +190,45 @@ function profiled(server, name) {
   };
 }
 
-async function measureKeynest(server, database) {
+/** (b): one value by the read API token. */
+const getOneSpec = (name, server, fx, hooks) => ({
+  name,
+  url: server.info.url,
+  server,
+  request: { method: 'GET', path: fx.paths.getOne, headers: { authorization: `Bearer ${fx.readToken}` } },
+  ...hooks,
+});
+
+/**
+ * (b), and on SQLite (g): the same request on a second KeyNest, set up alike, whose read auditing
+ * is off, measured just before and just after (b). Idle while the other is measured.
+ */
+async function measureGetOne(server, fx, database, warn) {
+  log(`(b) GET one secret, ${database}`);
+  const on = countingAuditRecords(server, profiled(server, `${database}-b-get-one`));
+  const b = () => measure(getOneSpec('get_one', server, fx, on.hooks), settings);
+  if (database !== 'sqlite') return { getOne: await b(), auditOnOff: null };
+  return withServer('keynest', ['--db', database, '--audit-off'], async (offServer) => {
+    const fxOff = await prepareKeynest(offServer.info);
+    const off = async (when) => {
+      log(`(g) GET one secret with read auditing OFF, ${when} (b), ${database}`);
+      const c = countingAuditRecords(offServer);
+      return { when, m: await measure(getOneSpec(`get_one_audit_off_${when}`, offServer, fxOff, c.hooks), settings), counts: c.counts };
+    };
+    const before = await off('before');
+    const getOne = await b();
+    const after = await off('after');
+    return { getOne, auditOnOff: auditOnOffOf(database, { m: getOne, counts: on.counts }, [before, after]) };
+  }, warn);
+}
+
+async function measureKeynest(server, database, warn) {
   const { url } = server.info;
   const fx = await prepareKeynest(server.info);
   const read = { authorization: `Bearer ${fx.readToken}` };
   const out = {};
-  log(`(b) GET one secret, ${database}`);
-  out.getOne = await measure({ name: 'get_one', url, server, request: { method: 'GET', path: fx.paths.getOne, headers: read }, ...profiled(server, `${database}-b-get-one`) }, settings);
+  const { getOne, auditOnOff } = await measureGetOne(server, fx, database, warn);
+  out.getOne = getOne;
   log(`(b') GET one secret as a signed-in user (JWT access token), ${database}`);
   out.getOneUser = await measure({ name: 'get_one_user', url, server, request: { method: 'GET', path: fx.paths.getOne, headers: { authorization: `Bearer ${fx.accessToken}` } }, ...profiled(server, `${database}-b-get-one-user`) }, settings);
   log(`(c) GET all ${SECRET_COUNT} secrets, ${database}`);
@@ -219,10 +270,39 @@ async function measureKeynest(server, database) {
     },
     settings,
   );
-  return { section: out, cliEnv: fx.cliEnv };
+  return { section: out, cliEnv: fx.cliEnv, auditOnOff };
+}
+
+/** (h) search and (i) export of a large audit trail on `database`, into `results`. */
+async function measureAuditTrail(database, results) {
+  const records = settings.auditRecords;
+  log(`(h) audit dataset of ${records.toLocaleString('en-US')} records, ${database}`);
+  const dataset = await openAuditDataset({ root, database, pgUrl, records, cacheDir, useCache: !opt['no-cache'], log });
+  if (dataset.skipped) {
+    log(`(h)/(i) skipped on ${database}: ${dataset.skipped}`);
+    results.auditSearch[database] = { database, records, skipped: dataset.skipped };
+    return;
+  }
+  const { info } = dataset;
+  log(info.cached ? `(h) dataset from the cache ${path.relative(root, info.cacheDir)} (built in ${Math.round(info.generationMs / 1000)} s on ${info.builtAt})` : `(h) dataset built in ${Math.round(info.generationMs / 1000)} s`);
+  try {
+    for (const p of info.problems ?? []) results.problems.push(`(h) dataset on ${database}: ${p}`);
+    log(`(h) audit search, ${settings.auditSearchRounds} rounds of each query, ${database}`);
+    const search = await timed(() => measureAuditSearch(dataset, { rounds: settings.auditSearchRounds, budgetMs: settings.auditSearchBudgetMs }));
+    const cacheDirShown = info.cacheDir && path.relative(root, info.cacheDir);
+    results.auditSearch[database] = { database, records, dataset: { ...info, cacheDir: cacheDirShown }, ...search.result, elapsedS: Math.round(search.ms / 1000) };
+    for (const p of search.result.problems) results.problems.push(`(h) ${database}: ${p}`);
+    log(`(i) audit export of about ${settings.auditExportRecords.toLocaleString('en-US')} records, ${database}`);
+    const exported = await timed(() => measureAuditExport(dataset, { targetRecords: settings.auditExportRecords, rounds: 2 }));
+    results.auditExport[database] = { ...exported.result, elapsedS: Math.round(exported.ms / 1000) };
+    for (const p of exported.result.problems) results.problems.push(`(i) ${database}: ${p}`);
+  } finally {
+    await dataset.close();
+  }
 }
 
 async function main() {
+  const started = Date.now();
   const results = {
     schema: 1,
     date: new Date().toISOString(),
@@ -264,8 +344,9 @@ async function main() {
   for (const database of databases) {
     try {
       await withServer('keynest', ['--db', database], async (srv) => {
-        const { section, cliEnv } = await measureKeynest(srv, database);
+        const { section, cliEnv, auditOnOff } = await measureKeynest(srv, database, warn);
         results.load[database] = { database, ...section };
+        if (auditOnOff) results.auditOnOff = auditOnOff;
         if (database === 'sqlite') {
           log(`(e) keynest run -- node -e 0, ${settings.cliRuns} runs`);
           results.cli = await measureCliRun({ root, runs: settings.cliRuns, keynestEnv: cliEnv });
@@ -281,7 +362,6 @@ async function main() {
     const records = opt.quick ? 20_000 : 200_000;
     log(`(f) audit chain verification, ${records.toLocaleString('en-US')} records, ${database}`);
     try {
-      const pgUrl = process.env.KEYNEST_BENCH_DATABASE_URL || process.env.KEYNEST_TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
       results.auditChain[database] = await measureChainVerification({ root, database, pgUrl, records });
       for (const p of results.auditChain[database].problems) results.problems.push(`(f) ${database}: ${p}`);
     } catch (err) {
@@ -292,6 +372,15 @@ async function main() {
   const baselineLast = await baseline('last');
   results.load.baseline = combineBaselines(baselineFirst, baselineLast);
 
+  // (h) and (i) come after the last baseline: building their dataset takes minutes of CPU and disk,
+  // which between the two baselines would only blur the drift that vouches for the load runs.
+  results.auditSearch = {};
+  results.auditExport = {};
+  for (const database of databases) {
+    await measureAuditTrail(database, results).catch((err) => fail(`(h)/(i) audit search and export on ${database}`, err));
+  }
+
+  for (const p of results.auditOnOff?.problems ?? []) results.problems.push(`(g) ${p}`);
   const measured = [['(a) baseline first', baselineFirst], ['(a) baseline last', baselineLast], ...databases.flatMap((d) => ['getOne', 'getOneUser', 'listAll', 'putOne'].map((k) => [`${d} ${k}`, results.load[d]?.[k]]))];
   for (const [name, m] of measured) for (const p of m?.problems ?? []) results.problems.push(`${name}: ${p}`);
   if (results.cli?.problems?.length) for (const p of results.cli.problems) results.problems.push(`(e) keynest run: ${p}`);
@@ -299,6 +388,7 @@ async function main() {
 
   for (const d of databases) results.ratios[d] = ratiosOf(results.load.baseline, results.load[d]);
   results.targets = evaluateTargets(results);
+  results.elapsedS = Math.round((Date.now() - started) / 1000);
   results.valid = results.problems.length === 0;
 
   mkdirSync(path.dirname(outFile), { recursive: true });

@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // One server under test, in its own process, so the load generator never shares its event loop.
 //
-//   node bench/server-process.mjs keynest [--db sqlite|postgres]   a real KeyNest (startTestServer)
-//   node bench/server-process.mjs fastify                          the bare Fastify hello-world baseline
+//   node bench/server-process.mjs keynest [--db sqlite|postgres] [--audit-off]   a real KeyNest (startTestServer)
+//   node bench/server-process.mjs fastify                                        the bare Fastify hello-world baseline
+//
+// --audit-off is (g)'s "auditing off", which exists only here: the built AuditService's recordAlone
+// (the committed-by-itself record of every read of values) resolves at once and writes nothing.
+// Never a product option: a KeyNest that can stop recording reads is not one the audit log can prove.
 //
 // When listening it prints one JSON line on stdout: {"ready":true,"kind",...,"url","setupToken"?,"database"?}.
 // It stops on SIGTERM/SIGINT, or when its stdin closes (so it never outlives a crashed bench).
@@ -10,6 +14,8 @@
 //   profile-start            start the V8 sampling profiler in this process
 //   profile-stop <file>      stop it and write a .cpuprofile (open in Chrome DevTools, or bench/profile-summary.mjs)
 //   cpu-usage                this process's CPU time so far, {"cpu":{"user":µs,"system":µs}}
+//   audit-count              KeyNest: the audit records stored so far, {"auditRecords":n} (this process
+//                            owns the SQLite file, so only it can count them)
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -25,6 +31,7 @@ const args = process.argv.slice(2);
 const kind = args[0];
 const dbIdx = args.indexOf('--db');
 const database = dbIdx >= 0 ? args[dbIdx + 1] : 'sqlite';
+const auditOff = args.includes('--audit-off');
 
 function send(obj) {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
@@ -40,11 +47,19 @@ async function startKeynest() {
   } else {
     throw new Error(`--db must be sqlite or postgres, got "${database}"`);
   }
-  const { startTestServer } = await import(pathToFileURL(path.join(root, 'packages/server/dist/index.js')).href);
+  const dist = (p) => import(pathToFileURL(path.join(root, 'packages/server/dist', p)).href);
+  const { startTestServer } = await dist('index.js');
+  if (auditOff) {
+    // The same module instance the server imports (one URL), patched before the server exists.
+    const { AuditService } = await dist('audit/service.js');
+    AuditService.prototype.recordAlone = () => Promise.resolve();
+  }
   // warn: per-request info logs are not what is measured; leakCheck off: the close would decrypt
   // every version written during the run (tens of thousands) for nothing.
   const srv = await startTestServer({ env: { KEYNEST_LOG_LEVEL: 'warn' }, leakCheck: false });
-  return { info: { url: srv.url, setupToken: srv.setupToken, database: srv.database }, close: () => srv.close() };
+  // Outside any request the app's connection acts for the whole instance: every org's rows.
+  const auditCount = async () => Number((await srv.db.selectFrom('audit_events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  return { info: { url: srv.url, setupToken: srv.setupToken, database: srv.database, auditOff }, close: () => srv.close(), auditCount };
 }
 
 async function startFastify() {
@@ -60,7 +75,7 @@ async function startFastify() {
   return { info: { url: `http://127.0.0.1:${port}`, fastifyVersion: version }, close: () => app.close() };
 }
 
-function listenForCommands(stop) {
+function listenForCommands(server, stop) {
   let session = null;
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', async (line) => {
@@ -68,6 +83,9 @@ function listenForCommands(stop) {
     try {
       if (cmd === 'cpu-usage') {
         send({ cpu: process.cpuUsage() });
+      } else if (cmd === 'audit-count') {
+        if (!server.auditCount) throw new Error('audit-count: not a KeyNest server');
+        send({ auditRecords: await server.auditCount() });
       } else if (cmd === 'profile-start') {
         session = new Session();
         session.connect();
@@ -95,7 +113,7 @@ async function main() {
   let server;
   if (kind === 'keynest') server = await startKeynest();
   else if (kind === 'fastify') server = await startFastify();
-  else throw new Error('usage: server-process.mjs keynest [--db sqlite|postgres] | fastify');
+  else throw new Error('usage: server-process.mjs keynest [--db sqlite|postgres] [--audit-off] | fastify');
 
   let stopping = null;
   const stop = () =>
@@ -108,7 +126,7 @@ async function main() {
       }));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  listenForCommands(stop);
+  listenForCommands(server, stop);
   send({ ready: true, kind, pid: process.pid, ...server.info });
 }
 

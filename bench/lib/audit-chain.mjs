@@ -6,14 +6,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { auditChainModule, serverModule } from './built.mjs';
+import { fastest, timed } from './stats.mjs';
 
 const INSERT_BATCH = 500;
 
 export async function measureChainVerification({ root, database, pgUrl, records }) {
-  const dist = (p) => import(pathToFileURL(path.join(root, 'packages/server/dist', p)).href);
+  const dist = (p) => serverModule(root, p);
   const { openStorage } = await dist('storage/database.js');
-  const { chainOf, GENESIS_HASH, recordHash } = await import(pathToFileURL(path.join(root, 'packages/sdk/dist/audit-chain.js')).href);
+  const { chainOf, GENESIS_HASH, recordHash } = await auditChainModule(root);
   const { chainPage } = await dist('audit/store.js');
   const { AuditKeys } = await dist('audit/keys.js');
   const { AuditService } = await dist('audit/service.js');
@@ -48,11 +49,6 @@ export async function measureChainVerification({ root, database, pgUrl, records 
     const integrity = new AuditIntegrity({ db, traits, keys, audit, retention: { retentionMs: async () => 1e15 } });
     await integrity.checkpointAll(Date.now());
 
-    const time = async (work) => {
-      const t0 = process.hrtime.bigint();
-      const result = await work();
-      return { ms: Number(process.hrtime.bigint() - t0) / 1e6, result };
-    };
     const readOnly = async () => {
       let n = 0;
       for (let after = -1; ; ) {
@@ -66,12 +62,11 @@ export async function measureChainVerification({ root, database, pgUrl, records 
     const verify = [];
     const read = [];
     for (let i = 0; i < 3; i++) {
-      read.push(await time(readOnly));
-      verify.push(await time(() => integrity.verify(orgId)));
+      read.push(await timed(readOnly));
+      verify.push(await timed(() => integrity.verify(orgId)));
     }
-    const best = (xs) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
-    const v = best(verify);
-    const r = best(read);
+    const v = fastest(verify);
+    const r = fastest(read);
     const problems = [];
     if (!v.result.ok || v.result.records !== records) problems.push(`verification did not pass over ${records} records: ${JSON.stringify(v.result.broken)}`);
     if (r.result !== records) problems.push(`the plain read saw ${r.result} records, not ${records}`);
@@ -86,7 +81,8 @@ export async function measureChainVerification({ root, database, pgUrl, records 
       problems,
     };
   } finally {
-    if (database === 'postgres') await storage.db.schema.dropSchema(schema).ifExists().cascade().execute();
+    // The schema's owner drops it (the app's role may not: it would be left behind).
+    if (database === 'postgres') await storage.owner.schema.dropSchema(schema).ifExists().cascade().execute();
     await storage.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
