@@ -99,7 +99,8 @@ const ACTOR_ID = /^(usr|tok)_/;
 
 /**
  * The org's events matching `f`, newest first. A time range is first turned into an id range
- * (binary search along the chain), so each filter's (org_id, column, id) index — or, without one,
+ * (binary search along the chain), so each equality filter's (org_id, column, id) index (actor,
+ * environment, ip) — or, without one,
  * the chain's own (chain, seq) — yields its matches already in order and the LIMIT stops the scan early.
  */
 export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, limit: number): Promise<StoredAuditRow[]> {
@@ -117,7 +118,9 @@ export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, l
   }
   // Without a filter that has an index of its own, the org's records are walked newest first
   // along its chain: (chain, seq) order is id order within a chain.
-  const walkChain = f.actor === undefined && f.action === undefined && f.environment === undefined;
+  // An action filter is a prefix (`secret` matches `secret.read`, …): its index would give the
+  // matches in action order, to be sorted; so it narrows the chain walk instead.
+  const walkChain = f.actor === undefined && f.environment === undefined && f.ip === undefined;
   let q = db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
   if (walkChain) q = q.where('chain', '=', chain);
   if (lowId !== undefined) q = q.where('id', '>=', lowId).where('at', '>=', f.from!);

@@ -13,6 +13,7 @@ import * as m011 from './011-audit-chain.js';
 import * as m012 from './012-audit-index.js';
 import * as m013 from './013-audit-sinks.js';
 import * as m015 from './015-alerts.js';
+import * as m016 from './016-audit-ip-index.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, t: DialectTraits): Promise<void>;
@@ -37,4 +38,5 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['012-audit-index', m012],
   ['013-audit-sinks', m013],
   ['015-alerts', m015],
+  ['016-audit-ip-index', m016],
 ];
