@@ -582,19 +582,22 @@ export interface AuditSink {
   url: string;
   label: string | null;
   createdAt: string;
-  status: {
-    /** The last record delivered; null before the first. */
-    lastDeliveredId: number | null;
-    lastDeliveredAt: string | null;
-    /** Records committed and not yet delivered. */
-    recordsBehind: number;
-    /** Age of the oldest record waiting (0: none). */
-    secondsBehind: number;
-    consecutiveFailures: number;
-    /** An HTTP status, a network error code or a timeout. */
-    lastError: string | null;
-    lastErrorAt: string | null;
-  };
+  status: AuditSinkDelivery;
+}
+
+/** How a sink's deliveries are going, read from its cursor (any instance answers the same). */
+export interface AuditSinkDelivery {
+  /** The last record delivered; null before the first. */
+  lastDeliveredId: number | null;
+  lastDeliveredAt: string | null;
+  /** Records committed and not yet delivered. */
+  recordsBehind: number;
+  /** Age of the oldest record waiting (0: none). */
+  secondsBehind: number;
+  consecutiveFailures: number;
+  /** An HTTP status, a network error code or a timeout. */
+  lastError: string | null;
+  lastErrorAt: string | null;
 }
 
 /** A new sink and its signing secret: the only time the secret is shown. */

@@ -1,3 +1,4 @@
+import type { AuditSinkDelivery } from '@keynest/sdk';
 import { chainOf } from '@keynest/sdk/audit-chain';
 import { isoOrNull } from '../../context.js';
 import type { Db } from '../../storage/database.js';
@@ -16,20 +17,12 @@ export interface SinkIdentity {
   destination: string;
 }
 
-/** How a sink is doing, read from its cursor (so any instance answers the same). */
-export interface SinkStatus extends SinkIdentity {
+/**
+ * How a sink is doing, read from its cursor (so any instance answers the same): the SDK's shape,
+ * plus who the sink is. An instance sink's `recordsBehind` stops at BACKLOG_COUNT_CAP.
+ */
+export interface SinkStatus extends SinkIdentity, AuditSinkDelivery {
   scope: 'instance' | 'org';
-  /** The id of the last record delivered; null before the first. */
-  lastDeliveredId: number | null;
-  lastDeliveredAt: string | null;
-  /** Records past the cursor (an instance sink's count stops at BACKLOG_COUNT_CAP). */
-  recordsBehind: number;
-  /** Age of the oldest record not yet delivered; 0 when none is waiting. */
-  secondsBehind: number;
-  consecutiveFailures: number;
-  /** The latest failure's safe reason (an HTTP status, an errno code, a timeout). */
-  lastError: string | null;
-  lastErrorAt: string | null;
 }
 
 /** An instance sink far behind counts its backlog this far, not to the end, on every status call. */
