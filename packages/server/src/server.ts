@@ -7,6 +7,7 @@ import { ApiTokenService } from './access/service.js';
 import { buildApp, type Services } from './app.js';
 import { AuditService } from './audit/service.js';
 import { ALERTS_CONSUMER, AlertService } from './alerts/service.js';
+import { mayFire } from './alerts/rules.js';
 import { AuditSinkDispatcher, AuditSinks } from './audit/sinks/index.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
@@ -121,7 +122,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const notices = new SecurityNotices(mailer);
     const alerts = new AlertService({ db, tenancy: storage.tenancy, audit, mailer, log, clock, dedupeMs: config.alertDedupeS * 1000, listeners: [auditSinks] });
     // Alerts are evaluated on the audit stream, behind a cursor of their own like a sink's.
-    sinkDispatcher.addConsumer(ALERTS_CONSUMER, (records) => alerts.consume(records));
+    sinkDispatcher.addConsumer(ALERTS_CONSUMER, (records) => alerts.consume(records), mayFire);
     const throttle = new LoginThrottle({
       db,
       policy: { lockoutThreshold: config.lockoutThreshold, lockoutS: config.lockoutS, perIp: config.loginRatePerIp, perAccountIp: config.loginRatePerAccountIp },
