@@ -18,6 +18,7 @@ import { AuditKeys } from './audit/keys.js';
 import { SensitiveStrings } from './audit/sensitive.js';
 import { Invalidation } from './cache.js';
 import { Keyring } from './crypto/keyring.js';
+import { CsrfTokens } from './http/csrf.js';
 import { loadRootKey } from './crypto/root-key.js';
 import { AccessTokens } from './identity/access-tokens.js';
 import { SigningKeys } from './identity/signing-keys.js';
@@ -187,6 +188,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         audit,
         retention: { retentionMs: async (orgId) => (orgId === null ? config.auditRetentionDays : await orgs.auditRetentionDays(orgId)) * DAY_MS },
       }),
+      csrf: new CsrfTokens(rootKey),
       security: new SecurityOverview({ db, tenancy: storage.tenancy, audit, orgs, throttle, startedAt: clock() }),
     };
     const setupToken = await services.identity.prepareSetup(clock());
