@@ -68,20 +68,21 @@ export interface CsrfDeps {
 export function registerCsrfProtection(app: FastifyInstance, deps: CsrfDeps): void {
   app.decorate('csrf', deps.tokens);
   const publicOrigin = new URL(deps.publicUrl).origin;
-  app.addHook('onRequest', async (req) => {
-    if (SAFE_METHODS.has(req.method)) return;
+  // Callback style: every request passes here, and most (reads) leave at once without a promise.
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (SAFE_METHODS.has(req.method)) return done();
     const presented = deps.cookies.flatMap((c) => {
       const value = readCookie(req, c.name);
       return value === null ? [] : [{ cookie: c, value }];
     });
-    if (presented.length === 0) return;
+    if (presented.length === 0) return done();
     const access = req.routeOptions.config?.access;
-    if (req.headers.authorization !== undefined && access !== undefined && !('public' in access)) return;
-    const refusal = await refusalOf(req, presented, deps.tokens, publicOrigin);
-    if (refusal) {
+    if (req.headers.authorization !== undefined && access !== undefined && !('public' in access)) return done();
+    refusalOf(req, presented, deps.tokens, publicOrigin).then((refusal) => {
+      if (!refusal) return done();
       req.log.info({ reason: refusal }, 'cross-site request forgery check failed');
-      throw new AppError('csrf_failed', `Request refused: a request authenticated by a cookie needs a same-origin Origin and the ${CSRF_HEADER} header equal to the ${CSRF_COOKIE} cookie`);
-    }
+      done(new AppError('csrf_failed', `Request refused: a request authenticated by a cookie needs a same-origin Origin and the ${CSRF_HEADER} header equal to the ${CSRF_COOKIE} cookie`));
+    }, done);
   });
 }
 
