@@ -15,12 +15,13 @@ import type { Database } from './schema.js';
 import { SYSTEM, type Tenancy, type TenantContext } from './tenancy.js';
 
 /**
- * PostgreSQL connections, in two pools (docs/tenant-isolation.md):
+ * PostgreSQL connections, the owner's and the app's (docs/tenant-isolation.md):
  * - the owner's (`KEYNEST_DATABASE_MIGRATION_URL`, else `KEYNEST_DATABASE_URL`): creates the schema,
  *   migrates, and grants the app role what it needs; always `system`. The app never queries through it.
  * - the app's (`KEYNEST_DATABASE_URL`): every connection acts as the app role (NOSUPERUSER,
  *   NOBYPASSRLS, not the tables' owner) and carries the tenant context of the code that took it from
  *   the pool into `keynest.org_id` / `keynest.scope`, which the row-level security policies read.
+ *   Two pools of it: one for code acting as `system`, one for code acting for an org (SYSTEM_POOL_MAX).
  */
 export interface PostgresOptions {
   url: string;
