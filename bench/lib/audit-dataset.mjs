@@ -299,8 +299,8 @@ function* generate(u, records, end, { AUDIT_COLUMNS: columns, recordHash, GENESI
 }
 
 /** The server's modules the dataset and its measurements use, in one object. */
-async function loadModules(root) {
-  const parts = ['storage/database.js', 'storage/migrations/index.js', 'audit/store.js', 'audit/keys.js', 'audit/service.js', 'audit/integrity.js', 'audit/export.js'];
+export async function loadModules(root) {
+  const parts = ['storage/database.js', 'audit/store.js', 'audit/keys.js', 'audit/service.js', 'audit/integrity.js', 'audit/export.js'];
   return Object.assign({}, ...(await Promise.all(parts.map((p) => serverModule(root, p)))), await auditChainModule(root));
 }
 
@@ -392,10 +392,29 @@ async function checkChain(m, storage, org) {
   return result.ok ? [] : [`the generated chain of ${org.label} does not verify: ${JSON.stringify(result.broken)}`];
 }
 
-/** A cache entry's name: changes with the record count, the migrations and the generator. */
-function cacheKey(m, records) {
-  const names = m.MIGRATIONS.map(([name]) => name);
-  return `audit-${records}-${createHash('sha256').update(JSON.stringify({ GENERATOR_VERSION, names, records })).digest('hex').slice(0, 12)}`;
+/** The tables a dataset fills; what the other migrations do is no business of a cached trail. */
+const DATASET_TABLES = ['audit_events', 'audit_checkpoints', 'audit_signing_keys'];
+
+/**
+ * A cache entry's name: changes with the record count, the generator, and the schema of the tables
+ * it fills (their columns, indexes and triggers as a freshly migrated SQLite database has them), so
+ * a migration that adds an audit index builds the trail anew, and one that adds an unrelated table
+ * does not throw away 11 minutes of building.
+ */
+export async function datasetCacheName(m, records) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'keynest-bench-schema-'));
+  try {
+    const storage = await m.openStorage({ dataDir: dir });
+    try {
+      await storage.migrate();
+      const rows = await sql`select type, name, tbl_name, sql from sqlite_master where tbl_name in (${sql.join(DATASET_TABLES)}) order by type, name`.execute(storage.db);
+      return `audit-${records}-${createHash('sha256').update(JSON.stringify({ GENERATOR_VERSION, schema: rows.rows, records })).digest('hex').slice(0, 12)}`;
+    } finally {
+      await storage.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function freeBytes(dir) {
@@ -413,7 +432,7 @@ export async function openAuditDataset({ root, database, pgUrl, records, cacheDi
   const m = await loadModules(root);
   const u = universe();
   const caching = database === 'sqlite' && useCache && records >= CACHE_MIN_RECORDS;
-  const entry = path.join(cacheDir, cacheKey(m, records));
+  const entry = path.join(cacheDir, await datasetCacheName(m, records));
   const meta = path.join(entry, 'dataset.json');
   const openCached = async (cached) => {
     const info = JSON.parse(readFileSync(meta, 'utf8'));

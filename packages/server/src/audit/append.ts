@@ -2,7 +2,7 @@ import type { Db } from '../storage/database.js';
 import type { DialectTraits } from '../storage/dialect.js';
 import { PreparedQuery } from '../storage/prepared.js';
 import { chainOf, GENESIS_HASH, hashedKeys, recordHash } from '@keynest/sdk/audit-chain';
-import { AUDIT_COLUMNS, chainHead, chainHeadQuery, insertAuditEventsQuery, lockChain, type AuditRow } from './store.js';
+import { AUDIT_COLUMNS, chainHead, chainHeadQuery, insertAuditEventsQuery, lockChainAndReadHead, type AuditRow } from './store.js';
 
 /**
  * Most rows one INSERT carries: well under the bound-parameter limits of SQLite (32,766) and
@@ -38,8 +38,8 @@ export class ChainAppender {
     }
     // A fixed order of locks, so two appends to the same chains cannot wait on each other.
     for (const chain of [...byChain.keys()].sort()) {
-      await lockChain(trx, this.traits, chain);
-      let { seq, hash } = (await chainHead(trx, chain, this.#head)) ?? { seq: 0, hash: GENESIS_HASH };
+      const head = this.traits.supportsAdvisoryLocks ? await lockChainAndReadHead(trx, chain) : await chainHead(trx, chain, this.#head);
+      let { seq, hash } = head ?? { seq: 0, hash: GENESIS_HASH };
       for (const row of byChain.get(chain)!) {
         row.chain = chain;
         row.seq = ++seq;

@@ -217,8 +217,21 @@ const CHAIN_LOCK_SPACE = 0x61756474; // "audt"
  */
 export async function lockChain(trx: Db, traits: Pick<DialectTraits, 'supportsAdvisoryLocks'>, chain: string): Promise<void> {
   if (!traits.supportsAdvisoryLocks) return;
-  const key = createHash('sha256').update(chain).digest().readInt32BE(0);
-  await sql`select pg_advisory_xact_lock(${CHAIN_LOCK_SPACE}, ${key})`.execute(trx);
+  await sql`select pg_advisory_xact_lock(${CHAIN_LOCK_SPACE}, ${chainLockKey(chain)})`.execute(trx);
+}
+
+function chainLockKey(chain: string): number {
+  return createHash('sha256').update(chain).digest().readInt32BE(0);
+}
+
+/**
+ * PostgreSQL: `lockChain` then `chainHead`, in one round trip (migration 018 says why it is a
+ * function). The hot path of every append.
+ */
+export async function lockChainAndReadHead(trx: Db, chain: string): Promise<{ seq: number; hash: string } | undefined> {
+  const r = await sql<{ seq: number; hash: string }>`select seq, hash from keynest_audit_lock_chain_head(${CHAIN_LOCK_SPACE}, ${chainLockKey(chain)}, ${chain})`.execute(trx);
+  const head = r.rows[0];
+  return head ? { seq: Number(head.seq), hash: head.hash } : undefined;
 }
 
 /**
