@@ -107,6 +107,12 @@ describe('audit search answers the questions an auditor asks', () => {
     } while (next !== null);
     assert.deepEqual(seen, all.map((e) => e.id));
     assert.ok(seen.every((id, i) => i === 0 || id < seen[i - 1]!));
+    // Any id is a cursor, not only one of this org's records: everything below it, newest first.
+    const ids = (before: number) => search(`limit=500&before=${before}`).then((r: { events: Event[] }) => r.events.map((e) => e.id));
+    assert.deepEqual(await ids(all[0]!.id + 1_000_000), seen);
+    assert.deepEqual(await ids(all[3]!.id), seen.slice(4));
+    assert.deepEqual(await ids(all[3]!.id + 1), seen.slice(3));
+    assert.deepEqual(await ids(1), []);
   });
 
   it('a time window is [from, to), whichever record it starts at', async () => {

@@ -104,28 +104,39 @@ const ACTOR_ID = /^(usr|tok)_/;
  * the chain's own (chain, seq) — yields its matches already in order and the LIMIT stops the scan early.
  */
 export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, limit: number): Promise<StoredAuditRow[]> {
-  let lowId: number | undefined;
-  let highId: number | undefined;
   const chain = chainOf(orgId);
+  let low: ChainPoint | undefined;
+  let high: ChainPoint | undefined;
   if (f.from !== undefined) {
-    lowId = await firstIdFrom(db, orgId, f.from);
-    if (lowId === undefined) return [];
+    low = await firstAtOrAfter(db, chain, f.from - CLOCK_MARGIN_MS);
+    if (low === undefined) return [];
   }
   if (f.to !== undefined) {
-    const last = await lastBefore(db, chain, f.to + CLOCK_MARGIN_MS);
-    if (!last) return [];
-    highId = last.id;
+    high = await lastBefore(db, chain, f.to + CLOCK_MARGIN_MS);
+    if (!high) return [];
   }
   // Without a filter that has an index of its own, the org's records are walked newest first
-  // along its chain: (chain, seq) order is id order within a chain.
+  // along its chain: (chain, seq) order is id order within a chain, and the window and the page
+  // cursor become seq bounds, so the walk starts where they do (an id range would not bound the
+  // index's walk: it would go from the head back to the window through every record between).
   // An action filter is a prefix (`secret` matches `secret.read`, …): its index would give the
   // matches in action order, to be sorted; so it narrows the chain walk instead.
   const walkChain = f.actor === undefined && f.environment === undefined && f.ip === undefined;
   let q = db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
-  if (walkChain) q = q.where('chain', '=', chain);
-  if (lowId !== undefined) q = q.where('id', '>=', lowId).where('at', '>=', f.from!);
-  if (highId !== undefined) q = q.where('id', '<=', highId).where('at', '<', f.to!);
-  if (f.before !== undefined) q = q.where('id', '<', f.before);
+  if (walkChain) {
+    q = q.where('chain', '=', chain);
+    if (low !== undefined) q = q.where('seq', '>=', low.seq).where('at', '>=', f.from!);
+    if (high !== undefined) q = q.where('seq', '<=', high.seq).where('at', '<', f.to!);
+    if (f.before !== undefined) {
+      const bound = await seqBound(db, chain, f.before);
+      if (bound === undefined) return [];
+      q = q.where('seq', '<', bound);
+    }
+  } else {
+    if (low !== undefined) q = q.where('id', '>=', low.id).where('at', '>=', f.from!);
+    if (high !== undefined) q = q.where('id', '<=', high.id).where('at', '<', f.to!);
+    if (f.before !== undefined) q = q.where('id', '<', f.before);
+  }
   if (f.actor !== undefined) {
     const ids = ACTOR_ID.test(f.actor) ? [f.actor] : await actorIdsNamed(db, orgId, f.actor);
     // By id through its index; a name nobody holds now (a deleted token) by the name kept in each record.
@@ -151,6 +162,18 @@ export async function searchAuditEvents(db: Db, orgId: string, f: AuditFilter, l
 /** Records whose details (JSON text) contain `text` literally: LIKE, with its wildcards escaped. */
 function detailsContain(text: string) {
   return sql<boolean>`details LIKE ${`%${text.replace(/[\\%_]/g, '\\$&')}%`} ESCAPE '\\'`;
+}
+
+/**
+ * The chain's records with ids below `before` (a page cursor) are those with seqs below this. The
+ * cursor is normally a record of the chain itself (the last of the previous page): its own seq.
+ * Else (any id) the seq after that of the chain's last record below it; undefined: there is none.
+ */
+async function seqBound(db: Db, chain: string, before: number): Promise<number | undefined> {
+  const at = await db.selectFrom('audit_events').select(['chain', 'seq']).where('id', '=', before).executeTakeFirst();
+  if (at && at.chain === chain && at.seq !== null) return Number(at.seq);
+  const last = await db.selectFrom('audit_events').select('seq').where('id', '<', before).where('chain', '=', chain).orderBy('id', 'desc').limit(1).executeTakeFirst();
+  return last?.seq == null ? undefined : Number(last.seq) + 1;
 }
 
 /** The id of the org's first record that may have been written at or after `from` (clock margin included). */
