@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
 import { eventually } from '../../test-support/receivers.js';
-import { ACME_FILES, AcmeCertificateManager, Http01Challenges, createChallengeServer, type AcmeCertificate, type AcmeManagerOptions } from './index.js';
+import { ACME_FILES, AcmeCertificateManager, Http01Challenges, createChallengeServer, startAcme, type AcmeCertificate, type AcmeManagerOptions } from './index.js';
 import { freeTcpPort, pebbleInstalled, startPebble, type Pebble } from './pebble.testing.js';
 
 const DOMAIN = 'keynest.acme.test';
@@ -68,6 +69,40 @@ describe('ACME: certificates from pebble over HTTP-01', { skip }, () => {
   });
 
   let first: AcmeCertificate;
+
+  it('from KEYNEST_ACME_* settings to a certificate: startAcme runs the standalone responder on KEYNEST_ACME_HTTP_PORT and orders', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'keynest-acme-env-'));
+    const caFile = path.join(dir, 'pebble-ca.pem');
+    writeFileSync(caFile, pebble.tlsCaPem);
+    // The shared responder holds pebble's httpPort: close it while this test's own listener takes the port.
+    const httpPort = (responder.address() as { port: number }).port;
+    await new Promise((r) => responder.close(r));
+    const config = loadConfig({
+      KEYNEST_ACME_DIRECTORY_URL: pebble.directoryUrl,
+      KEYNEST_ACME_DOMAINS: `${DOMAIN},www.${DOMAIN}`,
+      KEYNEST_ACME_EMAIL: 'ops@keynest.example.com',
+      KEYNEST_ACME_CA_FILE: caFile,
+      KEYNEST_ACME_HTTP_PORT: String(httpPort),
+    }, { dataDir: dir });
+    const received: AcmeCertificate[] = [];
+    const running = await startAcme(config.acme!, { host: '127.0.0.1', dataDir: dir, sealKey: undefined, clock: () => Date.now(), log, onCertificate: (c) => void received.push(c), standaloneResponder: true });
+    try {
+      assert.ok(running.certificate, `a certificate (last error: ${running.manager.status().lastError})`);
+      assert.equal(running.responderPort, httpPort);
+      assert.deepEqual(received, [running.certificate]);
+      const leaf = new X509Certificate(running.certificate.certPem);
+      assert.equal(leaf.checkHost(`www.${DOMAIN}`), `www.${DOMAIN}`, 'every configured name is on it');
+      // Without a root key the keys are plain PEM, still 0600.
+      assert.match(readFileSync(path.join(dir, 'acme', ACME_FILES.certificateKey), 'utf8'), /PRIVATE KEY/);
+      assert.equal(statSync(path.join(dir, 'acme', ACME_FILES.certificateKey)).mode & 0o777, 0o600);
+    } finally {
+      await running.close();
+      responder = createChallengeServer(challenges, log);
+      responder.listen(httpPort, '127.0.0.1');
+      await once(responder, 'listening');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('orders a certificate that pebble validated by fetching the HTTP-01 answer, chaining to its issuing CA, and stores it 0600 with sealed keys', async () => {
     const received: AcmeCertificate[] = [];
