@@ -111,7 +111,7 @@ export class AcmeCertificateManager {
     if (stored) {
       this.cert = stored;
       this.opts.log.info({ domains: this.opts.domains, notAfter: stored.notAfter.toISOString() }, 'acme: using the stored certificate');
-      await this.opts.onCertificate(stored);
+      await this.deliver(stored);
     }
     await this.renewIfDue();
     return this.cert;
@@ -159,7 +159,6 @@ export class AcmeCertificateManager {
         this.lastError = null;
         outcome = 'renewed';
         this.opts.log.info({ domains: this.opts.domains, notAfter: fresh.notAfter.toISOString() }, 'acme: obtained a certificate');
-        await this.opts.onCertificate(fresh);
       } catch (err) {
         this.failures += 1;
         this.lastError = errorMessage(err);
@@ -170,8 +169,18 @@ export class AcmeCertificateManager {
         );
       }
     }
+    if (outcome === 'renewed') await this.deliver(this.cert!);
     this.schedule(outcome);
     return outcome;
+  }
+
+  /** A listener that refuses the certificate is the server's fault, not the CA's: logged, not retried as an order. */
+  private async deliver(cert: AcmeCertificate): Promise<void> {
+    try {
+      await this.opts.onCertificate(cert);
+    } catch (err) {
+      this.opts.log.error({ error: errorMessage(err) }, 'acme: the listener refused the new certificate');
+    }
   }
 
   private schedule(outcome: RenewOutcome): void {
