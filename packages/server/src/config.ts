@@ -8,6 +8,7 @@ import { GeoIp, GeoIpDatabaseError } from './geo/geoip.js';
 import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-policy.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './identity/signing-keys.js';
 import type { HttpTimeouts } from './http/connections.js';
+import { parseAcmeConfig, type AcmeConfig } from './tls/acme/config.js';
 
 /**
  * Every setting of the server, read once at start from KEYNEST_* environment variables (and an
@@ -80,6 +81,8 @@ export interface Config {
   corsOrigins: string[];
   /** How long a slow or idle client may hold a connection. */
   httpTimeouts: HttpTimeouts;
+  /** Automatic certificates over ACME (docs/acme.md); null: off. */
+  acme: AcmeConfig | null;
 }
 
 /**
@@ -153,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     metrics: metricsExposure(vars, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
     corsOrigins: corsOrigins(vars.KEYNEST_CORS_ORIGINS),
     httpTimeouts: httpTimeouts(vars),
+    acme: parseAcmeConfig(vars, integer),
   };
 }
 

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../config.js';
+import { ConfigError } from '../../errors.js';
+
+const BASE = { KEYNEST_ACME_DIRECTORY_URL: 'letsencrypt-staging', KEYNEST_ACME_DOMAINS: 'Vault.Example.com, keys.example.com', KEYNEST_ACME_EMAIL: 'ops@example.com' };
+
+function refused(env: Record<string, string>, variable: string, message: RegExp): void {
+  assert.throws(() => loadConfig(env, { dataDir: tmpdir() }), (err: unknown) => err instanceof ConfigError && err.message.includes(variable) && message.test(err.message), `${variable} ${message}`);
+}
+
+describe('ACME settings', () => {
+  it('off by default; parsed and normalised when set', () => {
+    assert.equal(loadConfig({}, { dataDir: tmpdir() }).acme, null);
+    const dir = mkdtempSync(path.join(tmpdir(), 'keynest-acme-cfg-'));
+    const caFile = path.join(dir, 'ca.pem');
+    writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const acme = loadConfig({ ...BASE, KEYNEST_ACME_CA_FILE: caFile, KEYNEST_ACME_HTTP_PORT: '8080' }, { dataDir: tmpdir() }).acme;
+    assert.deepEqual(acme, {
+      directoryUrl: 'https://acme-staging-v02.api.letsencrypt.org/directory',
+      domains: ['vault.example.com', 'keys.example.com'],
+      email: 'ops@example.com',
+      caBundle: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+      httpPort: 8080,
+    });
+    assert.equal(loadConfig({ ...BASE, KEYNEST_ACME_DIRECTORY_URL: 'letsencrypt' }, { dataDir: tmpdir() }).acme?.httpPort, 80);
+  });
+
+  it('refuses wrong values with a line naming the variable', () => {
+    refused({ KEYNEST_ACME_DOMAINS: 'a.example.com' }, 'KEYNEST_ACME_DOMAINS', /needs KEYNEST_ACME_DIRECTORY_URL/);
+    refused({ ...BASE, KEYNEST_ACME_DIRECTORY_URL: 'http://acme.example.com/dir' }, 'KEYNEST_ACME_DIRECTORY_URL', /https:\/\//);
+    refused({ ...BASE, KEYNEST_ACME_DOMAINS: '*.example.com' }, 'KEYNEST_ACME_DOMAINS', /wildcard/);
+    refused({ ...BASE, KEYNEST_ACME_DOMAINS: '10.0.0.1' }, 'KEYNEST_ACME_DOMAINS', /not a host name/);
+    refused({ ...BASE, KEYNEST_ACME_DOMAINS: 'localhost' }, 'KEYNEST_ACME_DOMAINS', /not a host name/);
+    refused({ ...BASE, KEYNEST_ACME_DOMAINS: ' , ' }, 'KEYNEST_ACME_DOMAINS', /at least one/);
+    refused({ KEYNEST_ACME_DIRECTORY_URL: 'letsencrypt', KEYNEST_ACME_EMAIL: 'ops@example.com' }, 'KEYNEST_ACME_DOMAINS', /required/);
+    refused({ ...BASE, KEYNEST_ACME_EMAIL: 'ops' }, 'KEYNEST_ACME_EMAIL', /not an email/);
+    refused({ ...BASE, KEYNEST_ACME_CA_FILE: '/nonexistent/ca.pem' }, 'KEYNEST_ACME_CA_FILE', /cannot read/);
+    refused({ ...BASE, KEYNEST_ACME_HTTP_PORT: '70000' }, 'KEYNEST_ACME_HTTP_PORT', /between/);
+    refused({ ...BASE, KEYNEST_TLS_CERT: '/etc/ssl/cert.pem' }, 'KEYNEST_TLS_CERT', /cannot be combined/);
+    refused({ ...BASE, KEYNEST_TLS_KEY: '/etc/ssl/key.pem' }, 'KEYNEST_TLS_KEY', /cannot be combined/);
+  });
+});
