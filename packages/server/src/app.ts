@@ -16,6 +16,8 @@ import type { Clock } from './context.js';
 import { registerAccessControl } from './http/access.js';
 import { registerErrorHandling } from './http/errors.js';
 import { registerSecurityHeaders } from './http/headers.js';
+import { registerHsts } from './http/hsts.js';
+import { httpsServerOptions } from './tls/options.js';
 import { registerValidation } from './http/validation.js';
 import { identityRoutes } from './identity/routes.js';
 import type { IdentityService } from './identity/service.js';
@@ -107,6 +109,8 @@ export async function buildApp(
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     return503OnClosing: true,
+    // Built-in HTTPS (docs/tls.md): the certificate is swapped later by tls/reloader.ts.
+    ...(config.tls ? { https: httpsServerOptions(config.tls.initial, config.tls) } : {}),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     // Typed as the plain instance: our pino Logger is a FastifyBaseLogger, but the generic would
     // otherwise leak into every route module's signature.
@@ -120,6 +124,7 @@ export async function buildApp(
   registerValidation(app);
   registerErrorHandling(app);
   registerSecurityHeaders(app);
+  if (config.tls) registerHsts(app);
   // Without this a keep-alive connection whose request was in flight at SIGTERM stays open until
   // its idle timeout, and the drain waits for it.
   app.addHook('onSend', (_req, reply, payload, done) => {

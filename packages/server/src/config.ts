@@ -7,6 +7,8 @@ import { ConfigError } from './errors.js';
 import { GeoIp, GeoIpDatabaseError } from './geo/geoip.js';
 import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-policy.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './identity/signing-keys.js';
+import { ROOT_KEY_FILE } from './crypto/root-key.js';
+import { assertProductionReady, parseDeployment, parseTlsSettings, type Deployment, type TlsSettings } from './tls/settings.js';
 
 /**
  * Every setting of the server, read once at start from KEYNEST_* environment variables (and an
@@ -74,6 +76,10 @@ export interface Config {
   geoIp: GeoIp | undefined;
   /** How Prometheus reads /metrics (docs/metrics.md); null: metrics are off and cost nothing. */
   metrics: MetricsExposure | null;
+  /** Built-in HTTPS (docs/tls.md); null: plain HTTP (on a laptop, or behind a TLS-terminating proxy). */
+  tls: TlsSettings | null;
+  /** KEYNEST_ENV: `production` refuses unsafe settings at start (tls/settings.ts assertProductionReady). */
+  deployment: Deployment;
 }
 
 /**
@@ -103,7 +109,7 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir'>>
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
   const vars = { ...readConfigFile(env.KEYNEST_CONFIG_FILE), ...definedOnly(env) };
   const dataDir = overrides.dataDir ?? vars.KEYNEST_DATA_DIR ?? './data';
-  return {
+  const config: Config = {
     host: overrides.host ?? vars.KEYNEST_HOST ?? '127.0.0.1',
     port: overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535),
     dataDir: path.resolve(dataDir),
@@ -145,7 +151,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     valueCacheMaxBytes: integer(vars, 'KEYNEST_VALUE_CACHE_MAX_MB', 64, 1, 4096) * 1024 * 1024,
     geoIp: geoIpDatabase(vars.KEYNEST_GEOIP_DB),
     metrics: metricsExposure(vars, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
+    // TLS: begin (docs/tls.md)
+    tls: parseTlsSettings(vars, integer, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
+    deployment: parseDeployment(vars.KEYNEST_ENV),
   };
+  if (config.deployment === 'production') {
+    assertProductionReady({ ...config, rootKeyFile: path.join(config.dataDir, ROOT_KEY_FILE), publicUrl: vars.KEYNEST_PUBLIC_URL === undefined ? undefined : config.publicUrl, now: Date.now() });
+  }
+  // TLS: end
+  return config;
 }
 
 function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {

@@ -88,3 +88,21 @@ export async function revokeApiTokensCreatedBy(db: Db, orgId: string, userId: st
   if (ids.length > 0) await db.updateTable('api_tokens').set({ revoked_at: now }).where('org_id', '=', orgId).where('id', 'in', ids).where('revoked_at', 'is', null).execute();
   return ids;
 }
+
+/** The live tokens bound to a client certificate, newest first (a rotation's successor before its predecessor). */
+export function findLiveApiTokensByClientCert(db: Db, sha256: string, now: number) {
+  return db
+    .selectFrom('api_tokens')
+    .select(['id', 'org_id', 'token_digest'])
+    .where('client_cert_sha256', '=', sha256)
+    .where('revoked_at', 'is', null)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(10)
+    .execute();
+}
+
+export function setApiTokenClientCert(db: Db, orgId: string, id: string, sha256: string | null): Promise<unknown> {
+  return db.updateTable('api_tokens').set({ client_cert_sha256: sha256 }).where('org_id', '=', orgId).where('id', '=', id).execute();
+}

@@ -155,7 +155,7 @@ describe('registerAccessControl: deny by default at start-up', () => {
   const goodToken = `eyJ${'B'.repeat(20)}.eyJ${'B'.repeat(20)}.${'B'.repeat(43)}`;
   const deps = {
     sessions: { authenticate: async (t: string) => (t === goodToken ? principal : null) },
-    tokens: { authenticate: async () => null },
+    tokens: { authenticate: async () => null, authenticateClientCert: async () => null },
     projects: {
       resolve: async () => {
         throw new Error('not used');
