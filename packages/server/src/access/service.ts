@@ -272,6 +272,7 @@ export class ApiTokenService {
     const p = ctx.principal;
     if (p.type !== 'user') throw new AppError('forbidden', 'Client certificates are bound by signed-in users');
     if (sha256 !== null) await this.#assertCertFree(sha256, ctx.now, id);
+    let predecessors: string[] = [];
     await this.deps.db.transaction().execute(async (trx) => {
       const row = await store.findApiToken(trx, p.orgId, id);
       if (!row) throw notFound('token');
@@ -279,15 +280,18 @@ export class ApiTokenService {
         throw new AppError('token_not_active', 'Only a live token that was not rotated can be bound to a certificate');
       }
       this.#assertCreatorMay(ctx, JSON.parse(row.permissions) as Permission[], row.owner);
+      // The rotated predecessors still in their grace hold the old binding too: it goes with this
+      // one, or an unbound certificate would go on opening the predecessor until its grace ends.
+      predecessors = row.client_cert_sha256 === null ? [] : await store.clearApiTokenClientCert(trx, p.orgId, row.client_cert_sha256, id);
       await store.setApiTokenClientCert(trx, p.orgId, id, sha256);
       await this.deps.audit.record(trx, auditContextOf(ctx), {
         action: sha256 === null ? 'token.client_cert.unbind' : 'token.client_cert.bind',
         target: { type: 'token', id, name: row.name },
-        details: { clientCertSha256: sha256, previous: row.client_cert_sha256 },
+        details: { clientCertSha256: sha256, previous: row.client_cert_sha256, ...(predecessors.length > 0 ? { alsoUnbound: predecessors } : {}) },
       });
     });
     // Cached rows carry the old binding (and a certificate may have been looked up as unbound).
-    this.deps.invalidation.publish({ type: 'token.revoked', tokenId: id });
+    for (const tokenId of [id, ...predecessors]) this.deps.invalidation.publish({ type: 'token.revoked', tokenId });
     return this.#infoOf(ctx, id);
   }
 
@@ -298,7 +302,9 @@ export class ApiTokenService {
    */
   async #assertCertFree(sha256: string, now: number, exceptTokenId: string | null): Promise<void> {
     const holders = await this.deps.tenancy.runAsSystem(() => store.findLiveApiTokensByClientCert(this.deps.db, sha256, now));
-    if (holders.some((h) => h.id !== exceptTokenId)) throw new AppError('client_cert_in_use', 'This client certificate is already bound to another live token: unbind it there first');
+    // A rotated predecessor of the token shares its binding: that is not another holder.
+    const chain = exceptTokenId === null ? [] : await this.deps.tenancy.runAsSystem(() => store.predecessorIds(this.deps.db, exceptTokenId));
+    if (holders.some((h) => h.id !== exceptTokenId && !chain.includes(h.id))) throw new AppError('client_cert_in_use', 'This client certificate is already bound to another live token: unbind it there first');
   }
 
   async #authenticateDigest(digest: string, now: number, ip: string | null, requestId: string | null, clientCert: string | null): Promise<TokenAuthentication> {
