@@ -78,7 +78,7 @@ export interface Config {
   metrics: MetricsExposure | null;
   /** Built-in HTTPS (docs/tls.md); null: plain HTTP (on a laptop, or behind a TLS-terminating proxy). */
   tls: TlsSettings | null;
-  /** KEYNEST_ENV: `production` refuses unsafe settings at start (tls/settings.ts assertProductionReady). */
+  /** KEYNEST_MODE: `production` refuses unsafe settings at start (tls/settings.ts assertProductionReady). */
   deployment: Deployment;
 }
 
@@ -153,7 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     metrics: metricsExposure(vars, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
     // TLS: begin (docs/tls.md)
     tls: parseTlsSettings(vars, integer, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
-    deployment: parseDeployment(vars.KEYNEST_ENV),
+    deployment: parseDeployment(vars.KEYNEST_MODE),
   };
   if (config.deployment === 'production') {
     assertProductionReady({ ...config, rootKeyFile: path.join(config.dataDir, ROOT_KEY_FILE), publicUrl: vars.KEYNEST_PUBLIC_URL === undefined ? undefined : config.publicUrl, now: Date.now() });

@@ -60,7 +60,7 @@ test('production mode refuses to start on unsafe settings: one line on stderr, e
   const root = tempDir(t);
   const certs = certificates(root, ['server']);
   const leaf = certs.leaf('server');
-  const base = { PATH: process.env.PATH, HOME: root, KEYNEST_ENV: 'production', KEYNEST_LOG_LEVEL: 'info' };
+  const base = { PATH: process.env.PATH, HOME: root, KEYNEST_MODE: 'production', KEYNEST_LOG_LEVEL: 'info' };
   const cases: [label: string, env: Record<string, string>, reason: RegExp][] = [
     ['no TLS and no proxy', { KEYNEST_ROOT_KEY: ROOT_KEY, KEYNEST_PUBLIC_URL: 'https://vault.example.com' }, /no TLS; set KEYNEST_TLS_CERT and KEYNEST_TLS_KEY, or KEYNEST_TRUST_PROXY/],
     ['no root key', { KEYNEST_TLS_CERT: leaf.cert, KEYNEST_TLS_KEY: leaf.key, KEYNEST_PUBLIC_URL: 'https://vault.example.com' }, /no root key/],
@@ -71,7 +71,7 @@ test('production mode refuses to start on unsafe settings: one line on stderr, e
     const result = await serve(['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], { ...base, ...env });
     assert.equal(result.code, 78, `${label}: exit ${result.code}, stderr ${result.stderr}`);
     assert.equal(result.stdout, '', `${label}: no setup token, no log`);
-    assert.match(result.stderr, /^keynest: invalid setting KEYNEST_ENV: production mode refuses to start: [^\n]+\n$/, label);
+    assert.match(result.stderr, /^keynest: invalid setting KEYNEST_MODE: production mode refuses to start: [^\n]+\n$/, label);
     assert.match(result.stderr, reason, label);
     assert.equal(existsSync(join(dataDir, 'root.key')), false, `${label}: no root key was made up`);
   }
@@ -88,7 +88,7 @@ test('keynest serve with TLS in production mode: HTTPS with HSTS, the redirect p
       PATH: process.env.PATH,
       HOME: root,
       KEYNEST_LOG_LEVEL: 'info',
-      KEYNEST_ENV: 'production',
+      KEYNEST_MODE: 'production',
       KEYNEST_TLS_CERT: live.cert,
       KEYNEST_TLS_KEY: live.key,
       KEYNEST_ROOT_KEY: ROOT_KEY,

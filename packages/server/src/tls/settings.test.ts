@@ -76,12 +76,12 @@ describe('TLS settings', () => {
     assert.match(failure({ ...tls, KEYNEST_PORT: '8443', KEYNEST_HTTP_REDIRECT_PORT: '8443' }, 'KEYNEST_HTTP_REDIRECT_PORT'), /must differ/);
     assert.equal(loadConfig({ ...tls, KEYNEST_HTTP_REDIRECT_PORT: '8080' }).tls?.redirectPort, 8080);
     failure({ ...tls, KEYNEST_TLS_RELOAD_CHECK_S: '0' }, 'KEYNEST_TLS_RELOAD_CHECK_S');
-    assert.match(failure({ KEYNEST_ENV: 'prod' }, 'KEYNEST_ENV'), /development or production/);
+    assert.match(failure({ KEYNEST_MODE: 'prod' }, 'KEYNEST_MODE'), /development or production/);
   });
 
-  describe('production mode (KEYNEST_ENV=production)', () => {
+  describe('production mode (KEYNEST_MODE=production)', () => {
     const ready = () => ({
-      KEYNEST_ENV: 'production',
+      KEYNEST_MODE: 'production',
       KEYNEST_TLS_CERT: leaf.certFile,
       KEYNEST_TLS_KEY: leaf.keyFile,
       KEYNEST_ROOT_KEY: GOOD_KEY,
@@ -94,28 +94,28 @@ describe('TLS settings', () => {
 
     it('refuses plain HTTP unless a TLS-terminating proxy is declared (KEYNEST_TRUST_PROXY)', () => {
       const { KEYNEST_TLS_CERT: _c, KEYNEST_TLS_KEY: _k, ...plain } = ready();
-      assert.match(failure(plain, 'KEYNEST_ENV'), /production mode refuses to start: no TLS/);
+      assert.match(failure(plain, 'KEYNEST_MODE'), /production mode refuses to start: no TLS/);
       assert.equal(loadConfig({ ...plain, KEYNEST_TRUST_PROXY: '10.0.0.1' }).tls, null);
-      assert.match(failure({ ...plain, KEYNEST_TRUST_PROXY: 'false' }, 'KEYNEST_ENV'), /no TLS/);
+      assert.match(failure({ ...plain, KEYNEST_TRUST_PROXY: 'false' }, 'KEYNEST_MODE'), /no TLS/);
     });
 
     it('refuses to make up a root key; an existing key file will do', () => {
       const { KEYNEST_ROOT_KEY: _r, ...noKey } = ready();
       const dataDir = mkdtempSync(path.join(dir, 'data-'));
-      assert.match(failure(noKey, 'KEYNEST_ENV', dataDir), /no root key/);
+      assert.match(failure(noKey, 'KEYNEST_MODE', dataDir), /no root key/);
       writeFileSync(path.join(dataDir, 'root.key'), `${GOOD_KEY}\n`, { mode: 0o600 });
       assert.equal(loadConfig(noKey, { dataDir }).deployment, 'production');
     });
 
     it('refuses a self-signed or expired certificate, a default or plain-HTTP public URL, an open metrics port without a token', () => {
       const selfSigned = makeLeaf(dir, 'self', {});
-      assert.match(failure({ ...ready(), KEYNEST_TLS_CERT: selfSigned.certFile, KEYNEST_TLS_KEY: selfSigned.keyFile }, 'KEYNEST_ENV'), /self-signed/);
+      assert.match(failure({ ...ready(), KEYNEST_TLS_CERT: selfSigned.certFile, KEYNEST_TLS_KEY: selfSigned.keyFile }, 'KEYNEST_MODE'), /self-signed/);
       const expired = makeLeaf(dir, 'expired', { ca, days: 0 });
-      assert.match(failure({ ...ready(), KEYNEST_TLS_CERT: expired.certFile, KEYNEST_TLS_KEY: expired.keyFile }, 'KEYNEST_ENV'), /expired/);
+      assert.match(failure({ ...ready(), KEYNEST_TLS_CERT: expired.certFile, KEYNEST_TLS_KEY: expired.keyFile }, 'KEYNEST_MODE'), /expired/);
       const { KEYNEST_PUBLIC_URL: _u, ...noUrl } = ready();
-      assert.match(failure(noUrl, 'KEYNEST_ENV'), /KEYNEST_PUBLIC_URL/);
-      assert.match(failure({ ...ready(), KEYNEST_PUBLIC_URL: 'http://vault.example.com' }, 'KEYNEST_ENV'), /KEYNEST_PUBLIC_URL/);
-      assert.match(failure({ ...ready(), KEYNEST_METRICS_PORT: '9100', KEYNEST_METRICS_HOST: '0.0.0.0' }, 'KEYNEST_ENV'), /KEYNEST_METRICS_TOKEN/);
+      assert.match(failure(noUrl, 'KEYNEST_MODE'), /KEYNEST_PUBLIC_URL/);
+      assert.match(failure({ ...ready(), KEYNEST_PUBLIC_URL: 'http://vault.example.com' }, 'KEYNEST_MODE'), /KEYNEST_PUBLIC_URL/);
+      assert.match(failure({ ...ready(), KEYNEST_METRICS_PORT: '9100', KEYNEST_METRICS_HOST: '0.0.0.0' }, 'KEYNEST_MODE'), /KEYNEST_METRICS_TOKEN/);
       assert.equal(loadConfig({ ...ready(), KEYNEST_METRICS_PORT: '9100' }).deployment, 'production', 'loopback metrics without a token are fine');
     });
 

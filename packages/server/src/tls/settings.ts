@@ -79,10 +79,15 @@ function clientCa(vars: Record<string, string | undefined>): TlsSettings['client
   }
 }
 
+/**
+ * KEYNEST_MODE, not KEYNEST_ENV (the CLI's default secrets environment: a shell with
+ * KEYNEST_ENV=production must not change how a server starts) nor NODE_ENV (set by base images
+ * for npm's sake, it would switch the mode on behind the operator's back).
+ */
 export function parseDeployment(raw: string | undefined): Deployment {
   if (raw === undefined || raw === 'development') return 'development';
   if (raw === 'production') return 'production';
-  throw new ConfigError('KEYNEST_ENV', `must be development or production, got "${raw}"`);
+  throw new ConfigError('KEYNEST_MODE', `must be development or production, got "${raw}"`);
 }
 
 /** What production mode checks: the parts of the loaded config it looks at. */
@@ -98,14 +103,14 @@ export interface ProductionView {
 }
 
 /**
- * Production mode (KEYNEST_ENV=production) refuses to start on settings that are fine on a laptop
+ * Production mode (KEYNEST_MODE=production) refuses to start on settings that are fine on a laptop
  * and dangerous on a network: plain HTTP with no TLS proxy in front, a root key it would have to
  * make up (and nobody has backed up), a certificate nobody can verify, a public URL left at its
  * default, a metrics port open to the network without a token.
  */
 export function assertProductionReady(v: ProductionView): void {
   const refuse = (reason: string) => {
-    throw new ConfigError('KEYNEST_ENV', `production mode refuses to start: ${reason}`);
+    throw new ConfigError('KEYNEST_MODE', `production mode refuses to start: ${reason}`);
   };
   if (!v.tls && v.trustProxy === false) refuse('no TLS; set KEYNEST_TLS_CERT and KEYNEST_TLS_KEY, or KEYNEST_TRUST_PROXY when a TLS-terminating proxy is in front');
   if (!v.rootKey && !existsSync(v.rootKeyFile)) refuse(`no root key; set KEYNEST_ROOT_KEY or provide ${v.rootKeyFile} (e.g. openssl rand -base64 32), and back it up apart from the database`);
