@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
 import { assertError } from '../test-support/api.js';
-import { createProject, putSecret, secretsPath } from '../test-support/fixtures.js';
+import { addMember, createProject, putSecret, secretsPath } from '../test-support/fixtures.js';
 import { startServer } from '../test-support/server.js';
 import { makeCa, makeLeaf, type TestCert } from './test-certs.test-util.js';
 import { setupOwnerOverTls, tlsApi, tlsRequest, type TlsClient } from './test-https.test-util.js';
@@ -135,6 +135,22 @@ describe('mutual TLS', () => {
       assertError(await owner('PUT', `/api/v1/tokens/${plain.body.info.id}/client-cert`, { sha256: 'not-a-fingerprint' }), 400, 'validation_failed');
       // An API token cannot manage bindings at all (session only), even the bound one over its certificate.
       assertError(await tlsRequest(srv.url, as(service), 'DELETE', `/api/v1/tokens/${token.info.id}/client-cert`), 403, 'forbidden');
+    });
+
+    it("another org's admin cannot claim the certificate to steer the service's calls into their org", async () => {
+      const globex = await srv.db.transaction().execute((trx) => srv.keynest.services.orgs.createOrg(trx, 'Globex', Date.now()));
+      await addMember(srv.db, { orgId: globex.id, role: 'owner', email: 'owner@globex.test', password: 'Globex-Granite-Falcon-8812', now: Date.now() });
+      const login = await tlsRequest(srv.url, as(), 'POST', '/api/v1/auth/login', { body: { email: 'owner@globex.test', password: 'Globex-Granite-Falcon-8812' } });
+      assert.equal(login.status, 200, login.text);
+      const stranger = tlsApi(srv.url, as(), login.body.accessToken);
+      await createProject(stranger, 'trap');
+      const claim = await stranger('POST', '/api/v1/tokens', { name: 'trap', type: 'admin', scope: [{ project: 'trap' }], expiresInSeconds: 86_400, clientCertSha256: service.fingerprint });
+      assertError(claim, 409, 'client_cert_in_use');
+      assert.ok(!claim.text.includes(token.info.id), 'the answer does not say which token holds it');
+      const trap = await stranger('POST', '/api/v1/tokens', { name: 'trap2', type: 'admin', scope: [{ project: 'trap' }], expiresInSeconds: 86_400 });
+      assertError(await stranger('PUT', `/api/v1/tokens/${trap.body.info.id}/client-cert`, { sha256: service.fingerprint }), 409, 'client_cert_in_use');
+      // The certificate still acts for its own org's token.
+      assert.equal((await tlsRequest(srv.url, as(service), 'GET', valuePath)).body.value, 'mtls-secret-value');
     });
 
     it('a rotation hands the binding to the new token; the certificate then acts as the new one', async () => {
