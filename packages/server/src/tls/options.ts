@@ -38,6 +38,8 @@ export function secureContextOptions(pair: CertificatePair, settings: Pick<TlsSe
   };
 }
 
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** The options of the HTTPS server itself: the context above, and whether clients must show a certificate. */
 export function httpsServerOptions(pair: CertificatePair, settings: Pick<TlsSettings, 'clientCa'>): TlsOptions {
   const mtls = settings.clientCa;
@@ -46,5 +48,8 @@ export function httpsServerOptions(pair: CertificatePair, settings: Pick<TlsSett
     // `optional` still verifies what is presented; the request sees `socket.authorized`.
     requestCert: mtls !== null,
     rejectUnauthorized: mtls?.mode === 'required',
+    // A client that opens a connection and never finishes the handshake holds a socket: not for long
+    // (Node's default is 120 s; the HTTP deadlines only start once TLS is up).
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
   };
 }
