@@ -504,6 +504,19 @@ export class KeyNestClient {
     return this.#call({ method: 'POST', path: `${API}/tokens/${segment(id)}/rotate`, body: { graceSeconds } });
   }
 
+  /**
+   * Binds a token to a client certificate (SHA-256 of its DER, hex): over mutual TLS the
+   * certificate then authenticates as the token, and the token works only with the certificate.
+   */
+  async bindTokenClientCert(id: string, sha256: string): Promise<TokenInfo> {
+    const answer = await this.#call<{ info: TokenInfo }>({ method: 'PUT', path: `${API}/tokens/${segment(id)}/client-cert`, body: { sha256 } });
+    return answer.info;
+  }
+
+  async unbindTokenClientCert(id: string): Promise<void> {
+    await this.#call({ method: 'DELETE', path: `${API}/tokens/${segment(id)}/client-cert` });
+  }
+
   async revokeToken(id: string): Promise<void> {
     await this.#call({ method: 'DELETE', path: `${API}/tokens/${segment(id)}` });
   }

@@ -359,6 +359,8 @@ export interface TokenInfo {
   revokedAt: string | null;
   rotatedAt: string | null;
   replacedBy: string | null;
+  /** SHA-256 (hex) of the client certificate the token is bound to (mutual TLS); null: none. */
+  clientCertSha256: string | null;
 }
 
 /** The original shorthand: one environment, read or write. */
@@ -369,6 +371,8 @@ export interface CreateAccessTokenInput {
   access: TokenAccess;
   /** Omitted: the server's maximum; null ("never") is refused (token_expiry_required). */
   expiresInSeconds?: number | null;
+  /** Bind the token to this client certificate (SHA-256 of its DER, hex). */
+  clientCertSha256?: string;
 }
 
 export interface CreateTypedTokenInput {
@@ -381,6 +385,8 @@ export interface CreateTypedTokenInput {
   owner?: 'user' | 'org';
   allowedIps?: string[];
   expiresInSeconds: number;
+  /** Bind the token to this client certificate (SHA-256 of its DER, hex). */
+  clientCertSha256?: string;
 }
 
 export type CreateTokenInput = CreateAccessTokenInput | CreateTypedTokenInput;

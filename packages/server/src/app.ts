@@ -20,6 +20,8 @@ import { registerBodyLimits } from './http/body-limits.js';
 import { applyServerTimeouts, clientErrorHandler } from './http/connections.js';
 import { registerCors } from './http/cors.js';
 import { registerCsrfProtection, type CsrfTokens } from './http/csrf.js';
+import { registerHsts } from './http/hsts.js';
+import { httpsServerOptions } from './tls/options.js';
 import { registerValidation } from './http/validation.js';
 import { identityRoutes } from './identity/routes.js';
 import type { IdentityService } from './identity/service.js';
@@ -115,6 +117,8 @@ export async function buildApp(
     keepAliveTimeout: config.httpTimeouts.keepAliveMs,
     clientErrorHandler,
     return503OnClosing: true,
+    // Built-in HTTPS (docs/tls.md): the certificate is swapped later by tls/reloader.ts.
+    ...(config.tls ? { https: httpsServerOptions(config.tls.initial, config.tls) } : {}),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     // Typed as the plain instance: our pino Logger is a FastifyBaseLogger, but the generic would
     // otherwise leak into every route module's signature.
@@ -131,6 +135,7 @@ export async function buildApp(
   registerSecurityHeaders(app);
   registerCors(app, { allowedOrigins: config.corsOrigins });
   registerBodyLimits(app, { bodyLimitBytes: config.bodyLimitBytes });
+  if (config.tls) registerHsts(app);
   // Without this a keep-alive connection whose request was in flight at SIGTERM stays open until
   // its idle timeout, and the drain waits for it.
   app.addHook('onSend', (_req, reply, payload, done) => {

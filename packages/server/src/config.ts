@@ -9,6 +9,8 @@ import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-po
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './identity/signing-keys.js';
 import type { HttpTimeouts } from './http/connections.js';
 import { parseAcmeConfig, type AcmeConfig } from './tls/acme/config.js';
+import { ROOT_KEY_FILE } from './crypto/root-key.js';
+import { assertProductionReady, parseDeployment, parseTlsSettings, type Deployment, type TlsSettings } from './tls/settings.js';
 
 /**
  * Every setting of the server, read once at start from KEYNEST_* environment variables (and an
@@ -83,6 +85,10 @@ export interface Config {
   httpTimeouts: HttpTimeouts;
   /** Automatic certificates over ACME (docs/acme.md); null: off. */
   acme: AcmeConfig | null;
+  /** Built-in HTTPS (docs/tls.md); null: plain HTTP (on a laptop, or behind a TLS-terminating proxy). */
+  tls: TlsSettings | null;
+  /** KEYNEST_MODE: `production` refuses unsafe settings at start (tls/settings.ts assertProductionReady). */
+  deployment: Deployment;
 }
 
 /**
@@ -112,7 +118,7 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir'>>
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
   const vars = { ...readConfigFile(env.KEYNEST_CONFIG_FILE), ...definedOnly(env) };
   const dataDir = overrides.dataDir ?? vars.KEYNEST_DATA_DIR ?? './data';
-  return {
+  const config: Config = {
     host: overrides.host ?? vars.KEYNEST_HOST ?? '127.0.0.1',
     port: overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535),
     dataDir: path.resolve(dataDir),
@@ -157,7 +163,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     corsOrigins: corsOrigins(vars.KEYNEST_CORS_ORIGINS),
     httpTimeouts: httpTimeouts(vars),
     acme: parseAcmeConfig(vars, integer),
+    // TLS: begin (docs/tls.md)
+    tls: parseTlsSettings(vars, integer, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
+    deployment: parseDeployment(vars.KEYNEST_MODE),
   };
+  if (config.deployment === 'production') {
+    assertProductionReady({ ...config, rootKeyFile: path.join(config.dataDir, ROOT_KEY_FILE), publicUrl: vars.KEYNEST_PUBLIC_URL === undefined ? undefined : config.publicUrl, now: Date.now() });
+  }
+  // TLS: end
+  return config;
 }
 
 function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {

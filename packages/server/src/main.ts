@@ -39,8 +39,14 @@ export async function runServer(overrides: ConfigOverrides = {}): Promise<void> 
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  log.info({ url, storage: storage.describe }, 'KeyNest is listening');
+  const url = `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  log.info({ url, storage: storage.describe, ...(keynest.tls ? { certificate: keynest.tls.fingerprint } : {}) }, 'KeyNest is listening');
+  try {
+    await keynest.startRedirect(port);
+  } catch (err) {
+    await keynest.close();
+    throw err;
+  }
   if (setupToken) {
     // Printed to the operator's terminal on purpose, never through the logger.
     process.stdout.write(
@@ -56,7 +62,11 @@ export async function runServer(overrides: ConfigOverrides = {}): Promise<void> 
 
   // logrotate's habit (postrotate: kill -HUP): file sinks reopen their file. They also notice a
   // rotated file by themselves; without this handler SIGHUP would end the process.
-  const reopen = () => keynest.auditSinkDispatcher.reopenFiles();
+  // The same signal re-reads the TLS certificate files (certbot's deploy hook habit; docs/tls.md).
+  const reopen = () => {
+    keynest.auditSinkDispatcher.reopenFiles();
+    keynest.tls?.reload('SIGHUP');
+  };
   process.on('SIGHUP', reopen);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {

@@ -44,6 +44,8 @@ import { SecurityOverview } from './security/service.js';
 import { MetricsListener } from './metrics/exposure.js';
 import { AuditWriteTimes, Metrics } from './metrics/service.js';
 import { openStorage, type Storage } from './storage/database.js';
+import { CertificateReloader, type ReloadOutcome, type SecureContextTarget } from './tls/reloader.js';
+import { RedirectListener } from './tls/redirect.js';
 
 export const SETUP_TOKEN_FILE = 'setup-token';
 /** Without KEYNEST_SMTP_URL, mails are appended here (JSON lines, mode 0600). */
@@ -67,6 +69,10 @@ export interface KeyNest {
   settled(): Promise<void>;
   /** `quiesce`, then closes the database. */
   close(): Promise<void>;
+  /** Built-in TLS (docs/tls.md): re-reads the certificate files (SIGHUP); null when serving plain HTTP. */
+  tls: { reload(trigger: string): ReloadOutcome; readonly fingerprint: string } | null;
+  /** Starts the plain-HTTP redirect listener (KEYNEST_HTTP_REDIRECT_PORT) once the HTTPS port is known; its URL, or null without one. */
+  startRedirect(httpsPort: number): Promise<string | null>;
   /** Streams audit records to sinks; `drain` and `whenDelivered` let tests wait for deliveries. */
   auditSinkDispatcher: AuditSinkDispatcher;
 }
@@ -155,7 +161,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       publicUrl: config.publicUrl,
     });
     const invitations = new InvitationService({ db, audit, mailer, orgs, publicUrl: config.publicUrl });
-    const tokens = new ApiTokenService({ db, audit, invalidation, members: memberAccess, maxTtlS: config.tokenMaxTtlS });
+    const tokens = new ApiTokenService({ db, audit, invalidation, members: memberAccess, maxTtlS: config.tokenMaxTtlS, tenancy: storage.tenancy });
     const allowlist = new IpAllowlist({ db, audit, invalidation, log });
     const emergency = new EmergencyAccess({ db, audit, throttle, mailer, background, allowlist, allowanceMs: config.emergencyAccessS * 1000 });
     const services: Services = {
@@ -204,10 +210,23 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const app = await buildApp(services, { config, log, clock, lifecycle, tenancy: storage.tenancy, metrics });
     let metricsListener: MetricsListener | null = null;
     await sinkDispatcher.start();
+    // TLS: begin (docs/tls.md)
+    const tls = config.tls;
+    const reloader = tls ? new CertificateReloader({ server: app.server as unknown as SecureContextTarget, settings: tls, log, production: config.deployment === 'production', clock }) : null;
+    reloader?.start();
+    let redirect: RedirectListener | null = null;
+    const startRedirect = async (httpsPort: number) => {
+      if (!tls || tls.redirectPort === null) return null;
+      redirect ??= await RedirectListener.start({ host: config.host, port: tls.redirectPort, httpsPort, publicUrl: config.publicUrl.startsWith('https://') ? config.publicUrl : undefined, log });
+      return redirect.url;
+    };
+    // TLS: end
     let quiescing: Promise<void> | null = null;
     const quiesce = () =>
       (quiescing ??= (async () => {
         lifecycle.draining = true;
+        reloader?.stop();
+        await redirect?.close();
         await app.close();
         await metricsListener?.close();
         await periodic.stop();
@@ -240,6 +259,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       keyring,
       setupToken,
       metricsUrl: metricsListener?.url ?? null,
+      tls: reloader,
+      startRedirect,
       quiesce,
       settled: () => background.settled(),
       auditSinkDispatcher: sinkDispatcher,

@@ -1,8 +1,10 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { CreateTokenInput, TokenInfo, TokenType } from '@keynest/sdk';
 import { expectPositionals, parseCommand } from '../args.js';
 import { connect, resolveTarget } from '../config/context.js';
 import { parseDuration } from '../duration.js';
-import { UsageError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 import { emit, type Io } from '../io.js';
 import { table, when } from '../table.js';
 import { dispatch } from './group.js';
@@ -13,10 +15,14 @@ const USAGE = `Usage: keynest tokens <subcommand>
 
   create --name N --type read-only|deploy|admin|custom --expires 90d
          [--project P] [--env E] [--scope P[/E],...] [--permission P1,P2] [--allow-ip CIDR,...] [--service]
+         [--client-cert FILE]
                  create an API token and print it (only this once). --scope grants several
                  projects (P: all its environments) or environments (P/E); otherwise --project
                  and --env (or the linked project) name one environment. --permission is for
                  custom tokens; --service makes an org token that outlives its creator.
+                 --client-cert binds the token to that PEM client certificate (mutual TLS):
+                 the certificate alone then authenticates as the token, and the token works
+                 only together with it.
   create --name N [--project P] [--env E] --access read|write [--expires 30d]
                  the original form: one environment, read or write
   list           list API tokens (type, scope, expiry, last use, uses)
@@ -24,6 +30,9 @@ const USAGE = `Usage: keynest tokens <subcommand>
                  replace a token with a new one (printed only this once); the old one keeps
                  working for the grace period (default: none)
   revoke ID      revoke an API token at once
+  bind-cert ID --client-cert FILE
+                 bind a token to a PEM client certificate (see create --client-cert)
+  unbind-cert ID unbind a token's client certificate
 
 Durations: a number and a unit (s, m, h, d, w, y), e.g. 90d or 1d12h. Every token expires.
 Use a token with KEYNEST_TOKEN=... keynest run -- CMD.
@@ -40,11 +49,13 @@ const CREATE_OPTIONS = {
   'allow-ip': { type: 'string' },
   service: { type: 'boolean' },
   expires: { type: 'string' },
+  'client-cert': { type: 'string' },
 } as const;
 const ROTATE_OPTIONS = { grace: { type: 'string' } } as const;
+const BIND_OPTIONS = { 'client-cert': { type: 'string' } } as const;
 
 export function run(argv: string[], io: Io): Promise<number> {
-  return dispatch('tokens', argv, io, { create, list, rotate, revoke }, USAGE, { ...CREATE_OPTIONS, ...ROTATE_OPTIONS });
+  return dispatch('tokens', argv, io, { create, list, rotate, revoke, 'bind-cert': bindCert, 'unbind-cert': unbindCert }, USAGE, { ...CREATE_OPTIONS, ...ROTATE_OPTIONS });
 }
 
 const commaList = (text: string | undefined): string[] | undefined =>
@@ -95,6 +106,7 @@ async function create(argv: string[], io: Io): Promise<number> {
     const target = resolveTarget(values, io);
     input = { name: values.name, project: target.project, environment: target.env, access, ...(expiresInSeconds !== undefined && { expiresInSeconds }) };
   }
+  if (values['client-cert'] !== undefined) input = { ...input, clientCertSha256: certificateFingerprint(values['client-cert']) };
   const { client } = connect(io, globals, { auth: true });
   const created = await client.createToken(input);
   emit(io, globals, created, () => {
@@ -163,5 +175,43 @@ async function revoke(argv: string[], io: Io): Promise<number> {
   const { client } = connect(io, globals, { auth: true });
   await client.revokeToken(id!);
   emit(io, globals, { revoked: { id } }, () => `Revoked token ${id}`);
+  return 0;
+}
+
+/**
+ * The SHA-256 of a PEM certificate's DER, computed here: only the fingerprint travels, and a file
+ * holding a private key instead of a certificate is refused before anything is sent.
+ */
+function certificateFingerprint(file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError('certificate_unreadable', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return new X509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase();
+  } catch {
+    throw new CliError('invalid_certificate', `${file} does not hold a PEM certificate`);
+  }
+}
+
+async function bindCert(argv: string[], io: Io): Promise<number> {
+  const { values, positionals, globals } = parseCommand(argv, BIND_OPTIONS, USAGE);
+  const [id] = expectPositionals(positionals, ['ID']);
+  if (values['client-cert'] === undefined) throw new UsageError('missing --client-cert FILE');
+  const sha256 = certificateFingerprint(values['client-cert']);
+  const { client } = connect(io, globals, { auth: true });
+  const info = await client.bindTokenClientCert(id!, sha256);
+  emit(io, globals, { info }, () => `Bound token ${info.name} (${info.id}) to the client certificate with SHA-256 ${sha256}`);
+  return 0;
+}
+
+async function unbindCert(argv: string[], io: Io): Promise<number> {
+  const { positionals, globals } = parseCommand(argv, {}, USAGE);
+  const [id] = expectPositionals(positionals, ['ID']);
+  const { client } = connect(io, globals, { auth: true });
+  await client.unbindTokenClientCert(id!);
+  emit(io, globals, { unbound: { id } }, () => `Token ${id} is no longer bound to a client certificate`);
   return 0;
 }

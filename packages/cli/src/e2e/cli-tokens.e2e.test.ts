@@ -1,5 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { assertOneLineError, startHarness } from './harness.test-util.js';
 
 test('an API token runs `keynest run` without a login, until it is revoked', async (t) => {
@@ -133,4 +137,29 @@ test('typed tokens: create over several grants, list with type, scope and uses, 
   await h.fails(['tokens', 'create', '--name', 'x', '--type', 'custom', '--expires', '1d'], 2, 'usage');
   await h.fails(['tokens', 'create', '--name', 'x', '--type', 'custom', '--permission', 'member:manage', '--expires', '1d'], 1, 'permission_not_grantable');
   await h.fails(['tokens', 'create', '--name', 'x', '--type', 'read-only', '--expires', '9999d'], 1, 'token_ttl_too_long');
+});
+
+test('tokens create --client-cert binds a token to a certificate; bind-cert and unbind-cert change it', async (t) => {
+  const h = await startHarness(t);
+  await h.setupProject();
+  const dir = h.dir('certs');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'svc.key', '-out', 'svc.crt', '-days', '2', '-subj', '/CN=svc'], { cwd: dir, stdio: 'ignore' });
+  const certFile = join(dir, 'svc.crt');
+  const fingerprint = new X509Certificate(readFileSync(certFile)).fingerprint256.replaceAll(':', '').toLowerCase();
+
+  const created = JSON.parse(await h.ok(['tokens', 'create', '--name', 'svc', '--type', 'read-only', '--scope', 'app/development', '--expires', '30d', '--client-cert', certFile, '--json']));
+  assert.equal(created.info.clientCertSha256, fingerprint);
+  assert.match(await h.ok(['tokens', 'unbind-cert', created.info.id]), /no longer bound/);
+  let listed = JSON.parse(await h.ok(['tokens', 'list', '--json'])).tokens.find((x: { id: string }) => x.id === created.info.id);
+  assert.equal(listed.clientCertSha256, null);
+  assert.match(await h.ok(['tokens', 'bind-cert', created.info.id, '--client-cert', certFile]), new RegExp(`Bound token svc .* SHA-256 ${fingerprint}`));
+  listed = JSON.parse(await h.ok(['tokens', 'list', '--json'])).tokens.find((x: { id: string }) => x.id === created.info.id);
+  assert.equal(listed.clientCertSha256, fingerprint);
+
+  // A private key given by mistake is refused before anything is sent; so is a missing file.
+  await h.fails(['tokens', 'bind-cert', created.info.id, '--client-cert', join(dir, 'svc.key')], 1, 'invalid_certificate');
+  await h.fails(['tokens', 'bind-cert', created.info.id, '--client-cert', join(dir, 'missing.crt')], 1, 'certificate_unreadable');
+  await h.fails(['tokens', 'bind-cert', created.info.id], 2, 'usage');
+  // One certificate opens one token.
+  await h.fails(['tokens', 'create', '--name', 'svc2', '--type', 'read-only', '--scope', 'app', '--expires', '30d', '--client-cert', certFile], 1, 'client_cert_in_use');
 });

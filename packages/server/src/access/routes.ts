@@ -6,6 +6,7 @@ import { AppError } from '../errors.js';
 import { PERMISSIONS, TOKEN_ACCESS, TOKEN_TYPES, type Permission, type TokenAccess, type TokenType } from './permissions.js';
 import type { TokenOwner } from './principal.js';
 import type { ApiTokenService, NewToken } from './service.js';
+import { normalizeFingerprint } from '../tls/certificates.js';
 
 /** How long a rotated token may keep working: long enough to redeploy, short enough to matter. */
 const MAX_ROTATION_GRACE_S = 30 * 24 * 3600;
@@ -17,7 +18,7 @@ const nullableRef = { anyOf: [ref, { type: 'null' }] } as const;
 const tokenInfo = {
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'name', 'prefix', 'type', 'access', 'permissions', 'owner', 'scope', 'project', 'environment', 'allowedIps', 'createdAt', 'expiresAt', 'lastUsedAt', 'lastUsedIp', 'useCount', 'revokedAt', 'rotatedAt', 'replacedBy'],
+  required: ['id', 'name', 'prefix', 'type', 'access', 'permissions', 'owner', 'scope', 'project', 'environment', 'allowedIps', 'createdAt', 'expiresAt', 'lastUsedAt', 'lastUsedIp', 'useCount', 'revokedAt', 'rotatedAt', 'replacedBy', 'clientCertSha256'],
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
@@ -38,9 +39,12 @@ const tokenInfo = {
     revokedAt: { type: ['string', 'null'] },
     rotatedAt: { type: ['string', 'null'] },
     replacedBy: { type: ['string', 'null'] },
+    clientCertSha256: { type: ['string', 'null'] },
   },
 } as const;
 const created = { type: 'object', additionalProperties: false, required: ['token', 'info'], properties: { token: { type: 'string' }, info: tokenInfo } } as const;
+/** SHA-256 of the certificate's DER: 64 hex digits, or 32 colon-separated pairs as openssl prints them. */
+const fingerprint = { type: 'string', pattern: '^([0-9a-fA-F]{64}|([0-9a-fA-F]{2}:){31}[0-9a-fA-F]{2})$' } as const;
 const idParams = { type: 'object', additionalProperties: false, required: ['id'], properties: { id: text(1, 100) } } as const;
 
 interface CreateBody {
@@ -54,6 +58,7 @@ interface CreateBody {
   owner?: TokenOwner;
   allowedIps?: string[] | null;
   expiresInSeconds?: number | null;
+  clientCertSha256?: string;
 }
 
 export function tokenRoutes(app: FastifyInstance, deps: { tokens: ApiTokenService; projects: ProjectService }): void {
@@ -94,6 +99,7 @@ export function tokenRoutes(app: FastifyInstance, deps: { tokens: ApiTokenServic
           owner: { type: 'string', enum: ['user', 'org'] },
           allowedIps: { type: ['array', 'null'], maxItems: MAX_ALLOWED_IPS, items: text(1, 64) },
           expiresInSeconds: { type: ['integer', 'null'], minimum: 60 },
+          clientCertSha256: fingerprint,
         },
       },
       response: { 201: created },
@@ -121,6 +127,7 @@ export function tokenRoutes(app: FastifyInstance, deps: { tokens: ApiTokenServic
         owner: body.owner ?? 'user',
         allowedIps: body.allowedIps,
         expiresInSeconds: body.expiresInSeconds,
+        clientCertSha256: body.clientCertSha256 === undefined ? null : normalizeFingerprint(body.clientCertSha256),
       });
       return reply.code(201).send(result);
     },
@@ -139,6 +146,37 @@ export function tokenRoutes(app: FastifyInstance, deps: { tokens: ApiTokenServic
       const body = (req.body ?? {}) as { graceSeconds?: number };
       const result = await tokens.rotate(callerOf(req), (req.params as { id: string }).id, body.graceSeconds ?? 0);
       return reply.code(201).send(result);
+    },
+  });
+
+  // Mutual TLS (docs/tls.md): whoever holds the bound certificate acts with the token's powers, so
+  // binding is as sensitive as creating a token (step-up); unbinding only takes power away.
+  app.put('/api/v1/tokens/:id/client-cert', {
+    config: { access: { permission: 'token:manage', sessionOnly: true, stepUp: 'always' } },
+    schema: {
+      tags: ['tokens'],
+      summary: 'Bind an API token to a client certificate (by SHA-256 fingerprint): over mutual TLS the certificate authenticates as the token, and the token needs the certificate',
+      params: idParams,
+      body: { type: 'object', additionalProperties: false, required: ['sha256'], properties: { sha256: fingerprint } },
+      response: { 200: { type: 'object', additionalProperties: false, required: ['info'], properties: { info: tokenInfo } } },
+    },
+    handler: async (req) => {
+      const sha256 = normalizeFingerprint((req.body as { sha256: string }).sha256);
+      return { info: await tokens.bindClientCert(callerOf(req), (req.params as { id: string }).id, sha256) };
+    },
+  });
+
+  app.delete('/api/v1/tokens/:id/client-cert', {
+    config: { access: { permission: 'token:manage', sessionOnly: true } },
+    schema: {
+      tags: ['tokens'],
+      summary: "Unbind an API token's client certificate (the token then works as a bearer alone again)",
+      params: idParams,
+      response: { 204: noContent },
+    },
+    handler: async (req, reply) => {
+      await tokens.bindClientCert(callerOf(req), (req.params as { id: string }).id, null);
+      return reply.code(204).send();
     },
   });
 

@@ -5,6 +5,7 @@ import { AppError, notFound } from '../errors.js';
 import { HOT_CACHE_MAX_ENTRIES, HOT_CACHE_TTL_MS, TtlCache, type Invalidation } from '../cache.js';
 import type { MemberAccessLoader } from '../roles/access-loader.js';
 import type { Db } from '../storage/database.js';
+import type { Tenancy } from '../storage/tenancy.js';
 import type { MemberAccess } from './member-access.js';
 import { anyRangeIncludes, type IpRange } from './ip-ranges.js';
 import { type Permission, type TokenAccess, type TokenType } from './permissions.js';
@@ -43,6 +44,8 @@ export interface TokenInfo {
   revokedAt: string | null;
   rotatedAt: string | null;
   replacedBy: string | null;
+  /** SHA-256 (hex) of the client certificate the token is bound to (docs/tls.md); null: none. */
+  clientCertSha256: string | null;
 }
 
 export interface NewToken {
@@ -55,10 +58,12 @@ export interface NewToken {
   owner: TokenOwner;
   allowedIps?: string[] | null;
   expiresInSeconds?: number | null;
+  /** Bind the token to a client certificate (SHA-256 hex, normalized): see `bindClientCert`. */
+  clientCertSha256?: string | null;
 }
 
 /** What authenticating an API token found: a principal, a refusal worth its own answer, or nothing. */
-export type TokenAuthentication = { principal: TokenPrincipal } | { refused: 'ip_not_allowed' } | null;
+export type TokenAuthentication = { principal: TokenPrincipal } | { refused: 'ip_not_allowed' | 'client_certificate_required' } | null;
 
 interface CachedToken {
   row: store.AuthTokenRow;
@@ -76,14 +81,22 @@ interface CachedToken {
 export class ApiTokenService {
   /** Token rows by digest: authentication without a query on every request. */
   readonly #byDigest = new TtlCache<string, CachedToken>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
+  /** Client-certificate fingerprint -> the live token bound to it (null: none), for certificate-only callers. */
+  readonly #byClientCert = new TtlCache<string, { tokenId: string; digest: string } | null>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
   /** Uses not yet written, by token id: flushed with the once-a-minute last_used write. */
   readonly #pendingUses = new Map<string, number>();
 
-  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; members: Pick<MemberAccessLoader, 'standing'>; maxTtlS: number }) {
+  constructor(
+    private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; members: Pick<MemberAccessLoader, 'standing'>; maxTtlS: number; tenancy: Pick<Tenancy, 'runAsSystem'> },
+  ) {
     const reaches = (t: CachedToken, projectId?: string, environmentId?: string) =>
       t.row.grants.some((g) => g.project_id === projectId || (environmentId !== undefined && g.environment_id === environmentId));
     deps.invalidation.subscribe((e) => {
-      if (e.type === 'token.revoked') this.#byDigest.deleteWhere((t) => t.row.id === e.tokenId);
+      if (e.type === 'token.revoked') {
+        this.#byDigest.deleteWhere((t) => t.row.id === e.tokenId);
+        // Also published when a binding changes: "no token for this certificate" may be stale too.
+        this.#byClientCert.deleteWhere((t) => t === null || t.tokenId === e.tokenId);
+      }
       else if (e.type === 'project.deleted') this.#byDigest.deleteWhere((t) => reaches(t, e.projectId));
       else if (e.type === 'environment.deleted') this.#byDigest.deleteWhere((t) => reaches(t, undefined, e.environmentId));
       // A creator's role, custom role or overrides changed, or they left: their tokens follow at once.
@@ -103,16 +116,18 @@ export class ApiTokenService {
     const grants = dedupeGrants(input.grants);
     const token = newToken('api');
     const id = newId('tok');
+    const clientCert = input.clientCertSha256 ?? null;
+    if (clientCert !== null) await this.#assertCertFree(clientCert, ctx.now, null);
     await this.deps.db.transaction().execute(async (trx) => {
       await store.insertApiToken(
         trx,
-        rowOf({ id, orgId: p.orgId, name, token, createdBy: p.userId, owner: input.owner, type, access: type === input.type ? null : (input.access ?? null), permissions, ips, now: ctx.now, expiresAt }),
+        rowOf({ id, orgId: p.orgId, name, token, createdBy: p.userId, owner: input.owner, type, access: type === input.type ? null : (input.access ?? null), permissions, ips, now: ctx.now, expiresAt, clientCert }),
         grants.map((g) => ({ token_id: id, project_id: g.project.id, environment_id: g.environment?.id ?? null })),
       );
       await this.deps.audit.record(trx, auditContextOf(ctx), {
         action: 'token.create',
         target: { type: 'token', id, name },
-        details: { type, permissions, owner: input.owner, scope: grants.map(grantText), allowedIps: ips, expiresAt: iso(expiresAt) },
+        details: { type, permissions, owner: input.owner, scope: grants.map(grantText), allowedIps: ips, expiresAt: iso(expiresAt), ...(clientCert ? { clientCertSha256: clientCert } : {}) },
       });
     });
     return { token, info: await this.#infoOf(ctx, id) };
@@ -187,6 +202,7 @@ export class ApiTokenService {
         revokedAt: isoOrNull(r.revoked_at),
         rotatedAt: isoOrNull(r.rotated_at),
         replacedBy: r.replaced_by,
+        clientCertSha256: r.client_cert_sha256,
       };
     });
   }
@@ -219,9 +235,79 @@ export class ApiTokenService {
     for (const tokenId of ids) this.deps.invalidation.publish({ type: 'token.revoked', tokenId });
   }
 
-  /** The principal behind an API token; null when unknown, revoked, expired or its creator left. */
-  async authenticate(token: string, now: number, ip: string | null, requestId: string | null = null): Promise<TokenAuthentication> {
-    const digest = tokenDigest(token);
+  /**
+   * The principal behind an API token; null when unknown, revoked, expired or its creator left.
+   * `clientCert`: the SHA-256 of the client certificate the TLS handshake verified, if any; a token
+   * bound to a certificate authenticates only with it (proof of possession: a leaked bearer token
+   * alone is useless).
+   */
+  async authenticate(token: string, now: number, ip: string | null, requestId: string | null = null, clientCert: string | null = null): Promise<TokenAuthentication> {
+    return this.#authenticateDigest(tokenDigest(token), now, ip, requestId, clientCert);
+  }
+
+  /**
+   * A caller over mutual TLS with no bearer token: the live token bound to its (verified)
+   * certificate, the newest one during a rotation's grace. Null when none is bound.
+   */
+  async authenticateClientCert(clientCert: string, now: number, ip: string | null, requestId: string | null = null): Promise<TokenAuthentication> {
+    let bound = this.#byClientCert.get(clientCert, now);
+    if (bound === undefined) {
+      const epoch = this.#byClientCert.epoch;
+      const rows = await store.findLiveApiTokensByClientCert(this.deps.db, clientCert, now);
+      // Binding checks every org, but two binders racing could still both succeed: a certificate
+      // claimed in two orgs opens neither, so nobody can steer another org's service into theirs.
+      const row = rows[0];
+      bound = row && rows.every((r) => r.org_id === row.org_id) ? { tokenId: row.id, digest: row.token_digest } : null;
+      this.#byClientCert.set(clientCert, bound, now, epoch);
+    }
+    return bound ? this.#authenticateDigest(bound.digest, now, ip, requestId, clientCert) : null;
+  }
+
+  /**
+   * Binds a live token to a client certificate (`sha256` null: unbinds). Whoever holds the
+   * certificate then acts with the token's powers, so the binder must hold them too, as for a
+   * rotation; and one certificate opens one token (a rotation's successor inherits it).
+   */
+  async bindClientCert(ctx: RequestContext, id: string, sha256: string | null): Promise<TokenInfo> {
+    const p = ctx.principal;
+    if (p.type !== 'user') throw new AppError('forbidden', 'Client certificates are bound by signed-in users');
+    if (sha256 !== null) await this.#assertCertFree(sha256, ctx.now, id);
+    let predecessors: string[] = [];
+    await this.deps.db.transaction().execute(async (trx) => {
+      const row = await store.findApiToken(trx, p.orgId, id);
+      if (!row) throw notFound('token');
+      if (row.revoked_at !== null || row.rotated_at !== null || (row.expires_at !== null && row.expires_at <= ctx.now)) {
+        throw new AppError('token_not_active', 'Only a live token that was not rotated can be bound to a certificate');
+      }
+      this.#assertCreatorMay(ctx, JSON.parse(row.permissions) as Permission[], row.owner);
+      // The rotated predecessors still in their grace hold the old binding too: it goes with this
+      // one, or an unbound certificate would go on opening the predecessor until its grace ends.
+      predecessors = row.client_cert_sha256 === null ? [] : await store.clearApiTokenClientCert(trx, p.orgId, row.client_cert_sha256, id);
+      await store.setApiTokenClientCert(trx, p.orgId, id, sha256);
+      await this.deps.audit.record(trx, auditContextOf(ctx), {
+        action: sha256 === null ? 'token.client_cert.unbind' : 'token.client_cert.bind',
+        target: { type: 'token', id, name: row.name },
+        details: { clientCertSha256: sha256, previous: row.client_cert_sha256, ...(predecessors.length > 0 ? { alsoUnbound: predecessors } : {}) },
+      });
+    });
+    // Cached rows carry the old binding (and a certificate may have been looked up as unbound).
+    for (const tokenId of [id, ...predecessors]) this.deps.invalidation.publish({ type: 'token.revoked', tokenId });
+    return this.#infoOf(ctx, id);
+  }
+
+  /**
+   * Across every org (another org's certificate must not be claimable either): as `system`, which
+   * on PostgreSQL means before the caller's transaction, which keeps the context it began in. The
+   * answer says only "in use", never where.
+   */
+  async #assertCertFree(sha256: string, now: number, exceptTokenId: string | null): Promise<void> {
+    const holders = await this.deps.tenancy.runAsSystem(() => store.findLiveApiTokensByClientCert(this.deps.db, sha256, now));
+    // A rotated predecessor of the token shares its binding: that is not another holder.
+    const chain = exceptTokenId === null ? [] : await this.deps.tenancy.runAsSystem(() => store.predecessorIds(this.deps.db, exceptTokenId));
+    if (holders.some((h) => h.id !== exceptTokenId && !chain.includes(h.id))) throw new AppError('client_cert_in_use', 'This client certificate is already bound to another live token: unbind it there first');
+  }
+
+  async #authenticateDigest(digest: string, now: number, ip: string | null, requestId: string | null, clientCert: string | null): Promise<TokenAuthentication> {
     let cached = this.#byDigest.get(digest, now);
     if (!cached) {
       const epoch = this.#byDigest.epoch;
@@ -237,6 +323,7 @@ export class ApiTokenService {
     const { row, ranges, principal } = cached;
     if (!principal || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) return null;
     if (ranges !== null && !anyRangeIncludes(ranges, ip)) return { refused: 'ip_not_allowed' };
+    if (row.client_cert_sha256 !== null && (clientCert === null || !constantTimeEqual(row.client_cert_sha256, clientCert))) return { refused: 'client_certificate_required' };
     const uses = (this.#pendingUses.get(row.id) ?? 0) + 1;
     // The cached row carries the last write, so the cache itself throttles it (as for sessions).
     if (now - (row.last_used_at ?? 0) > TOKEN_TOUCH_INTERVAL_MS) {
@@ -288,6 +375,7 @@ function rowOf(v: {
   ips: string[] | null;
   now: number;
   expiresAt: number;
+  clientCert: string | null;
 }): store.ApiTokenRow {
   return {
     id: v.id,
@@ -309,6 +397,7 @@ function rowOf(v: {
     last_used_at: null,
     last_used_ip: null,
     use_count: 0,
+    client_cert_sha256: v.clientCert,
   };
 }
 

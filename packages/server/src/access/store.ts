@@ -88,3 +88,43 @@ export async function revokeApiTokensCreatedBy(db: Db, orgId: string, userId: st
   if (ids.length > 0) await db.updateTable('api_tokens').set({ revoked_at: now }).where('org_id', '=', orgId).where('id', 'in', ids).where('revoked_at', 'is', null).execute();
   return ids;
 }
+
+/** The live tokens bound to a client certificate, newest first (a rotation's successor before its predecessor). */
+export function findLiveApiTokensByClientCert(db: Db, sha256: string, now: number) {
+  return db
+    .selectFrom('api_tokens')
+    .select(['id', 'org_id', 'token_digest'])
+    .where('client_cert_sha256', '=', sha256)
+    .where('revoked_at', 'is', null)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(10)
+    .execute();
+}
+
+export function setApiTokenClientCert(db: Db, orgId: string, id: string, sha256: string | null): Promise<unknown> {
+  return db.updateTable('api_tokens').set({ client_cert_sha256: sha256 }).where('org_id', '=', orgId).where('id', '=', id).execute();
+}
+
+/** Clears a binding from the org's other tokens that hold it (a rotation's predecessors); returns their ids. */
+export async function clearApiTokenClientCert(db: Db, orgId: string, sha256: string, exceptId: string): Promise<string[]> {
+  const rows = await db.selectFrom('api_tokens').select('id').where('org_id', '=', orgId).where('client_cert_sha256', '=', sha256).where('id', '!=', exceptId).execute();
+  const ids = rows.map((r) => r.id);
+  if (ids.length > 0) await db.updateTable('api_tokens').set({ client_cert_sha256: null }).where('org_id', '=', orgId).where('id', 'in', ids).execute();
+  return ids;
+}
+
+/** The tokens a token replaced by rotation, nearest first (each names its successor in replaced_by). */
+export async function predecessorIds(db: Db, id: string): Promise<string[]> {
+  const out: string[] = [];
+  let current = id;
+  // Bounded: a chain is as long as the token's rotations, and a cycle cannot form (ids are new).
+  for (let i = 0; i < 100; i++) {
+    const prev = await db.selectFrom('api_tokens').select('id').where('replaced_by', '=', current).executeTakeFirst();
+    if (!prev) break;
+    out.push(prev.id);
+    current = prev.id;
+  }
+  return out;
+}

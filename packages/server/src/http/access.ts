@@ -13,6 +13,7 @@ import type { IpAllowlist } from '../orgs/allowlist.js';
 import type { ProjectService, Target } from '../projects/service.js';
 import { narrow, type Tenancy, type TenantContext } from '../storage/tenancy.js';
 import { PRINTABLE, REF_MAX } from './schemas.js';
+import { verifiedClientCertSha256 } from '../tls/client-cert.js';
 
 /**
  * Every route states who may call it, in its own options, where a reviewer sees it:
@@ -55,7 +56,7 @@ declare module 'fastify' {
 
 export interface AccessDeps {
   sessions: Pick<SessionService, 'authenticate'>;
-  tokens: Pick<ApiTokenService, 'authenticate'>;
+  tokens: Pick<ApiTokenService, 'authenticate' | 'authenticateClientCert'>;
   projects: Pick<ProjectService, 'resolve'>;
   allowlist: Pick<IpAllowlist, 'enforce' | 'admitsAtOnce'>;
   audit: Pick<AuditService, 'recordAlone'>;
@@ -164,6 +165,13 @@ function recordDenial(req: FastifyRequest, deps: AccessDeps, principal: Principa
 
 async function authenticate(req: FastifyRequest, deps: AccessDeps, now: number): Promise<Principal> {
   const header = req.headers.authorization;
+  // Mutual TLS (docs/tls.md): a certificate the handshake verified, bound to an API token, stands for it.
+  const clientCert = verifiedClientCertSha256(req.raw.socket);
+  if (!header && clientCert) {
+    const found = await deps.tokens.authenticateClientCert(clientCert, now, req.ip, req.id);
+    if (found && 'refused' in found) throw refusalOf(found.refused);
+    if (found) return found.principal;
+  }
   if (!header) throw new AppError('unauthenticated', 'Authentication required: send Authorization: Bearer <token>');
   const m = /^Bearer ([^\s]+)$/i.exec(header);
   const token = m?.[1];
@@ -171,13 +179,19 @@ async function authenticate(req: FastifyRequest, deps: AccessDeps, now: number):
   // A signed-in user presents a short-lived access token (a JWT); a machine, an API token.
   if (token && looksLikeJwt(token)) principal = await deps.sessions.authenticate(token, now);
   else if (token && tokenKind(token) === 'api') {
-    const found = await deps.tokens.authenticate(token, now, req.ip, req.id);
-    // The token is real but not from here: say so (403), as the org allowlist does.
-    if (found && 'refused' in found) throw new AppError('ip_not_allowed', 'This API token may not be used from this address');
+    const found = await deps.tokens.authenticate(token, now, req.ip, req.id, clientCert);
+    if (found && 'refused' in found) throw refusalOf(found.refused);
     principal = found?.principal ?? null;
   }
   if (!principal) throw new AppError('unauthenticated', 'Invalid, expired or revoked credentials');
   return principal;
+}
+
+/** The token is real but not usable like this: say why, as the org allowlist does. */
+function refusalOf(reason: 'ip_not_allowed' | 'client_certificate_required'): AppError {
+  return reason === 'ip_not_allowed'
+    ? new AppError('ip_not_allowed', 'This API token may not be used from this address')
+    : new AppError('client_certificate_required', 'This API token is bound to a client certificate: present it over mutual TLS');
 }
 
 const PATH_REF = new RegExp(PRINTABLE, 'u');

@@ -90,6 +90,8 @@ const MATRIX: Record<string, Rule> = {
   'POST /api/v1/tokens': S('admin'),
   'DELETE /api/v1/tokens/:id': S('admin'),
   'POST /api/v1/tokens/:id/rotate': S('admin'),
+  'PUT /api/v1/tokens/:id/client-cert': S('admin'),
+  'DELETE /api/v1/tokens/:id/client-cert': S('admin'),
   'GET /api/v1/audit': S('admin'),
   'GET /api/v1/audit/verify': S('admin'),
   'GET /api/v1/audit/export': S('admin'),

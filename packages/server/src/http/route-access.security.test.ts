@@ -12,6 +12,11 @@ import { api, assertError, OWNER, request, setupOwner, signIn, type ApiAnswer } 
 import { manualClock } from '../test-support/clock.js';
 import { createProject, createToken, putSecret } from '../test-support/fixtures.js';
 import { documentedRoutes, liveRoutes, routeId, type LiveRoute } from '../test-support/routes.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { makeCa, makeLeaf } from '../tls/test-certs.test-util.js';
+import { setupOwnerOverTls, tlsApi, tlsRequest, type TlsClient } from '../tls/test-https.test-util.js';
 
 /**
  * The routes open to anyone. HEAD twins of public GETs are Fastify's automatic HEAD routes: the
@@ -155,7 +160,7 @@ describe('registerAccessControl: deny by default at start-up', () => {
   const goodToken = `eyJ${'B'.repeat(20)}.eyJ${'B'.repeat(20)}.${'B'.repeat(43)}`;
   const deps = {
     sessions: { authenticate: async (t: string) => (t === goodToken ? principal : null) },
-    tokens: { authenticate: async () => null },
+    tokens: { authenticate: async () => null, authenticateClientCert: async () => null },
     projects: {
       resolve: async () => {
         throw new Error('not used');
@@ -223,5 +228,44 @@ describe('registerAccessControl: deny by default at start-up', () => {
       assert.equal(good.statusCode, 200, good.body);
     }
     await app.close();
+  });
+});
+
+describe('over mutual TLS, a client certificate bound to no live token opens no route', () => {
+  let dir: string;
+  let srv: TestServer;
+  let client: TlsClient;
+  let revokedClient: TlsClient;
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'keynest-route-mtls-'));
+    const ca = makeCa(dir);
+    const server = makeLeaf(dir, 'server', { ca });
+    const unbound = makeLeaf(dir, 'unbound', { ca, usage: 'client' });
+    const revoked = makeLeaf(dir, 'revoked', { ca, usage: 'client' });
+    client = { ca: ca.cert, cert: unbound.cert, key: unbound.key };
+    revokedClient = { ca: ca.cert, cert: revoked.cert, key: revoked.key };
+    srv = await startServer({ env: { KEYNEST_TLS_CERT: server.certFile, KEYNEST_TLS_KEY: server.keyFile, KEYNEST_TLS_CLIENT_CA: ca.certFile } });
+    const owner = tlsApi(srv.url, { ca: ca.cert }, await setupOwnerOverTls(srv, { ca: ca.cert }));
+    await createProject(owner, 'app');
+    const token = await owner('POST', '/api/v1/tokens', { name: 'bound', type: 'admin', scope: [{ project: 'app' }], expiresInSeconds: 86_400, clientCertSha256: revoked.fingerprint });
+    assert.equal(token.status, 201, token.text);
+    assert.equal((await owner('DELETE', `/api/v1/tokens/${token.body.info.id}`)).status, 204);
+  });
+  after(async () => {
+    await srv?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers 401 on every non-public route to a CA-signed certificate that is unbound, or bound to a revoked token', async () => {
+    const routes = liveRoutes(srv.keynest.app).filter((r) => !PUBLIC.has(routeId(r)) && r.url !== '/metrics');
+    assert.ok(routes.length >= 22);
+    for (const r of routes) {
+      const url = r.url.replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(({ project: 'app', env: 'development' } as Record<string, string>)[name] ?? 'x'));
+      for (const who of [client, revokedClient]) {
+        const res = await tlsRequest(srv.url, who, r.method, url);
+        assert.equal(res.status, 401, `${routeId(r)}: ${res.status} ${res.text}`);
+      }
+    }
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -165,6 +166,12 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(rotated, 201);
     const rotatedNew = keep('API token after rotation', rotated.body.token);
     expect(await call(rotatedOld, 'GET', secretsPath('app', 'development', 'T1')), 200);
+    expect(await call(rotatedNew, 'GET', secretsPath('app', 'development', 'T1')), 200);
+    // Bound to a client certificate (mutual TLS, docs/tls.md): the bearer alone is then refused, and still never logged.
+    const fingerprint = createHash('sha256').update(marker('CERT')).digest('hex');
+    expect(await call(session, 'PUT', `/api/v1/tokens/${rotated.body.info.id}/client-cert`, { sha256: fingerprint }), 200);
+    expect(await call(rotatedNew, 'GET', secretsPath('app', 'development', 'T1')), 401);
+    expect(await call(session, 'DELETE', `/api/v1/tokens/${rotated.body.info.id}/client-cert`), 204);
     expect(await call(rotatedNew, 'GET', secretsPath('app', 'development', 'T1')), 200);
     expect(await call(session, 'DELETE', `/api/v1/tokens/${created.body.info.id}`), 204);
     expect(await call(apiToken, 'GET', secretsPath('app', 'development', 'V3')), 401);

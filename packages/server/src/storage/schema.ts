@@ -148,6 +148,8 @@ export interface Database {
     last_used_at: number | null;
     last_used_ip: string | null;
     use_count: number;
+    /** SHA-256 (hex) of the client certificate the token is bound to (mutual TLS; docs/tls.md); null: none. */
+    client_cert_sha256: string | null;
   };
   /** What a token reaches: a project (environment_id null: all its environments) or one environment. */
   api_token_grants: { token_id: string; project_id: string; environment_id: string | null };

@@ -265,7 +265,7 @@ describe('tenant isolation in the database (PostgreSQL row-level security)', () 
           return orgId ? principalOf(orgId) : null;
         },
       },
-      tokens: { authenticate: async () => null },
+      tokens: { authenticate: async () => null, authenticateClientCert: async () => null },
       projects: { resolve: async () => Promise.reject(new Error('not used')) },
       allowlist: { enforce: async () => 'open' as const, admitsAtOnce: () => true },
       audit: { recordAlone: async () => {} },
