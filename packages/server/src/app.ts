@@ -17,6 +17,9 @@ import { registerAccessControl } from './http/access.js';
 import { registerErrorHandling } from './http/errors.js';
 import { registerSecurityHeaders } from './http/headers.js';
 import { registerValidation } from './http/validation.js';
+import { registerRateLimits, type LimitName, type RateLimitStore } from './http/rate-limit/index.js';
+import type { OrgQuotas } from './orgs/quotas.js';
+import { planRoutes } from './orgs/plan-routes.js';
 import { identityRoutes } from './identity/routes.js';
 import type { IdentityService } from './identity/service.js';
 import { recoveryRoutes } from './identity/recovery-routes.js';
@@ -82,6 +85,7 @@ export interface Services {
   auditSensitive: SensitiveStrings;
   alerts: AlertService;
   security: SecurityOverview;
+  quotas: OrgQuotas;
 }
 
 export const SERVER_VERSION = '0.1.0';
@@ -94,7 +98,16 @@ export interface Lifecycle {
 
 export async function buildApp(
   services: Services,
-  deps: { config: Config; log: Logger; clock: Clock; lifecycle: Lifecycle; tenancy: Tenancy; metrics: Metrics | null },
+  deps: {
+    config: Config;
+    log: Logger;
+    clock: Clock;
+    lifecycle: Lifecycle;
+    tenancy: Tenancy;
+    metrics: Metrics | null;
+    /** Where rate-limit counters live and who counts refusals (server.ts; docs/rate-limits.md). */
+    rateLimits: { store: RateLimitStore; onRefusal: (limit: LimitName) => void };
+  },
 ): Promise<FastifyInstance> {
   const { config, log, clock, lifecycle, tenancy, metrics } = deps;
   const app = Fastify({
@@ -136,6 +149,8 @@ export async function buildApp(
     stepUp: stepUpPolicyOf(config),
     tenancy,
   });
+  // --- rate limits (issue 6): after the access control, so the address check goes before its guard ---
+  registerRateLimits(app, { rules: config.rateLimits, store: deps.rateLimits.store, clock, orgWindow: (orgId) => services.quotas.window(orgId), onRefusal: deps.rateLimits.onRefusal });
 
   await app.register(swagger, {
     openapi: {
@@ -181,6 +196,7 @@ export async function buildApp(
   const exposure = config.metrics;
   if (metrics && exposure?.tokenDigest !== undefined && exposure.listener === undefined) metricsRoute(app, { metrics, tokenDigest: exposure.tokenDigest });
   auditSinkRoutes(app, { sinks: services.auditSinks });
+  planRoutes(app, { quotas: services.quotas });
 
   await app.ready();
   return app;

@@ -7,6 +7,8 @@ import { ConfigError } from './errors.js';
 import { GeoIp, GeoIpDatabaseError } from './geo/geoip.js';
 import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-policy.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './identity/signing-keys.js';
+import { parseRateRules, type RateRule } from './http/rate-limit/rules.js';
+import { PLAN_NAMES, type PlanName } from './orgs/plans.js';
 
 /**
  * Every setting of the server, read once at start from KEYNEST_* environment variables (and an
@@ -74,6 +76,11 @@ export interface Config {
   geoIp: GeoIp | undefined;
   /** How Prometheus reads /metrics (docs/metrics.md); null: metrics are off and cost nothing. */
   metrics: MetricsExposure | null;
+  // --- rate limits and plans (issue 6, docs/rate-limits.md) ---
+  /** The HTTP rate-limit rules: the defaults with KEYNEST_RATE_LIMITS laid over them. */
+  rateLimits: RateRule[];
+  /** The plan of every org that has none of its own. */
+  defaultPlan: PlanName;
 }
 
 /**
@@ -145,6 +152,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     valueCacheMaxBytes: integer(vars, 'KEYNEST_VALUE_CACHE_MAX_MB', 64, 1, 4096) * 1024 * 1024,
     geoIp: geoIpDatabase(vars.KEYNEST_GEOIP_DB),
     metrics: metricsExposure(vars, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
+    // --- rate limits and plans (issue 6) ---
+    rateLimits: parseRateRules(vars.KEYNEST_RATE_LIMITS),
+    defaultPlan: oneOf(vars, 'KEYNEST_DEFAULT_PLAN', PLAN_NAMES, 'unlimited'),
   };
 }
 

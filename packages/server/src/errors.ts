@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   reference_forbidden: 403,
   role_not_grantable: 403,
   ip_not_allowed: 403,
+  quota_exceeded: 403,
   not_found: 404,
   project_not_found: 404,
   environment_not_found: 404,

@@ -1,4 +1,5 @@
 import type { AuditService } from '../audit/service.js';
+import type { OrgQuotas } from '../orgs/quotas.js';
 import { auditContextOf, iso, isoOrNull, type RequestContext } from '../context.js';
 import { constantTimeEqual, newId, newToken, tokenDigest } from '../crypto/random.js';
 import { AppError, notFound } from '../errors.js';
@@ -79,7 +80,7 @@ export class ApiTokenService {
   /** Uses not yet written, by token id: flushed with the once-a-minute last_used write. */
   readonly #pendingUses = new Map<string, number>();
 
-  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; members: Pick<MemberAccessLoader, 'standing'>; maxTtlS: number }) {
+  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; members: Pick<MemberAccessLoader, 'standing'>; quotas: Pick<OrgQuotas, 'assertRoom'>; maxTtlS: number }) {
     const reaches = (t: CachedToken, projectId?: string, environmentId?: string) =>
       t.row.grants.some((g) => g.project_id === projectId || (environmentId !== undefined && g.environment_id === environmentId));
     deps.invalidation.subscribe((e) => {
@@ -104,6 +105,7 @@ export class ApiTokenService {
     const token = newToken('api');
     const id = newId('tok');
     await this.deps.db.transaction().execute(async (trx) => {
+      await this.deps.quotas.assertRoom(trx, p.orgId, 'tokens', 1, ctx.now);
       await store.insertApiToken(
         trx,
         rowOf({ id, orgId: p.orgId, name, token, createdBy: p.userId, owner: input.owner, type, access: type === input.type ? null : (input.access ?? null), permissions, ips, now: ctx.now, expiresAt }),

@@ -14,6 +14,7 @@ import * as m012 from './012-audit-index.js';
 import * as m013 from './013-audit-sinks.js';
 import * as m015 from './015-alerts.js';
 import * as m016 from './016-audit-ip-index.js';
+import * as m017 from './017-org-plans.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, t: DialectTraits): Promise<void>;
@@ -39,4 +40,5 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['013-audit-sinks', m013],
   ['015-alerts', m015],
   ['016-audit-ip-index', m016],
+  ['017-org-plans', m017],
 ];
