@@ -1,4 +1,5 @@
 import type { Db } from '../storage/database.js';
+import { OPERATOR_ORG_SETTING } from '../identity/settings-store.js';
 import type { QuotaKind } from './plans.js';
 
 /** The org's own plan; null: none set (the instance default applies). */
@@ -11,9 +12,10 @@ export function setOrgPlan(db: Db, orgId: string, plan: string | null): Promise<
   return db.updateTable('orgs').set({ plan }).where('id', '=', orgId).execute();
 }
 
-/** The org made at setup: the instance's first (its owners operate the instance). */
-export function findInstanceOrg(db: Db): Promise<{ id: string } | undefined> {
-  return db.selectFrom('orgs').select('id').orderBy('created_at').orderBy('id').limit(1).executeTakeFirst();
+/** The org made at setup, recorded then (migration 017 recorded the oldest org of an older instance). */
+export async function findInstanceOrg(db: Db): Promise<{ id: string } | undefined> {
+  const row = await db.selectFrom('instance_settings').select('value').where('name', '=', OPERATOR_ORG_SETTING).executeTakeFirst();
+  return row ? { id: row.value } : undefined;
 }
 
 /**
