@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestServer } from '../testing.js';
 import { startServer } from '../test-support/server.js';
@@ -102,6 +104,20 @@ describe('per-org quotas (KEYNEST_DEFAULT_PLAN=free)', () => {
     assert.equal((await owner('DELETE', `/api/v1/org/invitations/${pending.find((p) => p.email === 'b@quota.test')!.id}`)).status, 204);
     const statuses = await parallel(3, (i) => owner('POST', '/api/v1/org/invitations', { email: `race-${i}@quota.test`, role: 'viewer' }));
     assert.deepEqual(statuses, [201, 403, 403]);
+  });
+
+  it('members: open sign-up takes a seat when the account is made, refused while none is free', async () => {
+    assert.equal((await owner('PATCH', '/api/v1/org/settings', { openSignup: { enabled: true } })).status, 200);
+    const anon = api(srv);
+    assert.equal((await anon('POST', '/api/v1/auth/signup', { email: 'walk-in@quota.test', password: PASSWORD, org: 'Acme' })).status, 202);
+    await srv.keynest.settled();
+    const outbox = readFileSync(join(srv.dataDir, 'outbox.jsonl'), 'utf8');
+    const [link] = [...outbox.matchAll(/kn_sgn_[A-Za-z0-9_-]{43}/g)].map((m) => m[0]);
+    assertQuota(await anon('POST', '/api/v1/auth/signup/verify', { token: link, password: PASSWORD }), 'members', FREE.members, FREE.members);
+    assert.equal(await srv.db.selectFrom('users').select('id').where('email', '=', 'walk-in@quota.test').executeTakeFirst(), undefined);
+    const pending = (await owner('GET', '/api/v1/org/invitations')).body.invitations as { id: string }[];
+    assert.equal((await owner('DELETE', `/api/v1/org/invitations/${pending[0]!.id}`)).status, 204);
+    assert.equal((await anon('POST', '/api/v1/auth/signup/verify', { token: link, password: PASSWORD })).status, 201, 'the link still works once a seat is free');
   });
 
   it("requests per minute: the plan's allowance is 429 rate_limited past it, for the org only", async () => {

@@ -83,6 +83,15 @@ describe('flexibleStore (the seam a shared store plugs into)', () => {
 });
 
 describe('KEYNEST_RATE_LIMITS', () => {
+  it('a rule naming a route that does not exist stops the start, naming the setting', async () => {
+    const app = Fastify();
+    registerRateLimits(app, { rules: parseRateRules('GET /api/v1/projects/:name@ip=5/60'), store: new MemoryWindowStore(), clock: () => 0, orgWindow: () => null, onRefusal: () => {} });
+    app.get('/api/v1/projects/:project', { config: { access: { public: 'test' } } }, async () => ({}));
+    await assert.rejects(async () => app.ready(), (err: Error) => err instanceof ConfigError && err.variable === 'KEYNEST_RATE_LIMITS' && /no route matches "GET \/api\/v1\/projects\/:name"/.test(err.message));
+    await app.close().catch(() => {});
+  });
+
+
   const failure = (raw: string): string => {
     try {
       loadConfig({ KEYNEST_RATE_LIMITS: raw });
