@@ -37,6 +37,13 @@ interface Charge {
 
 type Outcome = AppError | null;
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The charged limit with the fewest requests left so far: what the RateLimit-* headers show. */
+    rateTightest: RateVerdict | null;
+  }
+}
+
 /**
  * Rate limits on every route (docs/rate-limits.md). Bound to each route when it is registered (no
  * matching per request): the address's limit is charged before authentication, so a flood of bad
@@ -48,6 +55,7 @@ type Outcome = AppError | null;
 export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): void {
   const compiled = deps.rules.map((r, i) => ({ rule: r, name: ruleName(r), prefix: `r${i}|` }));
   const used = new Set<RateRule>();
+  app.decorateRequest('rateTightest', null);
 
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -62,7 +70,7 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
     const postAuth = rules.filter((r) => r.key !== 'ip');
     if (preAuth.length > 0) {
       const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-      route.onRequest = [(req, reply, done) => settle(chargeAll(deps, ipCharges(preAuth, req), reply), done), ...own];
+      route.onRequest = [(req, reply, done) => settle(chargeAll(deps, ipCharges(preAuth, req), req, reply), done), ...own];
     }
     // Public routes have no caller, so this adds nothing there; health probes have no rules at all.
     if (rules.length > 0 && !('public' in (route.config?.access ?? {}))) {
@@ -71,7 +79,7 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
         (req, reply, payload, done) => {
           const principal = req.caller?.principal;
           if (!principal) return done(null, payload);
-          settle(callerCharges(deps, postAuth, principal, reply), (err) => (err ? done(err) : done(null, payload)));
+          settle(callerCharges(deps, postAuth, principal, req, reply), (err) => (err ? done(err) : done(null, payload)));
         },
         ...own,
       ];
@@ -92,48 +100,51 @@ function ipCharges(rules: readonly CompiledRule[], req: FastifyRequest): Charge[
   return rules.map((r) => ({ name: r.name, key: r.prefix + ip, window: r.window }));
 }
 
-function callerCharges(deps: RateLimitDeps, rules: readonly CompiledRule[], p: Principal, reply: FastifyReply): Outcome | Promise<Outcome> {
+function callerCharges(deps: RateLimitDeps, rules: readonly CompiledRule[], p: Principal, req: FastifyRequest, reply: FastifyReply): Outcome | Promise<Outcome> {
   const charges: Charge[] = [];
   for (const r of rules) {
     const id = r.key === 'org' ? p.orgId : r.key === 'user' ? (p.type === 'user' ? p.userId : null) : p.type === 'token' ? p.tokenId : null;
     if (id !== null) charges.push({ name: r.name, key: r.prefix + id, window: r.window });
   }
   const plan = deps.orgWindow(p.orgId);
-  const withPlan = (w: RateWindow | null) => chargeAll(deps, w ? [...charges, { name: PLAN_LIMIT, key: `plan|${p.orgId}`, window: w }] : charges, reply);
+  const withPlan = (w: RateWindow | null) => chargeAll(deps, w ? [...charges, { name: PLAN_LIMIT, key: `plan|${p.orgId}`, window: w }] : charges, req, reply);
   return isPromise(plan) ? plan.then(withPlan) : withPlan(plan);
 }
 
 /**
- * Charges each limit in turn (synchronously while the store answers synchronously); stops at the
- * first refusal. The answer's headers show the charged limit with the fewest requests left.
+ * Charges each limit in turn, synchronously while the store answers synchronously (the in-memory
+ * store always does: no promise on the hot path); stops at the first refusal. The answer's headers
+ * show the charged limit with the fewest requests left, the address's included (`req.rateTightest`).
  */
-function chargeAll(deps: RateLimitDeps, charges: readonly Charge[], reply: FastifyReply): Outcome | Promise<Outcome> {
+function chargeAll(deps: RateLimitDeps, charges: readonly Charge[], req: FastifyRequest, reply: FastifyReply): Outcome | Promise<Outcome> {
   const now = deps.clock();
-  let tightest: RateVerdict | null = null;
-  const from = (i: number): Outcome | Promise<Outcome> => {
-    for (; i < charges.length; i++) {
-      const c = charges[i]!;
-      const v = deps.store.hit(c.key, c.window, now);
-      if (isPromise(v)) {
-        const next = i + 1;
-        return v.then((v) => judge(c, v) ?? from(next));
-      }
-      const refused = judge(c, v);
-      if (refused) return refused;
-    }
-    if (tightest) headers(reply, tightest);
-    return null;
-  };
-  const judge = (c: Charge, v: RateVerdict): Outcome => {
-    if (v.allowed) {
-      if (tightest === null || v.remaining < tightest.remaining) tightest = v;
-      return null;
-    }
-    headers(reply, v);
-    deps.onRefusal(c.name);
-    return new AppError('rate_limited', 'Too many requests; slow down and retry after the time in Retry-After', { limit: c.name }, { retryAfterS: Math.max(1, Math.ceil(v.resetMs / 1000)) });
-  };
-  return from(0);
+  for (let i = 0; i < charges.length; i++) {
+    const c = charges[i]!;
+    const v = deps.store.hit(c.key, c.window, now);
+    if (isPromise(v)) return chargeRest(deps, charges, i, v, now, req, reply);
+    if (!v.allowed) return refuse(deps, c, v, reply);
+    if (req.rateTightest === null || v.remaining < req.rateTightest.remaining) req.rateTightest = v;
+  }
+  if (req.rateTightest) headers(reply, req.rateTightest);
+  return null;
+}
+
+/** The same, from the first charge a store answered with a promise. */
+async function chargeRest(deps: RateLimitDeps, charges: readonly Charge[], from: number, pending: Promise<RateVerdict>, now: number, req: FastifyRequest, reply: FastifyReply): Promise<Outcome> {
+  for (let i = from; i < charges.length; i++) {
+    const c = charges[i]!;
+    const v = i === from ? await pending : await deps.store.hit(c.key, c.window, now);
+    if (!v.allowed) return refuse(deps, c, v, reply);
+    if (req.rateTightest === null || v.remaining < req.rateTightest.remaining) req.rateTightest = v;
+  }
+  if (req.rateTightest) headers(reply, req.rateTightest);
+  return null;
+}
+
+function refuse(deps: RateLimitDeps, c: Charge, v: RateVerdict, reply: FastifyReply): AppError {
+  headers(reply, v);
+  deps.onRefusal(c.name);
+  return new AppError('rate_limited', 'Too many requests; slow down and retry after the time in Retry-After', { limit: c.name }, { retryAfterS: Math.max(1, Math.ceil(v.resetMs / 1000)) });
 }
 
 function headers(reply: FastifyReply, v: RateVerdict): void {
