@@ -16,6 +16,10 @@ import type { Clock } from './context.js';
 import { registerAccessControl } from './http/access.js';
 import { registerErrorHandling } from './http/errors.js';
 import { registerSecurityHeaders } from './http/headers.js';
+import { registerBodyLimits } from './http/body-limits.js';
+import { applyServerTimeouts, clientErrorHandler } from './http/connections.js';
+import { registerCors } from './http/cors.js';
+import { registerCsrfProtection, type CsrfTokens } from './http/csrf.js';
 import { registerValidation } from './http/validation.js';
 import { registerRateLimits, type LimitName, type RateLimitStore } from './http/rate-limit/index.js';
 import type { OrgQuotas } from './orgs/quotas.js';
@@ -25,7 +29,7 @@ import type { IdentityService } from './identity/service.js';
 import { recoveryRoutes } from './identity/recovery-routes.js';
 import type { AccountRecovery } from './identity/recovery.js';
 import { sessionRoutes } from './identity/session-routes.js';
-import { tokenRoutes as sessionTokenRoutes } from './identity/token-routes.js';
+import { refreshCookieCredential, tokenRoutes as sessionTokenRoutes } from './identity/token-routes.js';
 import type { SigningKeys } from './identity/signing-keys.js';
 import type { SessionService } from './identity/sessions.js';
 import { twoFactorRoutes } from './identity/two-factor-routes.js';
@@ -85,6 +89,7 @@ export interface Services {
   auditSensitive: SensitiveStrings;
   alerts: AlertService;
   security: SecurityOverview;
+  csrf: CsrfTokens;
   quotas: OrgQuotas;
 }
 
@@ -117,13 +122,17 @@ export async function buildApp(
     // A hop count is valid at run time (proxy-addr); this overload of Fastify's types omits it.
     trustProxy: config.trustProxy as boolean | string[],
     childLoggerFactory: (logger, bindings, opts) => lazyChildLogger(logger as Logger, bindings, opts),
-    requestTimeout: 30_000,
-    connectionTimeout: 60_000,
+    // Slow clients (docs/http-hardening.md#timeouts); the headers deadline is set in applyServerTimeouts.
+    requestTimeout: config.httpTimeouts.requestMs,
+    connectionTimeout: config.httpTimeouts.socketIdleMs,
+    keepAliveTimeout: config.httpTimeouts.keepAliveMs,
+    clientErrorHandler,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     // Typed as the plain instance: our pino Logger is a FastifyBaseLogger, but the generic would
     // otherwise leak into every route module's signature.
   }) as unknown as FastifyInstance;
+  applyServerTimeouts(app.server, config.httpTimeouts);
   // The API takes only JSON (415 otherwise). Fastify's built-in text/plain parser would accept
   // bodies that a browser may send cross-site without a preflight.
   app.removeContentTypeParser('text/plain');
@@ -133,6 +142,8 @@ export async function buildApp(
   registerValidation(app);
   registerErrorHandling(app);
   registerSecurityHeaders(app);
+  registerCors(app, { allowedOrigins: config.corsOrigins });
+  registerBodyLimits(app, { bodyLimitBytes: config.bodyLimitBytes });
   // Without this a keep-alive connection whose request was in flight at SIGTERM stays open until
   // its idle timeout, and the drain waits for it.
   app.addHook('onSend', (_req, reply, payload, done) => {
@@ -149,6 +160,8 @@ export async function buildApp(
     stepUp: stepUpPolicyOf(config),
     tenancy,
   });
+  // After access control's tenant context, before any route's own hooks (authentication among them).
+  registerCsrfProtection(app, { tokens: services.csrf, cookies: [refreshCookieCredential(services.sessions)], publicUrl: config.publicUrl });
   // --- rate limits (issue 6): after the access control, so the address check goes before its guard ---
   registerRateLimits(app, { rules: config.rateLimits, store: deps.rateLimits.store, clock, orgWindow: (orgId) => services.quotas.window(orgId), onRefusal: deps.rateLimits.onRefusal });
 

@@ -49,4 +49,21 @@ describe('BoundDriver: the tenant context reaches each connection it hands out',
     await assert.rejects(bound.acquireConnection(), /connection lost/);
     assert.deepEqual(log, ['acquire', 'query keynest_app,org_a,org', 'release']);
   });
+
+  it('with a pool for system work, system connections come from it and org connections stay bound to their org', async () => {
+    const org = fakeDriver();
+    const system = fakeDriver();
+    let ctx: TenantContext = { scope: 'org', orgId: 'org_a' };
+    const bound = new BoundDriver(org.driver, { role: 'keynest_app', current: () => ctx }, system.driver);
+    for (const next of [{ scope: 'org', orgId: 'org_a' }, { scope: 'system', orgId: null }, { scope: 'org', orgId: 'org_a' }, { scope: 'system', orgId: null }] as TenantContext[]) {
+      ctx = next;
+      const c = await bound.acquireConnection();
+      await bound.beginTransaction(c, {});
+      await bound.commitTransaction(c);
+      await bound.releaseConnection(c);
+    }
+    // Each connection bound once: alternating between org and system work rebinds nothing.
+    assert.deepEqual(org.log, ['acquire', 'query keynest_app,org_a,org', 'release', 'acquire', 'release']);
+    assert.deepEqual(system.log, ['acquire', 'query keynest_app,,system', 'release', 'acquire', 'release']);
+  });
 });

@@ -5,7 +5,7 @@ import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely';
 import { DEFAULT_APP_ROLE, type Config } from '../config.js';
 import { POSTGRES, SQLITE, type DialectTraits } from './dialect.js';
 import { migrate } from './migrate.js';
-import { appDatabase, assertCannotBypass, grantAppRole, loginOf, ownerDatabase, postgresPool, type PostgresOptions } from './postgres.js';
+import { appDatabase, assertCannotBypass, grantAppRole, loginOf, ownerDatabase, postgresPool, SYSTEM_POOL_MAX, type PostgresOptions } from './postgres.js';
 import type { Database } from './schema.js';
 import { Tenancy } from './tenancy.js';
 
@@ -87,9 +87,10 @@ function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
 async function openPostgres(o: PostgresOptions): Promise<Storage> {
   const ownerPool = postgresPool(o.migrationUrl ?? o.url, o.schema, 2);
   const appPool = postgresPool(o.url, o.schema);
+  const systemPool = postgresPool(o.url, o.schema, SYSTEM_POOL_MAX);
   const tenancy = new Tenancy(true);
   const owner = ownerDatabase(ownerPool);
-  const db = appDatabase(appPool, o.appRole, tenancy);
+  const db = appDatabase(appPool, o.appRole, tenancy, systemPool);
   try {
     if (o.schema) await owner.schema.createSchema(o.schema).ifNotExists().execute();
   } catch (err) {

@@ -15,12 +15,13 @@ import type { Database } from './schema.js';
 import { SYSTEM, type Tenancy, type TenantContext } from './tenancy.js';
 
 /**
- * PostgreSQL connections, in two pools (docs/tenant-isolation.md):
+ * PostgreSQL connections, the owner's and the app's (docs/tenant-isolation.md):
  * - the owner's (`KEYNEST_DATABASE_MIGRATION_URL`, else `KEYNEST_DATABASE_URL`): creates the schema,
  *   migrates, and grants the app role what it needs; always `system`. The app never queries through it.
  * - the app's (`KEYNEST_DATABASE_URL`): every connection acts as the app role (NOSUPERUSER,
  *   NOBYPASSRLS, not the tables' owner) and carries the tenant context of the code that took it from
  *   the pool into `keynest.org_id` / `keynest.scope`, which the row-level security policies read.
+ *   Two pools of it: one for code acting as `system`, one for code acting for an org (SYSTEM_POOL_MAX).
  */
 export interface PostgresOptions {
   url: string;
@@ -31,6 +32,15 @@ export interface PostgresOptions {
 
 const PG_INT8_OID = 20;
 const POOL_MAX = 10;
+/**
+ * Connections for code that acts as `system` (authentication's lookups, the background jobs: audit
+ * sinks, the alert engine, checkpoints). Kept apart from the org connections requests use, so that
+ * background work does not leave them bound to `system`, to be bound back (a round trip) by the
+ * next request. As large as the org pool: code that holds a connection may take a second one, and
+ * a small pool would run dry sooner under a burst of sign-ins (public routes act as `system`).
+ * Connections open on demand, so an idle pool costs nothing.
+ */
+export const SYSTEM_POOL_MAX = POOL_MAX;
 
 /**
  * The app role and the tenant context, in one round trip with bound parameters. Session-level
@@ -58,9 +68,12 @@ export function ownerDatabase(pool: pg.Pool): Kysely<Database> {
   return new Kysely<Database>({ dialect: new BoundDialect({ pool }, { role: 'none', current: () => SYSTEM }) });
 }
 
-/** The app's connection: the app role, and the current tenant context on every connection it takes. */
-export function appDatabase(pool: pg.Pool, appRole: string, tenancy: Tenancy): Kysely<Database> {
-  return new Kysely<Database>({ dialect: new BoundDialect({ pool }, { role: appRole, current: () => tenancy.current() }) });
+/**
+ * The app's connection: the app role, and the current tenant context on every connection it takes —
+ * from `systemPool` when that context is `system`, else from `pool`.
+ */
+export function appDatabase(pool: pg.Pool, appRole: string, tenancy: Tenancy, systemPool?: pg.Pool): Kysely<Database> {
+  return new Kysely<Database>({ dialect: new BoundDialect({ pool }, { role: appRole, current: () => tenancy.current() }, systemPool) });
 }
 
 interface Binding {
@@ -74,12 +87,14 @@ class BoundDialect extends PostgresDialect {
   constructor(
     config: PostgresDialectConfig,
     private readonly binding: Binding,
+    private readonly systemPool?: pg.Pool,
   ) {
     super(config);
   }
 
   override createDriver(): Driver {
-    return new BoundDriver(super.createDriver(), this.binding);
+    const system = this.systemPool ? new PostgresDialect({ pool: this.systemPool }).createDriver() : undefined;
+    return new BoundDriver(super.createDriver(), this.binding, system);
   }
 }
 
@@ -91,19 +106,26 @@ class BoundDialect extends PostgresDialect {
  */
 export class BoundDriver implements Driver {
   readonly #bound = new WeakMap<DatabaseConnection, string>();
+  /** Which driver each connection handed out came from (it goes back there). */
+  readonly #from = new WeakMap<DatabaseConnection, Driver>();
 
   constructor(
     private readonly inner: Driver,
     private readonly binding: Binding,
+    /** Where `system` connections come from (SYSTEM_POOL_MAX); none: from `inner` too. */
+    private readonly system: Driver = inner,
   ) {}
 
-  init(): Promise<void> {
-    return this.inner.init();
+  async init(): Promise<void> {
+    await this.inner.init();
+    if (this.system !== this.inner) await this.system.init();
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const connection = await this.inner.acquireConnection();
     const ctx = this.binding.current();
+    const source = ctx.scope === 'system' ? this.system : this.inner;
+    const connection = await source.acquireConnection();
+    this.#from.set(connection, source);
     const orgId = ctx.orgId ?? '';
     const key = `${ctx.scope}:${orgId}`;
     if (this.#bound.get(connection) === key) return connection;
@@ -111,43 +133,48 @@ export class BoundDriver implements Driver {
     try {
       await connection.executeQuery(CompiledQuery.raw(BIND, [this.binding.role, orgId, ctx.scope]));
     } catch (err) {
-      await this.inner.releaseConnection(connection);
+      await source.releaseConnection(connection);
       throw err;
     }
     this.#bound.set(connection, key);
     return connection;
   }
 
+  #of(c: DatabaseConnection): Driver {
+    return this.#from.get(c) ?? this.inner;
+  }
+
   beginTransaction(c: DatabaseConnection, settings: TransactionSettings): Promise<void> {
-    return this.inner.beginTransaction(c, settings);
+    return this.#of(c).beginTransaction(c, settings);
   }
 
   commitTransaction(c: DatabaseConnection): Promise<void> {
-    return this.inner.commitTransaction(c);
+    return this.#of(c).commitTransaction(c);
   }
 
   rollbackTransaction(c: DatabaseConnection): Promise<void> {
-    return this.inner.rollbackTransaction(c);
+    return this.#of(c).rollbackTransaction(c);
   }
 
   savepoint(c: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
-    return this.inner.savepoint!(c, name, compile);
+    return this.#of(c).savepoint!(c, name, compile);
   }
 
   rollbackToSavepoint(c: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
-    return this.inner.rollbackToSavepoint!(c, name, compile);
+    return this.#of(c).rollbackToSavepoint!(c, name, compile);
   }
 
   releaseSavepoint(c: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
-    return this.inner.releaseSavepoint!(c, name, compile);
+    return this.#of(c).releaseSavepoint!(c, name, compile);
   }
 
   releaseConnection(c: DatabaseConnection): Promise<void> {
-    return this.inner.releaseConnection(c);
+    return this.#of(c).releaseConnection(c);
   }
 
-  destroy(): Promise<void> {
-    return this.inner.destroy();
+  async destroy(): Promise<void> {
+    await this.inner.destroy();
+    if (this.system !== this.inner) await this.system.destroy();
   }
 }
 
