@@ -34,6 +34,8 @@ import type {
   RoleTemplate,
   UpdateRoleInput,
   IpAllowlist,
+  OrgPlan,
+  PlanName,
   EmergencyAccessGrant,
   Environment,
   GetSecretOptions,
@@ -484,6 +486,23 @@ export class KeyNestClient {
   async setIpAllowlistEnabled(enabled: boolean, options: { confirmLockout?: boolean } = {}): Promise<IpAllowlist> {
     const body = options.confirmLockout === true ? { enabled, confirmLockout: true } : { enabled };
     return this.#call({ method: 'PATCH', path: `${API}/org/allowlist`, body });
+  }
+
+  // Plans and quotas (docs/rate-limits.md#plans).
+
+  /** Your organization's plan, its limits and what it uses now (needs settings:manage). */
+  async getOrgPlan(): Promise<OrgPlan> {
+    return this.#call({ method: 'GET', path: `${API}/org/plan` });
+  }
+
+  /** Any organization's plan (by id or exact name): the instance operator only (an owner of the org made at setup). */
+  async getPlanOf(org: string): Promise<OrgPlan> {
+    return this.#call({ method: 'GET', path: `${API}/orgs/${segment(org)}/plan` });
+  }
+
+  /** Puts an organization on `plan`, or back on the instance default with null: the instance operator only, after a recent sign-in. */
+  async setOrgPlan(org: string, plan: PlanName | null): Promise<OrgPlan> {
+    return this.#call({ method: 'PUT', path: `${API}/orgs/${segment(org)}/plan`, body: { plan } });
   }
 
   // API tokens.

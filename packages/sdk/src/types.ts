@@ -620,3 +620,26 @@ export interface AuditSinkTest {
   error: string | null;
   durationMs: number;
 }
+
+/** An org's plan (docs/rate-limits.md#plans). */
+export type PlanName = 'free' | 'team' | 'unlimited';
+
+/** What an org may hold and how fast it may call; `null` is unlimited. */
+export interface PlanLimits {
+  members: number | null;
+  projects: number | null;
+  secrets: number | null;
+  tokens: number | null;
+  requestsPerMinute: number | null;
+}
+
+/** `GET /org/plan`, `GET|PUT /orgs/{org}/plan`: an org's plan, its limits and what it uses now. */
+export interface OrgPlan {
+  org: { id: string; name: string };
+  plan: PlanName;
+  /** True when the org has no plan of its own and follows the instance's (KEYNEST_DEFAULT_PLAN). */
+  isDefault: boolean;
+  limits: PlanLimits;
+  /** Members count pending invitations too; secrets and tokens, the live ones. */
+  usage: { members: number; projects: number; secrets: number; tokens: number };
+}

@@ -23,6 +23,9 @@ import { registerCsrfProtection, type CsrfTokens } from './http/csrf.js';
 import { registerHsts } from './http/hsts.js';
 import { httpsServerOptions } from './tls/options.js';
 import { registerValidation } from './http/validation.js';
+import { registerRateLimits, type LimitName, type RateLimitStore } from './http/rate-limit/index.js';
+import type { OrgQuotas } from './orgs/quotas.js';
+import { planRoutes } from './orgs/plan-routes.js';
 import { identityRoutes } from './identity/routes.js';
 import type { IdentityService } from './identity/service.js';
 import { recoveryRoutes } from './identity/recovery-routes.js';
@@ -89,6 +92,7 @@ export interface Services {
   alerts: AlertService;
   security: SecurityOverview;
   csrf: CsrfTokens;
+  quotas: OrgQuotas;
 }
 
 export const SERVER_VERSION = '0.1.0';
@@ -101,7 +105,16 @@ export interface Lifecycle {
 
 export async function buildApp(
   services: Services,
-  deps: { config: Config; log: Logger; clock: Clock; lifecycle: Lifecycle; tenancy: Tenancy; metrics: Metrics | null },
+  deps: {
+    config: Config;
+    log: Logger;
+    clock: Clock;
+    lifecycle: Lifecycle;
+    tenancy: Tenancy;
+    metrics: Metrics | null;
+    /** Where rate-limit counters live and who counts refusals (server.ts; docs/rate-limits.md). */
+    rateLimits: { store: RateLimitStore; onRefusal: (limit: LimitName) => void };
+  },
 ): Promise<FastifyInstance> {
   const { config, log, clock, lifecycle, tenancy, metrics } = deps;
   const app = Fastify({
@@ -154,6 +167,8 @@ export async function buildApp(
   });
   // After access control's tenant context, before any route's own hooks (authentication among them).
   registerCsrfProtection(app, { tokens: services.csrf, cookies: [refreshCookieCredential(services.sessions)], publicUrl: config.publicUrl });
+  // --- rate limits (issue 6): after the access control, so the address check goes before its guard ---
+  registerRateLimits(app, { rules: config.rateLimits, store: deps.rateLimits.store, clock, orgWindow: (orgId) => services.quotas.window(orgId), onRefusal: deps.rateLimits.onRefusal });
 
   await app.register(swagger, {
     openapi: {
@@ -199,6 +214,7 @@ export async function buildApp(
   const exposure = config.metrics;
   if (metrics && exposure?.tokenDigest !== undefined && exposure.listener === undefined) metricsRoute(app, { metrics, tokenDigest: exposure.tokenDigest });
   auditSinkRoutes(app, { sinks: services.auditSinks });
+  planRoutes(app, { quotas: services.quotas });
 
   await app.ready();
   return app;

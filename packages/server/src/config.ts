@@ -11,6 +11,8 @@ import type { HttpTimeouts } from './http/connections.js';
 import { parseAcmeConfig, type AcmeConfig } from './tls/acme/config.js';
 import { ROOT_KEY_FILE } from './crypto/root-key.js';
 import { assertProductionReady, parseDeployment, parseTlsSettings, type Deployment, type TlsSettings } from './tls/settings.js';
+import { parseRateRules, type RateRule } from './http/rate-limit/rules.js';
+import { PLAN_NAMES, type PlanName } from './orgs/plans.js';
 
 /**
  * Every setting of the server, read once at start from KEYNEST_* environment variables (and an
@@ -89,6 +91,11 @@ export interface Config {
   tls: TlsSettings | null;
   /** KEYNEST_MODE: `production` refuses unsafe settings at start (tls/settings.ts assertProductionReady). */
   deployment: Deployment;
+  // --- rate limits and plans (issue 6, docs/rate-limits.md) ---
+  /** The HTTP rate-limit rules: the defaults with KEYNEST_RATE_LIMITS laid over them. */
+  rateLimits: RateRule[];
+  /** The plan of every org that has none of its own. */
+  defaultPlan: PlanName;
 }
 
 /**
@@ -166,6 +173,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     // TLS: begin (docs/tls.md)
     tls: parseTlsSettings(vars, integer, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
     deployment: parseDeployment(vars.KEYNEST_MODE),
+    // --- rate limits and plans (issue 6) ---
+    rateLimits: parseRateRules(vars.KEYNEST_RATE_LIMITS),
+    defaultPlan: oneOf(vars, 'KEYNEST_DEFAULT_PLAN', PLAN_NAMES, 'unlimited'),
   };
   if (config.deployment === 'production') {
     assertProductionReady({ ...config, rootKeyFile: path.join(config.dataDir, ROOT_KEY_FILE), publicUrl: vars.KEYNEST_PUBLIC_URL === undefined ? undefined : config.publicUrl, now: Date.now() });

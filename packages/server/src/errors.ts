@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   ip_not_allowed: 403,
   csrf_failed: 403,
   cors_origin_not_allowed: 403,
+  quota_exceeded: 403,
   not_found: 404,
   project_not_found: 404,
   environment_not_found: 404,

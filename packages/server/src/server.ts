@@ -46,6 +46,8 @@ import { AuditWriteTimes, Metrics } from './metrics/service.js';
 import { openStorage, type Storage } from './storage/database.js';
 import { CertificateReloader, type ReloadOutcome, type SecureContextTarget } from './tls/reloader.js';
 import { RedirectListener } from './tls/redirect.js';
+import { MemoryWindowStore, type LimitName } from './http/rate-limit/index.js';
+import { OrgQuotas } from './orgs/quotas.js';
 
 export const SETUP_TOKEN_FILE = 'setup-token';
 /** Without KEYNEST_SMTP_URL, mails are appended here (JSON lines, mode 0600). */
@@ -103,7 +105,9 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     await auditKeys.init(clock());
     const invalidation = new Invalidation();
     const orgs = new OrgService({ db, keyring, audit, invalidation, defaults: { sessionLimit: config.sessionsPerUser, passwordPolicy: config.passwordPolicy, auditRetentionDays: config.auditRetentionDays } });
-    const projects = new ProjectService({ db, audit, invalidation, clock });
+    // Plans and quotas (issue 6): every create that a plan counts asks it inside its own transaction.
+    const quotas = new OrgQuotas({ db, tenancy: storage.tenancy, audit, invalidation, clock, defaultPlan: config.defaultPlan });
+    const projects = new ProjectService({ db, audit, invalidation, clock, quotas });
     const tokenTimes = { tokenTtlMs: config.accessTokenTtlS * 1000, skewMs: CLOCK_SKEW_MS };
     const signingKeys = new SigningKeys({ db, rootKey, log, policy: { algorithm: config.jwtAlgorithm, rotationMs: config.jwtKeyRotationS * 1000, ...tokenTimes } });
     const accessTokens = new AccessTokens({ keys: signingKeys, policy: { issuer: config.publicUrl, ttlMs: tokenTimes.tokenTtlMs, skewMs: CLOCK_SKEW_MS } });
@@ -160,14 +164,14 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       background,
       publicUrl: config.publicUrl,
     });
-    const invitations = new InvitationService({ db, audit, mailer, orgs, publicUrl: config.publicUrl });
-    const tokens = new ApiTokenService({ db, audit, invalidation, members: memberAccess, maxTtlS: config.tokenMaxTtlS, tenancy: storage.tenancy });
+    const invitations = new InvitationService({ db, audit, mailer, orgs, quotas, publicUrl: config.publicUrl });
+    const tokens = new ApiTokenService({ db, audit, invalidation, members: memberAccess, quotas, maxTtlS: config.tokenMaxTtlS, tenancy: storage.tenancy });
     const allowlist = new IpAllowlist({ db, audit, invalidation, log });
     const emergency = new EmergencyAccess({ db, audit, throttle, mailer, background, allowlist, allowanceMs: config.emergencyAccessS * 1000 });
     const services: Services = {
       identity,
       recovery,
-      signup: new OpenSignup({ db, audit, orgs, identity, sessions, throttle, mailer, background, publicUrl: config.publicUrl }),
+      signup: new OpenSignup({ db, audit, orgs, identity, sessions, throttle, mailer, background, quotas, publicUrl: config.publicUrl }),
       acceptance: new InvitationAcceptance({ db, audit, invitations, identity, sessions, twoFactor, throttle }),
       invitations,
       members: new MemberService({ db, audit, invalidation, sessions, tokens }),
@@ -180,7 +184,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       twoFactor,
       orgs,
       projects,
-      secrets: new SecretService({ db, keyring, audit, projects, invalidation, stepUp: stepUpPolicyOf(config), valueCache: { ttlMs: config.valueCacheTtlMs, maxBytes: config.valueCacheMaxBytes } }),
+      secrets: new SecretService({ db, keyring, audit, projects, invalidation, quotas, stepUp: stepUpPolicyOf(config), valueCache: { ttlMs: config.valueCacheTtlMs, maxBytes: config.valueCacheMaxBytes } }),
       rotation: new KeyRotationService({ db, keyring, audit }),
       tokens,
       audit,
@@ -196,6 +200,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       }),
       csrf: new CsrfTokens(rootKey),
       security: new SecurityOverview({ db, tenancy: storage.tenancy, audit, orgs, throttle, startedAt: clock() }),
+      quotas,
     };
     const setupToken = await services.identity.prepareSetup(clock());
     const periodic = new PeriodicWork(log);
@@ -207,7 +212,10 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     });
     const lifecycle = { draining: false };
     const metrics = auditWrites ? new Metrics({ throttle, security: services.security, auditWrites, sinks: auditSinks, clock }) : null;
-    const app = await buildApp(services, { config, log, clock, lifecycle, tenancy: storage.tenancy, metrics });
+    // THE rate-limit store seam (docs/rate-limits.md): this instance's memory; a cluster passes a
+    // shared store here (http/rate-limit/store.ts `flexibleStore` over RateLimiterRedis).
+    const rateLimits = { store: new MemoryWindowStore(), onRefusal: (limit: LimitName) => throttle.countRefusal(limit) };
+    const app = await buildApp(services, { config, log, clock, lifecycle, tenancy: storage.tenancy, metrics, rateLimits });
     let metricsListener: MetricsListener | null = null;
     await sinkDispatcher.start();
     // TLS: begin (docs/tls.md)

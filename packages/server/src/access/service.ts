@@ -1,4 +1,5 @@
 import type { AuditService } from '../audit/service.js';
+import type { OrgQuotas } from '../orgs/quotas.js';
 import { auditContextOf, iso, isoOrNull, type RequestContext } from '../context.js';
 import { constantTimeEqual, newId, newToken, tokenDigest } from '../crypto/random.js';
 import { AppError, notFound } from '../errors.js';
@@ -87,7 +88,15 @@ export class ApiTokenService {
   readonly #pendingUses = new Map<string, number>();
 
   constructor(
-    private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; members: Pick<MemberAccessLoader, 'standing'>; maxTtlS: number; tenancy: Pick<Tenancy, 'runAsSystem'> },
+    private readonly deps: {
+      db: Db;
+      audit: AuditService;
+      invalidation: Invalidation;
+      members: Pick<MemberAccessLoader, 'standing'>;
+      quotas: Pick<OrgQuotas, 'assertRoom'>;
+      maxTtlS: number;
+      tenancy: Pick<Tenancy, 'runAsSystem'>;
+    },
   ) {
     const reaches = (t: CachedToken, projectId?: string, environmentId?: string) =>
       t.row.grants.some((g) => g.project_id === projectId || (environmentId !== undefined && g.environment_id === environmentId));
@@ -119,6 +128,7 @@ export class ApiTokenService {
     const clientCert = input.clientCertSha256 ?? null;
     if (clientCert !== null) await this.#assertCertFree(clientCert, ctx.now, null);
     await this.deps.db.transaction().execute(async (trx) => {
+      await this.deps.quotas.assertRoom(trx, p.orgId, 'tokens', 1, ctx.now);
       await store.insertApiToken(
         trx,
         rowOf({ id, orgId: p.orgId, name, token, createdBy: p.userId, owner: input.owner, type, access: type === input.type ? null : (input.access ?? null), permissions, ips, now: ctx.now, expiresAt, clientCert }),

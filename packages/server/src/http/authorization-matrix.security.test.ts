@@ -128,6 +128,10 @@ const MATRIX: Record<string, Rule> = {
   'PATCH /api/v1/org/allowlist': S('admin'),
   'POST /api/v1/org/allowlist/entries': S('admin'),
   'DELETE /api/v1/org/allowlist/entries/:cidr': S('admin'),
+  // Plans: an org's admins read their own; another org's, or a change, is the instance operator's (owner of the first org).
+  'GET /api/v1/org/plan': S('admin'),
+  'GET /api/v1/orgs/:org/plan': S('owner'),
+  'PUT /api/v1/orgs/:org/plan': S('owner'),
   'POST /api/v1/admin/rotate-keys': S('admin'),
   'POST /api/v1/admin/reencrypt': S('admin'),
   'POST /api/v1/admin/rotate-signing-key': S('admin'),

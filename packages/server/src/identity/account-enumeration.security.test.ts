@@ -41,11 +41,12 @@ describe('sign-up answers say nothing about accounts or the org setting', () => 
   };
 
   it('answers byte for byte the same, a closed org included', async () => {
-    const closedSrv = await startServer();
+    // From a fresh address too: the RateLimit-* headers then describe a first request, as in every case below.
+    const closedSrv = await startServer({ env: { KEYNEST_TRUST_PROXY: '127.0.0.1' } });
     let closed: ApiAnswer;
     try {
       await setupOwner(closedSrv);
-      closed = await api(closedSrv)('POST', '/api/v1/auth/signup', { email: OWNER.email, password: PASSWORD });
+      closed = await api(closedSrv)('POST', '/api/v1/auth/signup', { email: OWNER.email, password: PASSWORD }, { headers: { 'x-forwarded-for': '198.51.100.250' } });
     } finally {
       await closedSrv.close();
     }

@@ -13,7 +13,7 @@ import { isUniqueViolation } from '../storage/dialect.js';
 import type { Db } from '../storage/database.js';
 import { PasswordChecker, type PasswordPolicy } from './password-policy.js';
 import type { SessionCredentials, SessionService } from './sessions.js';
-import { deleteSetting, getSetting, insertSetting, putSetting } from './settings-store.js';
+import { deleteSetting, getSetting, insertSetting, OPERATOR_ORG_SETTING, putSetting } from './settings-store.js';
 import * as store from './store.js';
 import type { SecurityNotices } from './notices.js';
 import type { LoginThrottle } from './throttle.js';
@@ -104,6 +104,8 @@ export class IdentityService {
         await insertSetting(trx, SETUP_DONE, String(ctx.now), ctx.now);
         await deleteSetting(trx, SETUP_TOKEN_DIGEST);
         const org = await this.deps.orgs.createOrg(trx, input.orgName.trim(), ctx.now);
+        // Its owners operate the instance (orgs/quotas.ts: setting plans).
+        await putSetting(trx, OPERATOR_ORG_SETTING, org.id, ctx.now);
         const userId = newId('usr');
         await store.insertUser(trx, { id: userId, email, passwordHash, now: ctx.now });
         await store.insertMembership(trx, { orgId: org.id, userId, role: 'owner', now: ctx.now });

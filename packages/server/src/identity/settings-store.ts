@@ -1,6 +1,9 @@
 import type { Db } from '../storage/database.js';
 
 /** Instance-wide settings (the setup latch and the setup token's digest). */
+/** The org made at setup, whose owners operate the instance (orgs/quotas.ts). */
+export const OPERATOR_ORG_SETTING = 'operator_org';
+
 export function getSetting(db: Db, name: string) {
   return db.selectFrom('instance_settings').select('value').where('name', '=', name).executeTakeFirst();
 }

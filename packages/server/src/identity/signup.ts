@@ -11,6 +11,7 @@ import type { OrgService } from '../orgs/service.js';
 import { isUniqueViolation } from '../storage/dialect.js';
 import type { Db } from '../storage/database.js';
 import { createMember } from './new-member.js';
+import type { OrgQuotas } from '../orgs/quotas.js';
 import { normalizeEmail, type IdentityService, type SignedIn } from './service.js';
 import type { SessionService } from './sessions.js';
 import { deleteExpiredSignupRequests, findSignupRequest, findUserByEmail, insertSignupRequest, useSignupRequest, voidSignupRequests } from './signup-store.js';
@@ -49,6 +50,7 @@ export class OpenSignup {
       throttle: Pick<LoginThrottle, 'admitRequest'>;
       mailer: Mailer;
       background: BackgroundWork;
+      quotas: Pick<OrgQuotas, 'assertRoom'>;
       publicUrl: string;
     },
   ) {}
@@ -89,6 +91,8 @@ export class OpenSignup {
         if (!(await useSignupRequest(trx, row.token_digest, ctx.now))) throw invalidSignup();
         if (await findUserByEmail(trx, row.email)) throw invalidSignup('An account with this email exists already: sign in with it');
         await voidSignupRequests(trx, row.email, ctx.now);
+        // A new member takes a seat of the org's plan (403 quota_exceeded when none is free).
+        await this.deps.quotas.assertRoom(trx, org.id, 'members', 1, ctx.now);
         const member = { email: row.email, passwordHash: row.password_hash, org, role: settings.role, method: 'open_signup' as const };
         return createMember(trx, this.deps, member, ctx, { rememberMe: input.rememberMe === true });
       });

@@ -24,7 +24,16 @@ export interface ThrottlePolicy {
  * The limit that refused an attempt before it was verified (`429`, or `423` for a locked account):
  * a name from code, so a metric label made of it stays a short fixed list.
  */
-export type ThrottleLimit = 'sign-in/ip' | 'sign-in/account+ip' | 'sign-in/locked' | `${RequestPurpose}/ip` | `${RequestPurpose}/account+ip` | `${RequestPurpose}/account`;
+export type ThrottleLimit =
+  | 'sign-in/ip'
+  | 'sign-in/account+ip'
+  | 'sign-in/locked'
+  | `${RequestPurpose}/ip`
+  | `${RequestPurpose}/account+ip`
+  | `${RequestPurpose}/account`
+  // The HTTP rate limiter's (http/rate-limit/): a rule (`http/auth/ip`) or an org's plan, counted here too.
+  | `http/${string}`
+  | 'plan/requests-per-minute';
 
 /**
  * What the brakes did since this instance started, for metrics and the security status: numbers by
@@ -159,6 +168,14 @@ export class LoginThrottle {
     count(this.#failures, reason);
     if (outcome.lockedUntil !== null) this.#lockouts++;
     return outcome;
+  }
+
+  /**
+   * Counts a refusal of the HTTP rate limiter (http/rate-limit/) with the brakes' own, so metrics
+   * and the security status show every 429 of this instance in one place, by limit.
+   */
+  countRefusal(limit: ThrottleLimit): void {
+    count(this.#refusals, limit);
   }
 
   /** What the brakes did since this instance started (live views, read at a scrape). */

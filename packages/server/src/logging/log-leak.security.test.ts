@@ -246,6 +246,11 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
 
     expect(await call(session, 'GET', '/api/v1/org/settings'), 200);
     expect(await call(session, 'PATCH', '/api/v1/org/settings', { require2fa: 'off' }), 200);
+    // Plans: the org's own, and (as the instance operator) setting it and back to the default.
+    expect(await call(session, 'GET', '/api/v1/org/plan'), 200);
+    expect(await call(session, 'PUT', '/api/v1/orgs/Acme/plan', { plan: 'team' }), 200);
+    expect(await call(session, 'GET', '/api/v1/orgs/Acme/plan'), 200);
+    expect(await call(session, 'PUT', '/api/v1/orgs/Acme/plan', { plan: null }), 200);
 
     // Without SMTP, mailed links land in the outbox: the newest of a kind, not yet seen.
     const seenLinks = new Set<string>();

@@ -1,4 +1,5 @@
 import { canGrant } from '../access/policy.js';
+import type { OrgQuotas } from './quotas.js';
 import { signedInUser } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { auditContextOf, iso, type AnonymousContext, type RequestContext } from '../context.js';
@@ -53,7 +54,7 @@ export interface LiveInvitation {
  * - every change is audited in its own transaction, without the token.
  */
 export class InvitationService {
-  constructor(private readonly deps: { db: Db; audit: AuditService; mailer: Mailer; orgs: Pick<OrgService, 'getOrg'>; publicUrl: string }) {}
+  constructor(private readonly deps: { db: Db; audit: AuditService; mailer: Mailer; orgs: Pick<OrgService, 'getOrg'>; quotas: Pick<OrgQuotas, 'assertRoom'>; publicUrl: string }) {}
 
   async create(ctx: RequestContext, input: { email: string; role: RoleRef }): Promise<InvitationInfo> {
     const inviter = signedInUser(ctx);
@@ -71,6 +72,8 @@ export class InvitationService {
       for (const old of replaced) {
         await this.deps.audit.record(trx, auditContextOf(ctx), { action: 'invitation.revoke', target: { type: 'invitation', id: old, name: email }, details: { reason: 'replaced', by: id } });
       }
+      // A pending invitation holds a member's seat of the plan (the one it replaced gave its own back).
+      await this.deps.quotas.assertRoom(trx, inviter.orgId, 'members', 1, ctx.now);
       await insertInvitation(trx, { id, orgId: inviter.orgId, email, role: wanted.role, roleId: wanted.roleId, digest: tokenDigest(token), invitedBy: inviter.userId, now: ctx.now, expiresAt });
       await this.deps.audit.record(trx, auditContextOf(ctx), {
         action: 'invitation.create',

@@ -1,4 +1,5 @@
 import { can, canSeeEnvironment, canSeeProject } from '../access/policy.js';
+import type { OrgQuotas } from '../orgs/quotas.js';
 import type { Principal } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { auditContextOf, iso, type RequestContext } from '../context.js';
@@ -46,7 +47,7 @@ export class ProjectService {
   /** org/project/environment references to ids: every secret request starts with this lookup. */
   readonly #targets = new TtlCache<string, ProjectEnvironmentRow>(HOT_CACHE_TTL_MS, HOT_CACHE_MAX_ENTRIES);
 
-  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; clock: Clock }) {
+  constructor(private readonly deps: { db: Db; audit: AuditService; invalidation: Invalidation; clock: Clock; quotas: Pick<OrgQuotas, 'assertRoom'> }) {
     deps.invalidation.subscribe((e) => {
       if (e.type === 'project.deleted' || e.type === 'environment.deleted') this.#targets.clear();
     });
@@ -114,6 +115,7 @@ export class ProjectService {
     const id = newId('prj');
     try {
       await this.deps.db.transaction().execute(async (trx) => {
+        await this.deps.quotas.assertRoom(trx, orgId, 'projects', 1, ctx.now);
         await store.insertProject(trx, { id, orgId, name, now: ctx.now });
         // One millisecond apart, so listing by creation time keeps the order they were given in.
         for (const [i, env] of envNames.entries()) await store.insertEnvironment(trx, { id: newId('env'), orgId, projectId: id, name: env, now: ctx.now + i });

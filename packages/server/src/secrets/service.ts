@@ -1,4 +1,5 @@
 import { can, canSeeEnvironment, stepUpRequired, type StepUpPolicy } from '../access/policy.js';
+import type { OrgQuotas } from '../orgs/quotas.js';
 import { actorOf } from '../access/principal.js';
 import type { AuditService } from '../audit/service.js';
 import { auditContextOf, iso, isoOrNull, type RequestContext } from '../context.js';
@@ -85,6 +86,7 @@ export class SecretService {
       audit: AuditService;
       projects: ProjectService;
       invalidation: Invalidation;
+      quotas: Pick<OrgQuotas, 'assertRoom'>;
       /** Values reached through a reference need the same recent sign-in as a direct read. */
       stepUp: StepUpPolicy;
       valueCache: { ttlMs: number; maxBytes: number };
@@ -228,6 +230,7 @@ export class SecretService {
       const row = await store.findSecret(trx, ctx.principal.orgId, target.environment.id, key);
       if (!row) throw notFound('secret');
       if (row.deleted_at === null) throw new AppError('secret_not_deleted', `${key} is not deleted`);
+      await this.deps.quotas.assertRoom(trx, ctx.principal.orgId, 'secrets', 1, ctx.now);
       const a = actorOf(ctx.principal);
       const ok = await store.setDeleted(trx, { orgId: ctx.principal.orgId, id: row.id, version: row.current_version, deletedAt: null, now: ctx.now, actorType: a.type, actorId: a.id });
       if (!ok) throw new AppError('version_conflict', `${key} was changed by another writer`);
@@ -281,6 +284,9 @@ export class SecretService {
         ? await this.#findSecret.execute(trx, orgId, target.environment.id, items[0]!.key)
         : await store.findSecretsByKeys(trx, orgId, target.environment.id, items.map((i) => i.key));
     const existing = new Map(found.map((r) => [r.key, r]));
+    // Keys that become live count against the plan's secrets (403 quota_exceeded), before any is written.
+    const adding = items.filter((it) => existing.get(it.key)?.deleted_at !== null).length;
+    await this.deps.quotas.assertRoom(trx, orgId, 'secrets', adding, ctx.now);
     const dataKey = await this.deps.keyring.activeKey(trx, orgId);
     const a = actorOf(ctx.principal);
     const results: WriteResult[] = [];

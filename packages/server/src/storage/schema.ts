@@ -27,6 +27,8 @@ export interface Database {
     signup_role: string;
     /** Days audit records are kept; null = the deployment's (an org may only keep them longer). */
     audit_retention_days: number | null;
+    /** The org's plan (orgs/plans.ts); null = the instance default (KEYNEST_DEFAULT_PLAN). */
+    plan: Generated<string | null>;
   };
   users: { id: string; email: string; password_hash: string; created_at: number; email_verified_at: number | null };
   user_tokens: { token_digest: string; user_id: string; purpose: 'password_reset' | 'email_verification'; created_at: number; expires_at: number; used_at: number | null };
