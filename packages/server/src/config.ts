@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { tokenDigest } from './crypto/random.js';
 import { parseAuditSinkConfig, type AuditSinkConfig } from './audit/sinks/config.js';
+import { parseClusterConfig, type ClusterConfig } from './cluster/config.js';
 import { ConfigError } from './errors.js';
 import { GeoIp, GeoIpDatabaseError } from './geo/geoip.js';
 import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-policy.js';
@@ -74,6 +75,8 @@ export interface Config {
   geoIp: GeoIp | undefined;
   /** How Prometheus reads /metrics (docs/metrics.md); null: metrics are off and cost nothing. */
   metrics: MetricsExposure | null;
+  /** Redis for a cluster of instances, and the drain at SIGTERM (docs/cluster.md). */
+  cluster: ClusterConfig;
 }
 
 /**
@@ -145,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     valueCacheMaxBytes: integer(vars, 'KEYNEST_VALUE_CACHE_MAX_MB', 64, 1, 4096) * 1024 * 1024,
     geoIp: geoIpDatabase(vars.KEYNEST_GEOIP_DB),
     metrics: metricsExposure(vars, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
+    cluster: parseClusterConfig(vars, integer),
   };
 }
 

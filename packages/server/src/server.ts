@@ -16,6 +16,7 @@ import { AuditIntegrity } from './audit/integrity.js';
 import { AuditKeys } from './audit/keys.js';
 import { SensitiveStrings } from './audit/sensitive.js';
 import { Invalidation } from './cache.js';
+import { Cluster, Readiness } from './cluster/index.js';
 import { Keyring } from './crypto/keyring.js';
 import { loadRootKey } from './crypto/root-key.js';
 import { AccessTokens } from './identity/access-tokens.js';
@@ -65,6 +66,13 @@ export interface KeyNest {
   settled(): Promise<void>;
   /** `quiesce`, then closes the database. */
   close(): Promise<void>;
+  /**
+   * The first step of a drain (SIGTERM): /readyz answers 503 and every answer carries
+   * `Connection: close`, while requests are still accepted (docs/cluster.md).
+   */
+  beginDrain(): void;
+  /** Redis and the rate-limit store (docs/cluster.md); `link` is null without KEYNEST_REDIS_URL. */
+  cluster: Cluster;
   /** Streams audit records to sinks; `drain` and `whenDelivered` let tests wait for deliveries. */
   auditSinkDispatcher: AuditSinkDispatcher;
 }
@@ -79,6 +87,7 @@ const CLOCK_SKEW_MS = 30_000;
 /** The composition root: config -> storage -> migrations -> keyring -> services -> app. */
 export async function createKeyNest(config: Config, log: Logger, clock: Clock): Promise<KeyNest> {
   const storage = await openStorage(config);
+  let cluster: Cluster | undefined;
   try {
     await storage.migrate();
     const rootKey = loadRootKey(config.rootKey, config.dataDir, log);
@@ -94,6 +103,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const sensitive = new SensitiveStrings(rootKey);
     await auditKeys.init(clock());
     const invalidation = new Invalidation();
+    cluster = await Cluster.start(config.cluster, { invalidation, log, clock });
     const orgs = new OrgService({ db, keyring, audit, invalidation, defaults: { sessionLimit: config.sessionsPerUser, passwordPolicy: config.passwordPolicy, auditRetentionDays: config.auditRetentionDays } });
     const projects = new ProjectService({ db, audit, invalidation, clock });
     const tokenTimes = { tokenTtlMs: config.accessTokenTtlS * 1000, skewMs: CLOCK_SKEW_MS };
@@ -125,6 +135,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const throttle = new LoginThrottle({
       db,
       policy: { lockoutThreshold: config.lockoutThreshold, lockoutS: config.lockoutS, perIp: config.loginRatePerIp, perAccountIp: config.loginRatePerAccountIp },
+      limiters: cluster.limiters,
     });
     // Bound late: IdentityService needs twoFactor, and twoFactor reports failures through it.
     let identity: IdentityService | undefined;
@@ -196,9 +207,11 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     periodic.every(AUDIT_PURGE_INTERVAL_MS, 'audit retention purge', async () => {
       await services.auditIntegrity.purge(clock());
     });
-    const lifecycle = { draining: false };
+    const lifecycle = { started: false, draining: false };
+    // The keyring is usable once built from the root key (a sealed state would answer false here).
+    const readiness = new Readiness({ db, lifecycle, redis: cluster.link, keyringReady: () => true });
     const metrics = auditWrites ? new Metrics({ throttle, security: services.security, auditWrites, sinks: auditSinks, clock }) : null;
-    const app = await buildApp(services, { config, log, clock, lifecycle, tenancy: storage.tenancy, metrics });
+    const app = await buildApp(services, { config, log, clock, lifecycle, readiness, tenancy: storage.tenancy, metrics });
     let metricsListener: MetricsListener | null = null;
     await sinkDispatcher.start();
     let quiescing: Promise<void> | null = null;
@@ -214,6 +227,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         await sinkDispatcher.stop();
         await signingKeys.close();
         await mailer.close();
+        await cluster?.close();
       })());
     if (metrics && config.metrics?.listener) {
       try {
@@ -230,6 +244,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       }
     }
     let closing: Promise<void> | null = null;
+    lifecycle.started = true;
+    const started = cluster;
     return {
       app,
       storage,
@@ -240,6 +256,10 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       quiesce,
       settled: () => background.settled(),
       auditSinkDispatcher: sinkDispatcher,
+      cluster: started,
+      beginDrain: () => {
+        lifecycle.draining = true;
+      },
       close: () =>
         (closing ??= (async () => {
           await quiesce();
@@ -247,6 +267,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         })()),
     };
   } catch (err) {
+    await cluster?.close();
     await storage.close();
     throw err;
   }
