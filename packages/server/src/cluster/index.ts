@@ -21,19 +21,21 @@ export class Cluster {
   private constructor(
     /** Null without KEYNEST_REDIS_URL. */
     readonly link: RedisLink | null,
+    readonly bus: ClusterBus | null,
     readonly limiters: LimiterStore,
   ) {}
 
   static async start(config: ClusterConfig, deps: { invalidation: Invalidation; log: Logger; clock: Clock }): Promise<Cluster> {
-    if (config.redisUrl === undefined) return new Cluster(null, memoryLimiters);
+    if (config.redisUrl === undefined) return new Cluster(null, null, memoryLimiters);
     const link = await RedisLink.connect(config.redisUrl, deps.log);
+    const bus = new ClusterBus({ link, invalidation: deps.invalidation, prefix: config.redisPrefix, clock: deps.clock, log: deps.log });
     try {
-      await new ClusterBus({ link, invalidation: deps.invalidation, prefix: config.redisPrefix, clock: deps.clock, log: deps.log }).start();
+      await bus.start();
     } catch (err) {
       await link.close();
       throw err;
     }
-    return new Cluster(link, redisLimiters(link, config.redisPrefix));
+    return new Cluster(link, bus, redisLimiters(link, config.redisPrefix));
   }
 
   async close(): Promise<void> {
