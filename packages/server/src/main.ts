@@ -9,8 +9,8 @@ import path from 'node:path';
 /**
  * The process entry (`keynest serve`): starts the server and resolves once it has shut down after
  * SIGTERM/SIGINT. The drain (docs/cluster.md): /readyz turns 503 and answers carry
- * `Connection: close` at once; new connections are still taken for KEYNEST_DRAIN_GRACE_MS, so a
- * load balancer notices before any is refused; then the listener closes, in-flight requests finish
+ * `Connection: close` at once; after SIGTERM new connections are still taken for
+ * KEYNEST_DRAIN_GRACE_MS, so a load balancer notices before any is refused; then the listener closes, in-flight requests finish
  * (within KEYNEST_SHUTDOWN_TIMEOUT_MS), and the database and Redis close. A bad setting ends the
  * process with one line naming it.
  */
@@ -65,9 +65,11 @@ export async function runServer(overrides: ConfigOverrides = {}): Promise<void> 
     const stop = async (signal: NodeJS.Signals) => {
       process.off('SIGHUP', reopen);
       keynest.beginDrain();
-      const { drainGraceMs } = config.cluster;
-      log.info({ signal, drainGraceMs }, 'shutting down: /readyz answers 503; new connections are refused after the grace period, then in-flight requests finish');
-      await new Promise((r) => setTimeout(r, drainGraceMs));
+      // SIGTERM is what orchestrators and rolling restarts send: the load balancer gets its grace.
+      // SIGINT is someone at a terminal pressing Ctrl-C, who wants it to stop now.
+      const graceMs = signal === 'SIGTERM' ? config.cluster.drainGraceMs : 0;
+      log.info({ signal, graceMs }, 'shutting down: /readyz answers 503; new connections are refused after the grace period, then in-flight requests finish');
+      await new Promise((r) => setTimeout(r, graceMs));
       const force = setTimeout(() => {
         log.error('shutdown timed out; exiting');
         process.exit(1);
