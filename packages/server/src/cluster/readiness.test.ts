@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import type { TestServer } from '../testing.js';
 import { startServer } from '../test-support/server.js';
 import { api, assertError, OWNER, request, setupOwner } from '../test-support/api.js';
@@ -54,6 +55,28 @@ describe('/healthz and /readyz on one instance', () => {
     const health = await request(srv, null, 'GET', '/healthz');
     assert.equal(health.status, 200);
     assert.equal(health.headers.get('connection'), 'close');
+  });
+});
+
+describe('/readyz when the database is gone', () => {
+  it('answers 503 "unavailable" naming the database, and nothing of the error', async () => {
+    const srv = await startServer({ leakCheck: false });
+    try {
+      await srv.keynest.storage.close();
+      const ready = await readyz(srv);
+      assert.equal(ready.status, 503);
+      assert.deepEqual(ready.body, { status: 'unavailable', database: 'down', redis: 'off', keyring: 'ready' });
+      assert.equal((await request(srv, null, 'GET', '/healthz')).status, 200, 'alive all the same');
+    } finally {
+      // Its database is already closed: closing again may complain, and cannot drop its schema.
+      await srv.close().catch(() => {});
+      if (srv.schema) {
+        const client = new pg.Client({ connectionString: process.env.KEYNEST_TEST_DATABASE_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS ${client.escapeIdentifier(srv.schema)} CASCADE`);
+        await client.end();
+      }
+    }
   });
 });
 
