@@ -17,13 +17,17 @@ import type { Clock } from './context.js';
 import { registerAccessControl } from './http/access.js';
 import { registerErrorHandling } from './http/errors.js';
 import { registerSecurityHeaders } from './http/headers.js';
+import { registerBodyLimits } from './http/body-limits.js';
+import { applyServerTimeouts, clientErrorHandler } from './http/connections.js';
+import { registerCors } from './http/cors.js';
+import { registerCsrfProtection, type CsrfTokens } from './http/csrf.js';
 import { registerValidation } from './http/validation.js';
 import { identityRoutes } from './identity/routes.js';
 import type { IdentityService } from './identity/service.js';
 import { recoveryRoutes } from './identity/recovery-routes.js';
 import type { AccountRecovery } from './identity/recovery.js';
 import { sessionRoutes } from './identity/session-routes.js';
-import { tokenRoutes as sessionTokenRoutes } from './identity/token-routes.js';
+import { refreshCookieCredential, tokenRoutes as sessionTokenRoutes } from './identity/token-routes.js';
 import type { SigningKeys } from './identity/signing-keys.js';
 import type { SessionService } from './identity/sessions.js';
 import { twoFactorRoutes } from './identity/two-factor-routes.js';
@@ -83,6 +87,7 @@ export interface Services {
   auditSensitive: SensitiveStrings;
   alerts: AlertService;
   security: SecurityOverview;
+  csrf: CsrfTokens;
 }
 
 export const SERVER_VERSION = '0.1.0';
@@ -102,8 +107,11 @@ export async function buildApp(
     // A hop count is valid at run time (proxy-addr); this overload of Fastify's types omits it.
     trustProxy: config.trustProxy as boolean | string[],
     childLoggerFactory: (logger, bindings, opts) => lazyChildLogger(logger as Logger, bindings, opts),
-    requestTimeout: 30_000,
-    connectionTimeout: 60_000,
+    // Slow clients (docs/http-hardening.md#timeouts); the headers deadline is set in applyServerTimeouts.
+    requestTimeout: config.httpTimeouts.requestMs,
+    connectionTimeout: config.httpTimeouts.socketIdleMs,
+    keepAliveTimeout: config.httpTimeouts.keepAliveMs,
+    clientErrorHandler,
     // A request that reaches a closing server arrived on a connection that was already open (new
     // ones are refused): answering it (with `Connection: close`) fails nobody; a 503 would fail it.
     return503OnClosing: false,
@@ -111,6 +119,7 @@ export async function buildApp(
     // Typed as the plain instance: our pino Logger is a FastifyBaseLogger, but the generic would
     // otherwise leak into every route module's signature.
   }) as unknown as FastifyInstance;
+  applyServerTimeouts(app.server, config.httpTimeouts);
   // The API takes only JSON (415 otherwise). Fastify's built-in text/plain parser would accept
   // bodies that a browser may send cross-site without a preflight.
   app.removeContentTypeParser('text/plain');
@@ -120,6 +129,8 @@ export async function buildApp(
   registerValidation(app);
   registerErrorHandling(app);
   registerSecurityHeaders(app);
+  registerCors(app, { allowedOrigins: config.corsOrigins });
+  registerBodyLimits(app, { bodyLimitBytes: config.bodyLimitBytes });
   // Without this a keep-alive connection whose request was in flight at SIGTERM stays open until
   // its idle timeout, and the drain waits for it.
   app.addHook('onSend', (_req, reply, payload, done) => {
@@ -136,6 +147,8 @@ export async function buildApp(
     stepUp: stepUpPolicyOf(config),
     tenancy,
   });
+  // After access control's tenant context, before any route's own hooks (authentication among them).
+  registerCsrfProtection(app, { tokens: services.csrf, cookies: [refreshCookieCredential(services.sessions)], publicUrl: config.publicUrl });
 
   await app.register(swagger, {
     openapi: {

@@ -8,6 +8,7 @@ import { ConfigError } from './errors.js';
 import { GeoIp, GeoIpDatabaseError } from './geo/geoip.js';
 import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-policy.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm } from './identity/signing-keys.js';
+import type { HttpTimeouts } from './http/connections.js';
 
 /**
  * Every setting of the server, read once at start from KEYNEST_* environment variables (and an
@@ -75,6 +76,11 @@ export interface Config {
   geoIp: GeoIp | undefined;
   /** How Prometheus reads /metrics (docs/metrics.md); null: metrics are off and cost nothing. */
   metrics: MetricsExposure | null;
+  // HTTP hardening (docs/http-hardening.md).
+  /** Origins whose pages may call the API from a browser (CORS), exactly as browsers send them; empty: none. */
+  corsOrigins: string[];
+  /** How long a slow or idle client may hold a connection. */
+  httpTimeouts: HttpTimeouts;
   /** Redis for a cluster of instances, and the drain at SIGTERM (docs/cluster.md). */
   cluster: ClusterConfig;
 }
@@ -148,6 +154,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     valueCacheMaxBytes: integer(vars, 'KEYNEST_VALUE_CACHE_MAX_MB', 64, 1, 4096) * 1024 * 1024,
     geoIp: geoIpDatabase(vars.KEYNEST_GEOIP_DB),
     metrics: metricsExposure(vars, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
+    corsOrigins: corsOrigins(vars.KEYNEST_CORS_ORIGINS),
+    httpTimeouts: httpTimeouts(vars),
     cluster: parseClusterConfig(vars, integer),
   };
 }
@@ -345,4 +353,43 @@ function metricsExposure(vars: Record<string, string | undefined>, mainPort: num
   const host = vars.KEYNEST_METRICS_HOST ?? '127.0.0.1';
   if (!isIP(host) && host !== 'localhost') throw new ConfigError('KEYNEST_METRICS_HOST', `must be an IP address or localhost, got "${host}"`);
   return { tokenDigest: token === undefined ? undefined : tokenDigest(token), listener: { host, port } };
+}
+
+// --- HTTP hardening (docs/http-hardening.md) ---
+
+/**
+ * Comma-separated origins, each exactly as a browser sends it in `Origin` (scheme, host, and a
+ * port only when not the default; no path, no trailing slash), so that matching is plain equality.
+ * Wildcards (`*`, `https://*.example.com`) and `null` are refused: an API that holds secrets names
+ * the pages it trusts.
+ */
+function corsOrigins(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const list = raw.split(',').map((s) => s.trim());
+  for (const entry of list) {
+    if (entry.includes('*') || entry === 'null') throw new ConfigError('KEYNEST_CORS_ORIGINS', `"${entry}" is not allowed: list the exact origins (https://app.example.com)`);
+    let url: URL | null = null;
+    try {
+      url = new URL(entry);
+    } catch {
+      /* refused below */
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== entry) {
+      const hint = url && (url.protocol === 'https:' || url.protocol === 'http:') ? ` (did you mean ${url.origin}?)` : '';
+      throw new ConfigError('KEYNEST_CORS_ORIGINS', `"${entry}" is not an origin such as https://app.example.com${hint}`);
+    }
+  }
+  return [...new Set(list)];
+}
+
+function httpTimeouts(vars: Record<string, string | undefined>): HttpTimeouts {
+  const t: HttpTimeouts = {
+    headersMs: integer(vars, 'KEYNEST_HEADERS_TIMEOUT_MS', 10_000, 50, 120_000),
+    requestMs: integer(vars, 'KEYNEST_REQUEST_TIMEOUT_MS', 30_000, 50, 600_000),
+    keepAliveMs: integer(vars, 'KEYNEST_KEEP_ALIVE_TIMEOUT_MS', 5_000, 50, 600_000),
+    socketIdleMs: integer(vars, 'KEYNEST_SOCKET_IDLE_TIMEOUT_MS', 60_000, 50, 600_000),
+  };
+  // Node would otherwise let the headers outlive the request that holds them.
+  if (t.headersMs > t.requestMs) throw new ConfigError('KEYNEST_HEADERS_TIMEOUT_MS', `must not exceed KEYNEST_REQUEST_TIMEOUT_MS (${t.requestMs})`);
+  return t;
 }

@@ -6,6 +6,7 @@
 export const ERROR_CODES = {
   bad_request: 400,
   validation_failed: 400,
+  json_too_deep: 400,
   weak_password: 400,
   invalid_reset_token: 400,
   invalid_verification_token: 400,
@@ -35,6 +36,8 @@ export const ERROR_CODES = {
   reference_forbidden: 403,
   role_not_grantable: 403,
   ip_not_allowed: 403,
+  csrf_failed: 403,
+  cors_origin_not_allowed: 403,
   not_found: 404,
   project_not_found: 404,
   environment_not_found: 404,
@@ -49,6 +52,7 @@ export const ERROR_CODES = {
   alert_rule_not_found: 404,
   sink_not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   already_set_up: 409,
   version_conflict: 409,
   project_exists: 409,
@@ -73,6 +77,7 @@ export const ERROR_CODES = {
   reference_cycle: 422,
   account_locked: 423,
   rate_limited: 429,
+  headers_too_large: 431,
   internal_error: 500,
 } as const;
 

@@ -24,6 +24,7 @@ export const SENSITIVE_FIELDS = [
   'authorization',
   'cookie',
   'set-cookie',
+  'x-csrf-token',
   'rootKey',
   'smtpUrl',
   'secret',

@@ -7,6 +7,7 @@ import { ApiTokenService } from './access/service.js';
 import { buildApp, type Services } from './app.js';
 import { AuditService } from './audit/service.js';
 import { ALERTS_CONSUMER, AlertService } from './alerts/service.js';
+import { mayFire } from './alerts/rules.js';
 import { AuditSinkDispatcher, AuditSinks } from './audit/sinks/index.js';
 import type { Config } from './config.js';
 import type { Clock } from './context.js';
@@ -18,6 +19,7 @@ import { SensitiveStrings } from './audit/sensitive.js';
 import { Invalidation } from './cache.js';
 import { Cluster, Readiness } from './cluster/index.js';
 import { Keyring } from './crypto/keyring.js';
+import { CsrfTokens } from './http/csrf.js';
 import { loadRootKey } from './crypto/root-key.js';
 import { AccessTokens } from './identity/access-tokens.js';
 import { SigningKeys } from './identity/signing-keys.js';
@@ -131,7 +133,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const notices = new SecurityNotices(mailer);
     const alerts = new AlertService({ db, tenancy: storage.tenancy, audit, mailer, log, clock, dedupeMs: config.alertDedupeS * 1000, listeners: [auditSinks] });
     // Alerts are evaluated on the audit stream, behind a cursor of their own like a sink's.
-    sinkDispatcher.addConsumer(ALERTS_CONSUMER, (records) => alerts.consume(records));
+    sinkDispatcher.addConsumer(ALERTS_CONSUMER, (records) => alerts.consume(records), mayFire);
     const throttle = new LoginThrottle({
       db,
       policy: { lockoutThreshold: config.lockoutThreshold, lockoutS: config.lockoutS, perIp: config.loginRatePerIp, perAccountIp: config.loginRatePerAccountIp },
@@ -197,6 +199,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         audit,
         retention: { retentionMs: async (orgId) => (orgId === null ? config.auditRetentionDays : await orgs.auditRetentionDays(orgId)) * DAY_MS },
       }),
+      csrf: new CsrfTokens(rootKey),
       security: new SecurityOverview({ db, tenancy: storage.tenancy, audit, orgs, throttle, startedAt: clock() }),
     };
     const setupToken = await services.identity.prepareSetup(clock());

@@ -38,6 +38,17 @@ export type AlertRule = AlertRuleView & { rule: AlertRuleId };
 
 export type { AlertRuleChange };
 
+/**
+ * The actions some rule looks at (the engine's `#evaluate`). Every read of a value is an audit record
+ * too, and the engine sees them all: the rest are passed over before anything is loaded for them.
+ */
+const WATCHED_ACTIONS: ReadonlySet<string> = new Set(['session.create', 'access.denied', 'account.lock', 'token.create', '2fa.disable']);
+const WATCHED_PREFIX = 'org.allowlist.';
+
+export function mayFire(action: string): boolean {
+  return WATCHED_ACTIONS.has(action) || action.startsWith(WATCHED_PREFIX);
+}
+
 /** Bounds of a counting rule's settings: a window up to a day, a threshold up to a million. */
 export const THRESHOLD_MAX = 1_000_000;
 export const WINDOW_MAX_S = 86_400;

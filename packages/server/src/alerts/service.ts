@@ -10,7 +10,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Db } from '../storage/database.js';
 import type { Tenancy } from '../storage/tenancy.js';
-import { ALERT_RULE_IDS, ALERT_RULES, changedRule, defaultRule, isAlertRule, type AlertRule, type AlertRuleChange, type AlertRuleId } from './rules.js';
+import { ALERT_RULE_IDS, ALERT_RULES, changedRule, defaultRule, isAlertRule, mayFire, type AlertRule, type AlertRuleChange, type AlertRuleId } from './rules.js';
 import * as store from './store.js';
 import { SlidingWindows } from './windows.js';
 
@@ -71,7 +71,7 @@ export class AlertService {
     const rules = new Map<string, Map<AlertRuleId, AlertRule>>();
     for (const record of records) {
       const orgId = record.org_id;
-      if (orgId === null || record.action.startsWith('alert.')) continue;
+      if (orgId === null || !mayFire(record.action)) continue;
       await this.deps.tenancy.runAsOrg(orgId, async () => {
         let own = rules.get(orgId);
         if (!own) rules.set(orgId, (own = await this.#rulesOf(orgId)));

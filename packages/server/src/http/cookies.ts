@@ -7,6 +7,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
  */
 export const REFRESH_COOKIE = '__Host-keynest_refresh';
 
+/**
+ * The CSRF token of the session whose credential cookies the browser holds (http/csrf.ts). Not
+ * HttpOnly: the page reads it and echoes it in X-CSRF-Token, which a page on another origin cannot
+ * do. It is no credential by itself: it is useless without the session's cookies.
+ */
+export const CSRF_COOKIE = '__Host-keynest_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+
 /** One cookie's value from the request, or null. Only our own cookie names are ever asked for. */
 export function readCookie(req: FastifyRequest, name: string): string | null {
   const header = req.headers.cookie;
@@ -18,10 +26,17 @@ export function readCookie(req: FastifyRequest, name: string): string | null {
   return null;
 }
 
-export function setRefreshCookie(reply: FastifyReply, token: string, maxAgeS: number): void {
-  reply.header('set-cookie', `${REFRESH_COOKIE}=${token}; Path=/; Max-Age=${Math.max(0, Math.floor(maxAgeS))}; HttpOnly; Secure; SameSite=Strict`);
+/**
+ * Sets the refresh cookie and, beside it, the CSRF cookie of its session: every state-changing
+ * request the refresh cookie authenticates must echo the latter (http/csrf.ts).
+ */
+export function setRefreshCookie(reply: FastifyReply, token: string, maxAgeS: number, sessionId: string): void {
+  const maxAge = Math.max(0, Math.floor(maxAgeS));
+  reply.header('set-cookie', `${REFRESH_COOKIE}=${token}; Path=/; Max-Age=${maxAge}; HttpOnly; Secure; SameSite=Strict`);
+  reply.header('set-cookie', `${CSRF_COOKIE}=${reply.server.csrf.tokenFor(sessionId)}; Path=/; Max-Age=${maxAge}; Secure; SameSite=Strict`);
 }
 
 export function clearRefreshCookie(reply: FastifyReply): void {
   reply.header('set-cookie', `${REFRESH_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict`);
+  reply.header('set-cookie', `${CSRF_COOKIE}=; Path=/; Max-Age=0; Secure; SameSite=Strict`);
 }

@@ -280,33 +280,45 @@ describe('refresh tokens: single use, rotated, reuse ends the session (with a 10
     assert.equal(await remembered.renew(), false, 'refreshing never extends the absolute lifetime (30 days)');
   });
 
-  it('browsers get the refresh token only in a __Host- HttpOnly Secure SameSite=Strict cookie', async () => {
-    const cookieOf = (res: ApiAnswer) => res.headers.get('set-cookie') ?? '';
+  it('browsers get the refresh token only in a __Host- HttpOnly Secure SameSite=Strict cookie, beside the CSRF cookie', async () => {
+    const cookieOf = (res: ApiAnswer) => res.headers.getSetCookie()[0] ?? '';
     const login = await request(srv, null, 'POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password, refreshTokenDelivery: 'cookie' });
     assert.equal(login.status, 200, login.text);
     assert.equal(login.body.refreshToken, undefined, 'not readable by page scripts');
     const set = cookieOf(login);
     assert.match(set, /^__Host-keynest_refresh=kn_ref_[A-Za-z0-9_-]{43}; Path=\/; Max-Age=43200; HttpOnly; Secure; SameSite=Strict$/);
+    // The CSRF cookie is the one the page may read (not HttpOnly), with the same lifetime.
+    const csrfSet = login.headers.getSetCookie()[1] ?? '';
+    assert.match(csrfSet, /^__Host-keynest_csrf=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=43200; Secure; SameSite=Strict$/);
     const first = /=([^;]+)/.exec(set)![1]!;
+    const csrf = /=([^;]+)/.exec(csrfSet)![1]!;
+    const page = (refreshCookie: string, extra: Record<string, string> = {}) => ({
+      cookie: `theme=dark; __Host-keynest_refresh=${refreshCookie}; __Host-keynest_csrf=${csrf}`,
+      origin: srv.url,
+      'x-csrf-token': csrf,
+      ...extra,
+    });
     // A cookie refresh must be a same-origin JSON request: another site cannot make the browser spend it.
-    assertError(await refresh(undefined, { cookie: `__Host-keynest_refresh=${first}` }), 403, 'forbidden');
-    assertError(await refresh({}, { cookie: `__Host-keynest_refresh=${first}`, 'sec-fetch-site': 'same-site' }), 403, 'forbidden');
-    assertError(await refresh({}, { cookie: `__Host-keynest_refresh=${first}`, 'sec-fetch-site': 'cross-site' }), 403, 'forbidden');
-    const viaCookie = await refresh({}, { cookie: `theme=dark; __Host-keynest_refresh=${first}`, 'sec-fetch-site': 'same-origin' });
+    assertError(await refresh(undefined, page(first)), 403, 'forbidden');
+    assertError(await refresh({}, page(first, { 'sec-fetch-site': 'same-site' })), 403, 'csrf_failed');
+    assertError(await refresh({}, page(first, { 'sec-fetch-site': 'cross-site' })), 403, 'csrf_failed');
+    const viaCookie = await refresh({}, page(first, { 'sec-fetch-site': 'same-origin' }));
     assert.equal(viaCookie.status, 200, viaCookie.text);
     assert.equal(viaCookie.body.refreshToken, undefined);
     const second = /=([^;]+)/.exec(cookieOf(viaCookie))![1]!;
     assert.notEqual(second, first);
+    assert.equal(viaCookie.headers.getSetCookie()[1], csrfSet, 'the same session keeps its CSRF token');
     // Another tab sending the old cookie at once: superseded, and its cookie left alone (the jar has the new one).
-    const otherTab = await refresh({}, { cookie: `__Host-keynest_refresh=${first}` });
+    const otherTab = await refresh({}, page(first));
     assertError(otherTab, 401, 'refresh_token_superseded');
     assert.equal(otherTab.headers.get('set-cookie'), null);
     // The old cookie replayed later: refused, the cookie cleared, and the session over.
     clock.advance(10_001);
-    const replay = await refresh({}, { cookie: `__Host-keynest_refresh=${first}` });
+    const replay = await refresh({}, page(first));
     assertError(replay, 401, 'invalid_refresh_token');
     assert.match(cookieOf(replay), /^__Host-keynest_refresh=; Path=\/; Max-Age=0;/);
-    assertError(await refresh({}, { cookie: `__Host-keynest_refresh=${second}` }), 401, 'invalid_refresh_token');
+    assert.match(replay.headers.getSetCookie()[1] ?? '', /^__Host-keynest_csrf=; Path=\/; Max-Age=0;/);
+    assertError(await refresh({}, page(second)), 401, 'invalid_refresh_token');
     // Sign-out clears the cookie too.
     const again = await request(srv, null, 'POST', '/api/v1/auth/login', { email: OWNER.email, password: OWNER.password, refreshTokenDelivery: 'cookie' });
     const out = await request(srv, again.body.accessToken, 'POST', '/api/v1/auth/logout');

@@ -172,6 +172,19 @@ export class SessionService {
   }
 
   /**
+   * The session a refresh token belongs to, current or already exchanged (live or not), without
+   * spending it: what a CSRF token of a cookie request is bound to (http/csrf.ts). Null for a
+   * token no session ever had.
+   */
+  async sessionOfRefreshToken(refreshToken: string): Promise<string | null> {
+    if (tokenKind(refreshToken) !== 'ref') return null;
+    const digest = tokenDigest(refreshToken);
+    const row = await store.findSessionByRefreshDigest(this.deps.db, digest);
+    if (row && constantTimeEqual(row.token_digest, digest)) return row.id;
+    return (await store.findUsedRefreshToken(this.deps.db, digest))?.id ?? null;
+  }
+
+  /**
    * A refresh token that was already exchanged. Within `refreshReuseGraceS` of its exchange it is
    * answered `refresh_token_superseded` and nothing more: two browser tabs sharing the cookie, or two
    * requests of one client, refreshed at the same moment, and the loser should retry with the token

@@ -3,7 +3,8 @@ import { auditContextOf, type AnonymousContext, type Clock } from '../context.js
 import { AppError } from '../errors.js';
 import type { AuditService } from '../audit/service.js';
 import { anonymousOf, callerOf } from '../http/access.js';
-import { clearRefreshCookie, readCookie, REFRESH_COOKIE, setRefreshCookie } from '../http/cookies.js';
+import { clearRefreshCookie, CSRF_COOKIE, readCookie, REFRESH_COOKIE, setRefreshCookie } from '../http/cookies.js';
+import type { CredentialCookie } from '../http/csrf.js';
 import { isoTime } from '../http/schemas.js';
 import type { SessionCredentials, SessionService } from './sessions.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -14,7 +15,7 @@ export type RefreshTokenDelivery = 'body' | 'cookie';
 export const refreshTokenDelivery = {
   type: 'string',
   enum: ['body', 'cookie'],
-  description: `body (default): the refresh token is in the answer. cookie: it is set as ${REFRESH_COOKIE} (HttpOnly, Secure, SameSite=Strict) and left out of the answer, out of reach of page scripts`,
+  description: `body (default): the refresh token is in the answer. cookie: it is set as ${REFRESH_COOKIE} (HttpOnly, Secure, SameSite=Strict) and left out of the answer, out of reach of page scripts; beside it ${CSRF_COOKIE}, which the page echoes as X-CSRF-Token (docs/http-hardening.md#csrf)`,
 } as const;
 
 /** The JSON of a sign-in or refresh: a session, its access token, and (body delivery) its next refresh token. */
@@ -39,7 +40,7 @@ export const credentialsRequired = ['session', 'accessToken', 'accessTokenExpire
 export function deliverCredentials<T extends SessionCredentials>(reply: FastifyReply, credentials: T, via: RefreshTokenDelivery | undefined, now: number): T | Omit<T, 'refreshToken'> {
   if (via !== 'cookie') return credentials;
   const { refreshToken, ...rest } = credentials;
-  setRefreshCookie(reply, refreshToken, (Date.parse(credentials.session.expiresAt) - now) / 1000);
+  setRefreshCookie(reply, refreshToken, (Date.parse(credentials.session.expiresAt) - now) / 1000, credentials.session.id);
   return rest;
 }
 
@@ -59,6 +60,11 @@ export async function answerSignIn<B, T extends SessionCredentials>(
   return deliverCredentials(reply, await signIn(body as B, ctx), via, ctx.now);
 }
 
+/** The refresh cookie as a credential the CSRF check knows (http/csrf.ts): its session is that of the token. */
+export function refreshCookieCredential(sessions: Pick<SessionService, 'sessionOfRefreshToken'>): CredentialCookie {
+  return { name: REFRESH_COOKIE, sessionOf: (value) => sessions.sessionOfRefreshToken(value) };
+}
+
 export function tokenRoutes(app: FastifyInstance, deps: { sessions: SessionService; signingKeys: SigningKeys; audit: AuditService; clock: Clock }): void {
   const { sessions, signingKeys, clock } = deps;
 
@@ -67,7 +73,7 @@ export function tokenRoutes(app: FastifyInstance, deps: { sessions: SessionServi
     schema: {
       tags: ['identity'],
       summary: 'Exchange a refresh token (single use) for a new access token and a new refresh token',
-      description: `Send the refresh token in the body, or let the browser send the ${REFRESH_COOKIE} cookie with a JSON body {} (a same-origin request). A refresh token used again ends its session (within KEYNEST_REFRESH_REUSE_GRACE_S of its exchange, when set, it is only answered refresh_token_superseded).`,
+      description: `Send the refresh token in the body, or let the browser send the ${REFRESH_COOKIE} cookie with a JSON body {} (a same-origin request with X-CSRF-Token set to the ${CSRF_COOKIE} cookie). A refresh token used again ends its session (within KEYNEST_REFRESH_REUSE_GRACE_S of its exchange, when set, it is only answered refresh_token_superseded).`,
       body: {
         anyOf: [
           { type: 'null' },

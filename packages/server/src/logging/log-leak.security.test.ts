@@ -92,7 +92,9 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     expect(browser, 200);
     keep('browser access token', browser.body.accessToken);
     const cookieOf = (res: ApiAnswer) => keep('refresh cookie', /__Host-keynest_refresh=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!);
-    const viaCookie = await call(null, 'POST', '/api/v1/auth/refresh', {}, { headers: { cookie: `__Host-keynest_refresh=${cookieOf(browser)}` } });
+    const csrf = keep('CSRF token', /__Host-keynest_csrf=([^;]+)/.exec(browser.headers.get('set-cookie') ?? '')![1]!);
+    const pageHeaders = { cookie: `__Host-keynest_refresh=${cookieOf(browser)}; __Host-keynest_csrf=${csrf}`, origin: srv.url, 'x-csrf-token': csrf };
+    const viaCookie = await call(null, 'POST', '/api/v1/auth/refresh', {}, { headers: pageHeaders });
     expect(viaCookie, 200);
     cookieOf(viaCookie);
     keep('cookie-refreshed access token', viaCookie.body.accessToken);

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { constantTimeEqual, tokenDigest } from '../crypto/random.js';
+import { SECURITY_HEADERS } from '../http/headers.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from './service.js';
 
@@ -73,7 +74,7 @@ export class MetricsListener {
 async function answer(req: IncomingMessage, res: ServerResponse, metrics: Metrics, opts: { tokenDigest: string | undefined; log: Logger }): Promise<void> {
   const requestId = randomUUID();
   const refuse = (status: number, code: string, message: string, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+    res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', ...headers });
     res.end(JSON.stringify({ error: { code, message }, requestId }));
   };
   if ((req.url ?? '').split('?')[0] !== '/metrics') return refuse(404, 'not_found', 'Only /metrics is served here');
@@ -88,6 +89,6 @@ async function answer(req: IncomingMessage, res: ServerResponse, metrics: Metric
     opts.log.error({ err, requestId }, 'metrics scrape failed');
     return refuse(500, 'internal_error', `Internal error (request ${requestId})`);
   }
-  res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+  res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': metrics.contentType });
   res.end(req.method === 'HEAD' ? undefined : body);
 }

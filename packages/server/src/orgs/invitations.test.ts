@@ -82,7 +82,8 @@ describe('invitations (real SMTP server)', () => {
     const accepted = await anon()('POST', ACCEPT, { token, password: PASSWORD, refreshTokenDelivery: 'cookie' });
     assert.equal(accepted.status, 201, accepted.text);
     assert.equal(accepted.body.refreshToken, undefined);
-    assert.match(accepted.headers.get('set-cookie') ?? '', /^__Host-keynest_refresh=kn_ref_[A-Za-z0-9_-]{43}; Path=\/; Max-Age=\d+; HttpOnly; Secure; SameSite=Strict$/);
+    assert.match(accepted.headers.getSetCookie()[0] ?? '', /^__Host-keynest_refresh=kn_ref_[A-Za-z0-9_-]{43}; Path=\/; Max-Age=\d+; HttpOnly; Secure; SameSite=Strict$/);
+    assert.match(accepted.headers.getSetCookie()[1] ?? '', /^__Host-keynest_csrf=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=\d+; Secure; SameSite=Strict$/);
     assert.equal(accepted.body.user.email, 'ada@example.org');
     assert.equal(accepted.body.org.name, OWNER.orgName);
     assert.equal(await roleOf(api(srv, accepted.body.accessToken)), 'admin');

@@ -230,13 +230,13 @@ describe('tenant isolation in the database (PostgreSQL row-level security)', () 
     }
   });
 
-  it("the audit group commit writes a turn's records of several orgs (and of none) whichever request's context it starts in", async (t) => {
+  it("the audit group commit writes records of several orgs (and of none) arriving together, whichever request's context it starts in", async (t) => {
     if (!onPostgres(t)) return;
     const { tenancy } = srv.keynest.storage;
     const { audit } = srv.keynest.services;
     const requestId = `rq-${newId('x')}`;
     const record = (orgId: string | null) => audit.recordAlone({ orgId, actor: { type: 'system', id: null }, ip: null, requestId, now: Date.now() }, { action: 'test.group' });
-    // All three arrive in one turn, from org A's context: one mixed group.
+    // All three arrive in one turn, from org A's context: three groups, one a chain.
     await tenancy.runAsOrg(org.a, () => Promise.all([record(org.a), record(org.b), record(null)]));
     // One org's group from another org's context.
     await tenancy.runAsOrg(org.a, () => Promise.all([record(org.b), record(org.b)]));

@@ -75,11 +75,11 @@ export class AuditSinkDispatcher {
   /**
    * A consumer inside the server (the alert engine), delivered like the operator's sinks — in
    * order, at least once, behind a cursor of its own — from the records appended after its first
-   * start. Added before `start`.
+   * start. Added before `start`. `interest`: the actions it wants (the others are passed over unread).
    */
-  addConsumer(id: string, consume: (records: readonly SinkRecord[]) => Promise<void>): void {
+  addConsumer(id: string, consume: (records: readonly SinkRecord[]) => Promise<void>, interest?: (action: string) => boolean): void {
     if (this.#started) throw new Error('audit stream consumers are added before the dispatcher starts');
-    this.#instance.push({ id, kind: 'internal', orgId: null, destination: id, fromHead: true, transport: { deliver: (records) => consume(records), close: async () => {} } });
+    this.#instance.push({ id, kind: 'internal', orgId: null, destination: id, fromHead: true, ...(interest ? { interest } : {}), transport: { deliver: (records) => consume(records), close: async () => {} } });
   }
 
   /** Called by the audit service on every append: cheap, and never waits. */

@@ -28,7 +28,7 @@ export class CommitHorizon {
    * The records of `rows` (read in id order after `afterId`) that may be delivered now: the prefix
    * without an unsettled gap. `recheck`: nothing is deliverable yet; look again (read again) then.
    */
-  async settle(rows: StoredAuditRow[], afterId: number): Promise<{ rows: StoredAuditRow[]; recheck?: 'now' | 'soon' }> {
+  async settle<R extends Pick<StoredAuditRow, 'id'>>(rows: R[], afterId: number): Promise<{ rows: R[]; recheck?: 'now' | 'soon' }> {
     if (!this.deps.traits.supportsAdvisoryLocks || rows.length === 0) return { rows };
     let expected = afterId + 1;
     let ready = 0;

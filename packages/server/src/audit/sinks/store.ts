@@ -98,6 +98,16 @@ export function recordsAfter(db: Db, afterId: number, limit: number): Promise<St
   return db.selectFrom('audit_events').selectAll().where('id', '>', afterId).orderBy('id').limit(limit).execute();
 }
 
+/** The same records as `recordsAfter`, by id and action only (for a sink that wants only some actions). */
+export function recordActionsAfter(db: Db, afterId: number, limit: number): Promise<Pick<StoredAuditRow, 'id' | 'seq' | 'action'>[]> {
+  return db.selectFrom('audit_events').select(['id', 'seq', 'action']).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+}
+
+/** Records by id, in id order. */
+export function recordsById(db: Db, ids: readonly number[]): Promise<StoredAuditRow[]> {
+  return db.selectFrom('audit_events').selectAll().where('id', 'in', ids).orderBy('id').execute();
+}
+
 /**
  * An org sink's next records: its org's chain in seq order (the order they committed in, through
  * the (chain, seq) index). `org_id` too, so the query itself can never return another org's row.

@@ -19,6 +19,11 @@ export interface SinkDefinition extends SinkIdentity {
    * existed are not its business: the alert engine), instead of at the oldest one still kept.
    */
   fromHead?: boolean;
+  /**
+   * An instance sink that wants only some actions (the alert engine): the others are passed over by
+   * their id and action alone, never loaded. Its cursor still moves past them.
+   */
+  interest?: (action: string) => boolean;
 }
 
 export interface WorkerDeps {
@@ -126,6 +131,7 @@ export class SinkWorker {
 
   async #round(): Promise<Next> {
     let batch: StoredAuditRow[];
+    let through: { id: number; seq: number };
     this.#woken = false;
     try {
       const lease = await this.#holdLease();
@@ -134,37 +140,53 @@ export class SinkWorker {
       const read = await this.#read();
       if (read.recheck) return read.recheck === 'now' ? AT_ONCE : { sleepMs: GAP_RECHECK_MS, wakeable: false };
       batch = read.rows;
-      if (batch.length === 0) return { sleepMs: this.deps.policy.pollMs, wakeable: true };
+      if (read.through === null) return { sleepMs: this.deps.policy.pollMs, wakeable: true };
+      through = read.through;
       if (this.sink.orgId !== null && batch.some((r) => r.org_id !== this.sink.orgId)) throw new Error(`sink ${this.sink.id} read another org's record`);
     } catch (err) {
       return this.#stopped ? 'stop' : this.#failed(err, 'fault');
     }
     try {
-      await this.sink.transport.deliver(batch, this.#abort.signal);
+      if (batch.length > 0) await this.sink.transport.deliver(batch, this.#abort.signal);
     } catch (err) {
       return this.#stopped ? 'stop' : this.#failed(err, 'delivery');
     }
     // Delivered: even when stopping, the cursor records it (fewer repeats after the restart).
-    const last = batch[batch.length - 1]!;
     try {
       const now = this.deps.clock();
-      const moved = await this.#as(() => store.advanceCursor(this.deps.db, { sinkId: this.sink.id, owner: this.deps.owner, lastId: Number(last.id), lastSeq: Number(last.seq ?? 0), now }));
+      const moved = await this.#as(() => store.advanceCursor(this.deps.db, { sinkId: this.sink.id, owner: this.deps.owner, lastId: through.id, lastSeq: through.seq, now }));
       if (!moved) this.#leaseUntil = 0;
     } catch (err) {
       this.deps.log.error({ err, sink: this.sink.id }, 'audit sink cursor not saved (the batch will be delivered again)');
     }
     this.#failures = 0;
-    this.#delivered(Number(last.id), Number(last.seq ?? 0));
+    this.#delivered(through.id, through.seq);
     return AT_ONCE;
   }
 
-  /** The next batch past the cursor: an org's chain in seq order, or every chain in settled id order. */
-  async #read(): Promise<{ rows: StoredAuditRow[]; recheck?: 'now' | 'soon' }> {
+  /**
+   * The next batch past the cursor: an org's chain in seq order, or every chain in settled id order.
+   * `through`: the last record the batch covers (where the cursor goes once it is delivered; past
+   * records an `interest` passed over); null: nothing new.
+   */
+  async #read(): Promise<{ rows: StoredAuditRow[]; through: { id: number; seq: number } | null; recheck?: 'now' | 'soon' }> {
     const { db, policy } = this.deps;
     const orgId = this.sink.orgId;
-    if (orgId !== null) return { rows: await this.#as(() => store.chainRecordsAfter(db, chainOf(orgId), orgId, this.#lastSeq, policy.batchSize)) };
-    const rows = await this.#as(() => store.recordsAfter(db, this.#lastId, policy.batchSize));
-    return this.#as(() => this.#horizon!.settle(rows, this.#lastId));
+    if (orgId !== null) return covering(await this.#as(() => store.chainRecordsAfter(db, chainOf(orgId), orgId, this.#lastSeq, policy.batchSize)));
+    const interest = this.sink.interest;
+    if (!interest) {
+      const rows = await this.#as(() => store.recordsAfter(db, this.#lastId, policy.batchSize));
+      const settled = await this.#as(() => this.#horizon!.settle(rows, this.#lastId));
+      return settled.recheck ? { rows: [], through: null, recheck: settled.recheck } : covering(settled.rows);
+    }
+    const heads = await this.#as(() => store.recordActionsAfter(db, this.#lastId, policy.batchSize));
+    const settled = await this.#as(() => this.#horizon!.settle(heads, this.#lastId));
+    if (settled.recheck) return { rows: [], through: null, recheck: settled.recheck };
+    const last = settled.rows.at(-1);
+    if (!last) return { rows: [], through: null };
+    const wanted = settled.rows.filter((r) => interest(r.action)).map((r) => Number(r.id));
+    const rows = wanted.length > 0 ? await this.#as(() => store.recordsById(db, wanted)) : [];
+    return { rows, through: { id: Number(last.id), seq: Number(last.seq ?? 0) } };
   }
 
   /**
@@ -240,4 +262,10 @@ export class SinkWorker {
       this.#sleepWakeable = wakeable;
     });
   }
+}
+
+/** A batch read in full: it covers up to its last record. */
+function covering(rows: StoredAuditRow[]): { rows: StoredAuditRow[]; through: { id: number; seq: number } | null } {
+  const last = rows.at(-1);
+  return { rows, through: last ? { id: Number(last.id), seq: Number(last.seq ?? 0) } : null };
 }
