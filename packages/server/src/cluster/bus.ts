@@ -59,10 +59,9 @@ export class ClusterBus {
       const event = this.#parse(text);
       if (event) invalidation.receive(event);
     });
-    // Queued until the first connection when Redis is away; renewed by ioredis after each reconnect.
-    const subscribed = link.subscriber.subscribe(this.channel).catch((err: Error) => this.deps.log.debug({ code: (err as Error & { code?: string }).code ?? err.name }, 'redis subscribe failed'));
     invalidation.relay((event) => this.#send(event));
-    if (link.state === 'up') await subscribed;
+    // Now when Redis is up, and renewed by the link after every reconnect.
+    await link.subscribe(this.channel);
   }
 
   #send(event: InvalidationEvent): void {

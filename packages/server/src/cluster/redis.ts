@@ -18,7 +18,9 @@ const REDIS_RETRY_MAX_MS = 1000;
  *   Redis goes, info when it is back), never once per request or per reconnect attempt;
  * - commands never wait for a connection (no offline queue): while Redis is away they fail at once
  *   and their callers fall back to what this instance alone knows (cluster/limiter-store.ts);
- * - ioredis reconnects for as long as the process lives, and resubscribes by itself;
+ * - ioredis reconnects for as long as the process lives; the link renews its subscriptions after
+ *   each reconnect itself (ioredis's own resubscription leaves a rejected promise unhandled when
+ *   the connection drops again meanwhile);
  * - the URL (which may hold a password) is never logged: errors are logged by their code only.
  */
 export class RedisLink {
@@ -30,6 +32,7 @@ export class RedisLink {
   #closing = false;
   #lastErrorCode: string | undefined;
   readonly #watchers: ((state: LinkState) => void)[] = [];
+  readonly #channels = new Set<string>();
 
   private constructor(
     url: string,
@@ -41,9 +44,11 @@ export class RedisLink {
       connectionName: 'keynest',
     };
     this.commands = new Redis(url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: REDIS_COMMAND_TIMEOUT_MS });
-    // Its only commands are the SUBSCRIBE at start (queued until the first connection) and the
-    // automatic resubscription after each reconnect.
-    this.subscriber = new Redis(url, { ...common, maxRetriesPerRequest: null });
+    // Its only commands are SUBSCRIBEs, sent whenever it is (again) ready.
+    this.subscriber = new Redis(url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResubscribe: false });
+    this.subscriber.on('ready', () => {
+      for (const channel of this.#channels) void this.#subscribe(channel);
+    });
     for (const client of [this.commands, this.subscriber]) {
       client.on('ready', () => this.#update());
       client.on('close', () => this.#update());
@@ -73,6 +78,25 @@ export class RedisLink {
     });
     if (link.#announced === null) link.#announce();
     return link;
+  }
+
+  /**
+   * Subscribes the subscriber connection to `channel` now if it is ready, and after every
+   * reconnect; resolves once subscribed (or at once while Redis is away). Messages arrive as the
+   * subscriber's 'message' events.
+   */
+  async subscribe(channel: string): Promise<void> {
+    this.#channels.add(channel);
+    if (this.subscriber.status === 'ready') await this.#subscribe(channel);
+  }
+
+  async #subscribe(channel: string): Promise<void> {
+    try {
+      await this.subscriber.subscribe(channel);
+    } catch (err) {
+      // The connection dropped meanwhile: the next 'ready' subscribes again.
+      this.log.debug({ code: (err as Error & { code?: string }).code ?? (err as Error).name }, 'redis subscribe failed');
+    }
   }
 
   get state(): LinkState {
