@@ -12,6 +12,7 @@ import type { AuditIntegrity } from './audit/integrity.js';
 import type { SensitiveStrings } from './audit/sensitive.js';
 import { auditSinkRoutes, type AuditSinks } from './audit/sinks/index.js';
 import type { Config } from './config.js';
+import { readinessRoute, type Lifecycle, type Readiness } from './cluster/readiness.js';
 import type { Clock } from './context.js';
 import { registerAccessControl } from './http/access.js';
 import { registerErrorHandling } from './http/errors.js';
@@ -97,12 +98,9 @@ export interface Services {
 
 export const SERVER_VERSION = '0.1.0';
 
-/** Builds the HTTP app from already-built services. The order of the list below is the request path. */
-export interface Lifecycle {
-  /** Set when shutdown begins: answers then ask clients to close their keep-alive connections. */
-  draining: boolean;
-}
+export type { Lifecycle } from './cluster/readiness.js';
 
+/** Builds the HTTP app from already-built services. The order of the list below is the request path. */
 export async function buildApp(
   services: Services,
   deps: {
@@ -110,6 +108,7 @@ export async function buildApp(
     log: Logger;
     clock: Clock;
     lifecycle: Lifecycle;
+    readiness: Readiness;
     tenancy: Tenancy;
     metrics: Metrics | null;
     /** Where rate-limit counters live and who counts refusals (server.ts; docs/rate-limits.md). */
@@ -129,7 +128,9 @@ export async function buildApp(
     connectionTimeout: config.httpTimeouts.socketIdleMs,
     keepAliveTimeout: config.httpTimeouts.keepAliveMs,
     clientErrorHandler,
-    return503OnClosing: true,
+    // A request that reaches a closing server arrived on a connection that was already open (new
+    // ones are refused): answering it (with `Connection: close`) fails nobody; a 503 would fail it.
+    return503OnClosing: false,
     // Built-in HTTPS (docs/tls.md): the certificate is swapped later by tls/reloader.ts.
     ...(config.tls ? { https: httpsServerOptions(config.tls.initial, config.tls) } : {}),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
@@ -184,6 +185,7 @@ export async function buildApp(
     schema: { hide: true },
     handler: async () => ({ status: 'ok' }),
   });
+  readinessRoute(app, { readiness: deps.readiness });
   app.get('/api/v1/openapi.json', {
     config: { access: { public: 'the API description holds no data' } },
     schema: { hide: true },

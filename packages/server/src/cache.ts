@@ -65,17 +65,45 @@ export type InvalidationEvent =
   | { type: 'secrets.changed'; environmentId: string };
 
 /**
- * Tells every cache that something it may hold changed. In-process today; the seam where a
- * cluster (issue 6) plugs in Redis pub/sub so that every instance hears it.
+ * Tells every cache that something it may hold changed. In a cluster (`KEYNEST_REDIS_URL`),
+ * cluster/bus.ts relays what this instance publishes to the others over Redis pub/sub and hands
+ * what they publish to `receive`; alone, events stay in process (there is no one else to tell).
  */
 export class Invalidation {
   readonly #listeners: ((e: InvalidationEvent) => void)[] = [];
+  readonly #relays: ((e: InvalidationEvent) => void)[] = [];
+  #sharedSince: number | null = 0;
 
   subscribe(listener: (e: InvalidationEvent) => void): void {
     this.#listeners.push(listener);
   }
 
+  /** Carries what this instance publishes to the other instances; what they publish is not relayed back. */
+  relay(forward: (e: InvalidationEvent) => void): void {
+    this.#relays.push(forward);
+  }
+
   publish(event: InvalidationEvent): void {
     for (const l of this.#listeners) l(event);
+    for (const r of this.#relays) r(event);
+  }
+
+  /** An event another instance published. */
+  receive(event: InvalidationEvent): void {
+    for (const l of this.#listeners) l(event);
+  }
+
+  /**
+   * Since when (by the clock) every instance hears every other's events; null while they do not (a
+   * cluster whose Redis is unreachable). Caches that keep entries longer than HOT_CACHE_TTL_MS keep
+   * an entry that long only if it was loaded since then: events missed meanwhile are bounded by
+   * the short TTL instead.
+   */
+  get sharedSince(): number | null {
+    return this.#sharedSince;
+  }
+
+  setSharedSince(since: number | null): void {
+    this.#sharedSince = since;
   }
 }

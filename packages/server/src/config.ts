@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { tokenDigest } from './crypto/random.js';
 import { parseAuditSinkConfig, type AuditSinkConfig } from './audit/sinks/config.js';
+import { parseClusterConfig, type ClusterConfig } from './cluster/config.js';
 import { ConfigError } from './errors.js';
 import { GeoIp, GeoIpDatabaseError } from './geo/geoip.js';
 import { parsePasswordPolicy, type PasswordPolicy } from './identity/password-policy.js';
@@ -96,6 +97,8 @@ export interface Config {
   rateLimits: RateRule[];
   /** The plan of every org that has none of its own. */
   defaultPlan: PlanName;
+  /** Redis for a cluster of instances, and the drain at SIGTERM (docs/cluster.md). */
+  cluster: ClusterConfig;
 }
 
 /**
@@ -176,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     // --- rate limits and plans (issue 6) ---
     rateLimits: parseRateRules(vars.KEYNEST_RATE_LIMITS),
     defaultPlan: oneOf(vars, 'KEYNEST_DEFAULT_PLAN', PLAN_NAMES, 'unlimited'),
+    cluster: parseClusterConfig(vars, integer),
   };
   if (config.deployment === 'production') {
     assertProductionReady({ ...config, rootKeyFile: path.join(config.dataDir, ROOT_KEY_FILE), publicUrl: vars.KEYNEST_PUBLIC_URL === undefined ? undefined : config.publicUrl, now: Date.now() });

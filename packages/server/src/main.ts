@@ -8,7 +8,10 @@ import path from 'node:path';
 
 /**
  * The process entry (`keynest serve`): starts the server and resolves once it has shut down after
- * SIGTERM/SIGINT (in-flight requests finish, then the database closes). A bad setting ends the
+ * SIGTERM/SIGINT. The drain (docs/cluster.md): /readyz turns 503 and answers carry
+ * `Connection: close` at once; after SIGTERM new connections are still taken for
+ * KEYNEST_DRAIN_GRACE_MS, so a load balancer notices before any is refused; then the listener closes, in-flight requests finish
+ * (within KEYNEST_SHUTDOWN_TIMEOUT_MS), and the database and Redis close. A bad setting ends the
  * process with one line naming it.
  */
 export async function runServer(overrides: ConfigOverrides = {}): Promise<void> {
@@ -69,9 +72,14 @@ export async function runServer(overrides: ConfigOverrides = {}): Promise<void> 
   };
   process.on('SIGHUP', reopen);
   await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
+    const stop = async (signal: NodeJS.Signals) => {
       process.off('SIGHUP', reopen);
-      log.info({ signal }, 'shutting down: draining in-flight requests');
+      keynest.beginDrain();
+      // SIGTERM is what orchestrators and rolling restarts send: the load balancer gets its grace.
+      // SIGINT is someone at a terminal pressing Ctrl-C, who wants it to stop now.
+      const graceMs = signal === 'SIGTERM' ? config.cluster.drainGraceMs : 0;
+      log.info({ signal, graceMs }, 'shutting down: /readyz answers 503; new connections are refused after the grace period, then in-flight requests finish');
+      await new Promise((r) => setTimeout(r, graceMs));
       const force = setTimeout(() => {
         log.error('shutdown timed out; exiting');
         process.exit(1);
@@ -89,7 +97,7 @@ export async function runServer(overrides: ConfigOverrides = {}): Promise<void> 
         },
       );
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    process.once('SIGTERM', (s) => void stop(s));
+    process.once('SIGINT', (s) => void stop(s));
   });
 }

@@ -17,6 +17,7 @@ import { AuditIntegrity } from './audit/integrity.js';
 import { AuditKeys } from './audit/keys.js';
 import { SensitiveStrings } from './audit/sensitive.js';
 import { Invalidation } from './cache.js';
+import { Cluster, Readiness } from './cluster/index.js';
 import { Keyring } from './crypto/keyring.js';
 import { CsrfTokens } from './http/csrf.js';
 import { loadRootKey } from './crypto/root-key.js';
@@ -46,7 +47,7 @@ import { AuditWriteTimes, Metrics } from './metrics/service.js';
 import { openStorage, type Storage } from './storage/database.js';
 import { CertificateReloader, type ReloadOutcome, type SecureContextTarget } from './tls/reloader.js';
 import { RedirectListener } from './tls/redirect.js';
-import { MemoryWindowStore, type LimitName } from './http/rate-limit/index.js';
+import { flexibleStore, MemoryWindowStore, type LimitName } from './http/rate-limit/index.js';
 import { OrgQuotas } from './orgs/quotas.js';
 
 export const SETUP_TOKEN_FILE = 'setup-token';
@@ -75,6 +76,13 @@ export interface KeyNest {
   tls: { reload(trigger: string): ReloadOutcome; readonly fingerprint: string } | null;
   /** Starts the plain-HTTP redirect listener (KEYNEST_HTTP_REDIRECT_PORT) once the HTTPS port is known; its URL, or null without one. */
   startRedirect(httpsPort: number): Promise<string | null>;
+  /**
+   * The first step of a drain (SIGTERM): /readyz answers 503 and every answer carries
+   * `Connection: close`, while requests are still accepted (docs/cluster.md).
+   */
+  beginDrain(): void;
+  /** Redis and the rate-limit store (docs/cluster.md); `link` is null without KEYNEST_REDIS_URL. */
+  cluster: Cluster;
   /** Streams audit records to sinks; `drain` and `whenDelivered` let tests wait for deliveries. */
   auditSinkDispatcher: AuditSinkDispatcher;
 }
@@ -89,6 +97,7 @@ const CLOCK_SKEW_MS = 30_000;
 /** The composition root: config -> storage -> migrations -> keyring -> services -> app. */
 export async function createKeyNest(config: Config, log: Logger, clock: Clock): Promise<KeyNest> {
   const storage = await openStorage(config);
+  let cluster: Cluster | undefined;
   try {
     await storage.migrate();
     const rootKey = loadRootKey(config.rootKey, config.dataDir, log);
@@ -104,6 +113,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const sensitive = new SensitiveStrings(rootKey);
     await auditKeys.init(clock());
     const invalidation = new Invalidation();
+    cluster = await Cluster.start(config.cluster, { invalidation, log, clock });
     const orgs = new OrgService({ db, keyring, audit, invalidation, defaults: { sessionLimit: config.sessionsPerUser, passwordPolicy: config.passwordPolicy, auditRetentionDays: config.auditRetentionDays } });
     // Plans and quotas (issue 6): every create that a plan counts asks it inside its own transaction.
     const quotas = new OrgQuotas({ db, tenancy: storage.tenancy, audit, invalidation, clock, defaultPlan: config.defaultPlan });
@@ -137,6 +147,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const throttle = new LoginThrottle({
       db,
       policy: { lockoutThreshold: config.lockoutThreshold, lockoutS: config.lockoutS, perIp: config.loginRatePerIp, perAccountIp: config.loginRatePerAccountIp },
+      limiters: cluster.limiters,
     });
     // Bound late: IdentityService needs twoFactor, and twoFactor reports failures through it.
     let identity: IdentityService | undefined;
@@ -210,12 +221,16 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     periodic.every(AUDIT_PURGE_INTERVAL_MS, 'audit retention purge', async () => {
       await services.auditIntegrity.purge(clock());
     });
-    const lifecycle = { draining: false };
+    const lifecycle = { started: false, draining: false };
+    // The keyring is usable once built from the root key (a sealed state would answer false here).
+    const readiness = new Readiness({ db, lifecycle, redis: cluster.link, keyringReady: () => true });
     const metrics = auditWrites ? new Metrics({ throttle, security: services.security, auditWrites, sinks: auditSinks, clock }) : null;
-    // THE rate-limit store seam (docs/rate-limits.md): this instance's memory; a cluster passes a
-    // shared store here (http/rate-limit/store.ts `flexibleStore` over RateLimiterRedis).
-    const rateLimits = { store: new MemoryWindowStore(), onRefusal: (limit: LimitName) => throttle.countRefusal(limit) };
-    const app = await buildApp(services, { config, log, clock, lifecycle, tenancy: storage.tenancy, metrics, rateLimits });
+    // THE rate-limit store seam (docs/rate-limits.md): with Redis (a cluster) the counters are shared
+    // by every instance (cluster/limiter-store.ts: RateLimiterRedis, with this instance's memory as
+    // insurance while Redis is away); alone, this instance's memory (synchronous, no promise).
+    const rateLimitStore = cluster.link ? flexibleStore((w) => cluster.limiters(`http-rl:${w.points}/${w.durationS}`, w.points, w.durationS)) : new MemoryWindowStore();
+    const rateLimits = { store: rateLimitStore, onRefusal: (limit: LimitName) => throttle.countRefusal(limit) };
+    const app = await buildApp(services, { config, log, clock, lifecycle, readiness, tenancy: storage.tenancy, metrics, rateLimits });
     let metricsListener: MetricsListener | null = null;
     await sinkDispatcher.start();
     // TLS: begin (docs/tls.md)
@@ -244,6 +259,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         await sinkDispatcher.stop();
         await signingKeys.close();
         await mailer.close();
+        await cluster?.close();
       })());
     if (metrics && config.metrics?.listener) {
       try {
@@ -260,6 +276,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       }
     }
     let closing: Promise<void> | null = null;
+    lifecycle.started = true;
+    const started = cluster;
     return {
       app,
       storage,
@@ -272,6 +290,10 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       quiesce,
       settled: () => background.settled(),
       auditSinkDispatcher: sinkDispatcher,
+      cluster: started,
+      beginDrain: () => {
+        lifecycle.draining = true;
+      },
       close: () =>
         (closing ??= (async () => {
           await quiesce();
@@ -279,6 +301,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
         })()),
     };
   } catch (err) {
+    await cluster?.close();
     await storage.close();
     throw err;
   }

@@ -43,6 +43,7 @@ const KEYS: TokenKind[] = ['read-only', 'write', 'admin', 'keys'];
 const WRITE: TokenKind[] = ['write', 'admin'];
 const MATRIX: Record<string, Rule> = {
   'GET /healthz': 'public',
+  'GET /readyz': 'public',
   'GET /api/v1/openapi.json': 'public',
   'GET /.well-known/jwks.json': 'public',
   'GET /api/v1/setup': 'public',

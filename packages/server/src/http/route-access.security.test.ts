@@ -24,6 +24,7 @@ import { setupOwnerOverTls, tlsApi, tlsRequest, type TlsClient } from '../tls/te
  */
 const PUBLIC = new Set([
   'GET /healthz',
+  'GET /readyz',
   'GET /api/v1/openapi.json',
   'GET /api/v1/setup',
   'POST /api/v1/setup',
@@ -37,6 +38,7 @@ const PUBLIC = new Set([
   'POST /api/v1/auth/emergency-access',
   'POST /api/v1/auth/emergency-access/confirm',
   'HEAD /healthz',
+  'HEAD /readyz',
   'HEAD /api/v1/openapi.json',
   'HEAD /api/v1/setup',
   'POST /api/v1/auth/refresh',
@@ -141,6 +143,8 @@ describe('every non-public route refuses callers without valid credentials', () 
   it('public routes answer as documented without credentials', async () => {
     const call = api(srv);
     assert.deepEqual((await call('GET', '/healthz')).body, { status: 'ok' });
+    // One status word per component: nothing a caller could learn the deployment from.
+    assert.deepEqual((await call('GET', '/readyz')).body, { status: 'ready', database: 'up', redis: 'off', keyring: 'ready' });
     const doc = await call('GET', '/api/v1/openapi.json');
     assert.equal(doc.status, 200);
     assert.equal(doc.body.openapi, '3.0.3');

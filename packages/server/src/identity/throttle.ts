@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { memoryLimiters, type LimiterStore } from '../cluster/limiter-store.js';
 import { AppError } from '../errors.js';
 import type { Db } from '../storage/database.js';
 
@@ -62,24 +63,27 @@ export interface FailureOutcome {
  *   instances, kept across restarts) under a digest of the email, and kept the same way for emails
  *   that have no account, so a lock reveals nothing about whether the account exists. The count is
  *   one atomic upsert per attempt, so concurrent attempts are each counted.
- * - per IP and per account+IP: attempts per window (rate-limiter-flexible, in this instance's
- *   memory; issue 6 moves them to Redis for a cluster); `429 rate_limited`. Refunded on success, so a
- *   script that signs in often with the right password is never limited.
+ * - per IP and per account+IP: attempts per window (rate-limiter-flexible, in the `limiters` store:
+ *   this instance's memory, or Redis shared by a cluster, falling back to memory while Redis is
+ *   away: cluster/limiter-store.ts); `429 rate_limited`. Refunded on success, so a script that
+ *   signs in often with the right password is never limited.
  * Lock times come from the injected clock; the rate windows from the real one (the library's).
  */
 export class LoginThrottle {
-  readonly #perIp: RateLimiterMemory;
-  readonly #perAccountIp: RateLimiterMemory;
+  readonly #perIp: RateLimiterAbstract;
+  readonly #perAccountIp: RateLimiterAbstract;
   /** Limits of the mailing and link endpoints, per purpose, made on first use. */
-  readonly #requests = new Map<string, { perIp: RateLimiterMemory; perAccountIp: RateLimiterMemory; perAccount: RateLimiterMemory }>();
+  readonly #requests = new Map<string, { perIp: RateLimiterAbstract; perAccountIp: RateLimiterAbstract; perAccount: RateLimiterAbstract }>();
+  readonly #limiters: LimiterStore;
   readonly #failures = new Map<string, number>();
   readonly #refusals = new Map<ThrottleLimit, number>();
   #lockouts = 0;
 
-  constructor(private readonly deps: { db: Db; policy: ThrottlePolicy }) {
+  constructor(private readonly deps: { db: Db; policy: ThrottlePolicy; limiters?: LimiterStore }) {
     const { perIp, perAccountIp } = deps.policy;
-    this.#perIp = new RateLimiterMemory({ keyPrefix: 'login-ip', points: perIp.points, duration: perIp.durationS });
-    this.#perAccountIp = new RateLimiterMemory({ keyPrefix: 'login-acct-ip', points: perAccountIp.points, duration: perAccountIp.durationS });
+    this.#limiters = deps.limiters ?? memoryLimiters;
+    this.#perIp = this.#limiters('login-ip', perIp.points, perIp.durationS);
+    this.#perAccountIp = this.#limiters('login-acct-ip', perAccountIp.points, perAccountIp.durationS);
   }
 
   /**
@@ -128,9 +132,9 @@ export class LoginThrottle {
     let limits = this.#requests.get(purpose);
     if (!limits) {
       limits = {
-        perIp: new RateLimiterMemory({ keyPrefix: `${purpose}-ip`, points: 20, duration: 15 * 60 }),
-        perAccountIp: new RateLimiterMemory({ keyPrefix: `${purpose}-acct-ip`, points: 5, duration: 15 * 60 }),
-        perAccount: new RateLimiterMemory({ keyPrefix: `${purpose}-acct`, points: 5, duration: 3600 }),
+        perIp: this.#limiters(`${purpose}-ip`, 20, 15 * 60),
+        perAccountIp: this.#limiters(`${purpose}-acct-ip`, 5, 15 * 60),
+        perAccount: this.#limiters(`${purpose}-acct`, 5, 3600),
       };
       this.#requests.set(purpose, limits);
     }
@@ -203,7 +207,7 @@ export class LoginThrottle {
     await this.#refundRates(email, ip);
   }
 
-  async #charge(limiter: RateLimiterMemory, key: string, limit: ThrottleLimit): Promise<void> {
+  async #charge(limiter: RateLimiterAbstract, key: string, limit: ThrottleLimit): Promise<void> {
     try {
       await limiter.consume(key);
     } catch (err) {

@@ -32,6 +32,8 @@ function start(dataDir: string, env: Record<string, string> = {}): Running {
       KEYNEST_DATA_DIR: dataDir,
       KEYNEST_PORT: '0',
       KEYNEST_LOG_LEVEL: 'info',
+      // No load balancer to wait for here (cluster/rolling-restart.test.ts tests the grace).
+      KEYNEST_DRAIN_GRACE_MS: '0',
       ...(pgUrl ? { KEYNEST_DATABASE_URL: pgUrl, KEYNEST_DATABASE_SCHEMA: schema } : {}),
       ...env,
     },

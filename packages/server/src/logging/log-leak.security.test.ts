@@ -53,6 +53,7 @@ describe('nothing sensitive reaches the log (KEYNEST_LOG_LEVEL=trace)', () => {
     const setupToken = keep('setup token', srv.setupToken);
     const email = 'owner@example.com';
     expect(await call(null, 'GET', '/healthz'), 200);
+    expect(await call(null, 'GET', '/readyz'), 200);
     expect(await call(null, 'GET', '/api/v1/openapi.json'), 200);
     expect(await call(null, 'GET', '/api/v1/setup'), 200);
     expect(await call(null, 'POST', '/api/v1/setup', { setupToken: `kn_setup_${marker('WRONGSETUP')}`, email, password, orgName: 'Acme' }), 401);

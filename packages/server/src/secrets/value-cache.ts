@@ -1,4 +1,4 @@
-import type { Invalidation } from '../cache.js';
+import { HOT_CACHE_TTL_MS, type Invalidation } from '../cache.js';
 
 /** What is cached per secret: at least its key and raw (unresolved) value. */
 export interface CachedSecret {
@@ -31,8 +31,9 @@ const ITEM_OVERHEAD_BYTES = 256;
  * `ttlMs = 0` turns it off for deployments that prefer decrypting on every read.
  *
  * Freshness: a write drops its environment's entry after its transaction commits and before it
- * answers (`secrets.changed` on the invalidation bus, which issue 6 carries to other instances;
- * until then the TTL bounds how long another instance's write can go unseen). A value loaded while
+ * answers (`secrets.changed` on the invalidation bus, which a cluster's Redis carries to the other
+ * instances; while Redis is unreachable the TTL, capped at HOT_CACHE_TTL_MS, bounds how long another
+ * instance's write can go unseen). A value loaded while
  * an invalidation happened is not stored (`epoch`), so a read that raced a write can answer the
  * old value once but never keeps it.
  */
@@ -43,7 +44,7 @@ export class SecretValueCache<V extends CachedSecret> {
 
   constructor(
     private readonly opts: { ttlMs: number; maxBytes: number },
-    invalidation: Invalidation,
+    private readonly invalidation: Invalidation,
   ) {
     invalidation.subscribe((e) => {
       if (e.type === 'secrets.changed' || e.type === 'environment.deleted') this.#drop(e.environmentId);
@@ -114,11 +115,20 @@ export class SecretValueCache<V extends CachedSecret> {
   #live(environmentId: string, now: number): EnvEntry<V> | undefined {
     const entry = this.#envs.get(environmentId);
     if (!entry) return undefined;
-    if (now - entry.at >= this.opts.ttlMs || now < entry.at) {
+    if (now - entry.at >= this.#ttlOf(entry) || now < entry.at) {
       this.#delete(environmentId, entry);
       return undefined;
     }
     return entry;
+  }
+
+  /**
+   * A cluster whose Redis is (or was, when the entry was loaded) unreachable may have missed another
+   * instance's write: such entries live no longer than the hot caches' short TTL (docs/cluster.md).
+   */
+  #ttlOf(entry: EnvEntry<V>): number {
+    const since = this.invalidation.sharedSince;
+    return since !== null && entry.at >= since ? this.opts.ttlMs : Math.min(this.opts.ttlMs, HOT_CACHE_TTL_MS);
   }
 
   #drop(environmentId: string): void {
