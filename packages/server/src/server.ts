@@ -228,7 +228,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     // THE rate-limit store seam (docs/rate-limits.md): with Redis (a cluster) the counters are shared
     // by every instance (cluster/limiter-store.ts: RateLimiterRedis, with this instance's memory as
     // insurance while Redis is away); alone, this instance's memory (synchronous, no promise).
-    const rateLimitStore = cluster.link ? flexibleStore((w) => cluster.limiters(`http-rl:${w.points}/${w.durationS}`, w.points, w.durationS)) : new MemoryWindowStore();
+    const limiters = cluster.limiters;
+    const rateLimitStore = cluster.link ? flexibleStore((w) => limiters(`http-rl:${w.points}/${w.durationS}`, w.points, w.durationS)) : new MemoryWindowStore();
     const rateLimits = { store: rateLimitStore, onRefusal: (limit: LimitName) => throttle.countRefusal(limit) };
     const app = await buildApp(services, { config, log, clock, lifecycle, readiness, tenancy: storage.tenancy, metrics, rateLimits });
     let metricsListener: MetricsListener | null = null;
