@@ -22,6 +22,8 @@ import { registerCors } from './http/cors.js';
 import { registerCsrfProtection, type CsrfTokens } from './http/csrf.js';
 import { registerHsts } from './http/hsts.js';
 import { httpsServerOptions } from './tls/options.js';
+import type { CertificatePair } from './tls/certificates.js';
+import type { TlsSettings } from './tls/settings.js';
 import { registerValidation } from './http/validation.js';
 import { registerRateLimits, type LimitName, type RateLimitStore } from './http/rate-limit/index.js';
 import type { OrgQuotas } from './orgs/quotas.js';
@@ -114,9 +116,12 @@ export async function buildApp(
     metrics: Metrics | null;
     /** Where rate-limit counters live and who counts refusals (server.ts; docs/rate-limits.md). */
     rateLimits: { store: RateLimitStore; onRefusal: (limit: LimitName) => void };
+    /** The certificate to serve when it is not config.tls's files (ACME, server.ts); defaults to config.tls. */
+    https?: { pair: CertificatePair; clientCa: TlsSettings['clientCa'] } | null;
   },
 ): Promise<FastifyInstance> {
   const { config, log, clock, lifecycle, tenancy, metrics } = deps;
+  const https = deps.https ?? (config.tls ? { pair: config.tls.initial, clientCa: config.tls.clientCa } : null);
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
@@ -130,8 +135,8 @@ export async function buildApp(
     keepAliveTimeout: config.httpTimeouts.keepAliveMs,
     clientErrorHandler,
     return503OnClosing: true,
-    // Built-in HTTPS (docs/tls.md): the certificate is swapped later by tls/reloader.ts.
-    ...(config.tls ? { https: httpsServerOptions(config.tls.initial, config.tls) } : {}),
+    // Built-in HTTPS (docs/tls.md): the certificate is swapped later by tls/reloader.ts, or on an ACME renewal.
+    ...(https ? { https: httpsServerOptions(https.pair, https) } : {}),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     // Typed as the plain instance: our pino Logger is a FastifyBaseLogger, but the generic would
     // otherwise leak into every route module's signature.
@@ -148,7 +153,7 @@ export async function buildApp(
   registerSecurityHeaders(app);
   registerCors(app, { allowedOrigins: config.corsOrigins });
   registerBodyLimits(app, { bodyLimitBytes: config.bodyLimitBytes });
-  if (config.tls) registerHsts(app);
+  if (https) registerHsts(app);
   // Without this a keep-alive connection whose request was in flight at SIGTERM stays open until
   // its idle timeout, and the drain waits for it.
   app.addHook('onSend', (_req, reply, payload, done) => {
