@@ -109,31 +109,30 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     // Set once the app exists: a certificate delivered before (the stored one at start) is only kept.
     const served: { target: SecureContextTarget | null; pair: CertificatePair | null } = { target: null, pair: null };
     if (acmeConfig) {
-        // KEYNEST_HTTP_REDIRECT_PORT = KEYNEST_ACME_HTTP_PORT: one plain-HTTP listener answers the
-        // challenges and redirects the rest; it must be up before the first order.
-        const shared = redirectPort !== null && redirectPort === acmeConfig.httpPort;
-        const challenges = new Http01Challenges();
-        if (shared) redirect = await RedirectListener.start({ host: config.host, port: redirectPort, httpsPort: null, publicUrl: redirectPublicUrl, log, challenges });
-        acme = await startAcme(acmeConfig, {
-          host: config.host,
-          dataDir: config.dataDir,
-          sealKey: rootKey,
-          clock,
-          log,
-          challenges,
-          standaloneResponder: !shared,
-          onCertificate: (cert) => {
-            const pair = certificatePair(cert.certPem, cert.keyPem, { certFile: 'the ACME certificate', keyFile: 'the ACME certificate key' });
-            served.pair = pair;
-            if (served.target) {
-              served.target.setSecureContext(secureContextOptions(pair, { clientCa: null }));
-              log.info({ certificate: pair.fingerprint, notAfter: cert.notAfter.toISOString() }, 'acme: now serving the renewed certificate');
-            }
-          },
-        });
-        if (!acme.certificate || !served.pair) {
-          throw new ConfigError('KEYNEST_ACME_DIRECTORY_URL', `no certificate could be obtained from ${acmeConfig.directoryUrl} (${acme.manager.status().lastError ?? 'unknown error'}); refusing to start without HTTPS`);
-        }
+      // KEYNEST_HTTP_REDIRECT_PORT = KEYNEST_ACME_HTTP_PORT: one plain-HTTP listener answers the
+      // challenges and redirects the rest; it must be up before the first order.
+      const shared = redirectPort !== null && redirectPort === acmeConfig.httpPort;
+      const challenges = new Http01Challenges();
+      if (shared) redirect = await RedirectListener.start({ host: config.host, port: redirectPort, httpsPort: null, publicUrl: redirectPublicUrl, log, challenges });
+      acme = await startAcme(acmeConfig, {
+        host: config.host,
+        dataDir: config.dataDir,
+        sealKey: rootKey,
+        clock,
+        log,
+        challenges,
+        standaloneResponder: !shared,
+        onCertificate: (cert) => {
+          const pair = certificatePair(cert.certPem, cert.keyPem, { certFile: 'the ACME certificate', keyFile: 'the ACME certificate key' });
+          // A context the server refuses throws before `served` moves on: the fingerprint stays the one in use.
+          served.target?.setSecureContext(secureContextOptions(pair, { clientCa: null }));
+          served.pair = pair;
+          if (served.target) log.info({ certificate: pair.fingerprint, notAfter: cert.notAfter.toISOString() }, 'acme: now serving the renewed certificate');
+        },
+      });
+      if (!acme.certificate || !served.pair) {
+        throw new ConfigError('KEYNEST_ACME_DIRECTORY_URL', `no certificate could be obtained from ${acmeConfig.directoryUrl} (${acme.manager.status().lastError ?? 'unknown error'}); refusing to start without HTTPS`);
+      }
     }
     const { db } = storage;
     const keyring = new Keyring(rootKey);
@@ -313,7 +312,14 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       setupToken,
       metricsUrl: metricsListener?.url ?? null,
       tls: reloader,
-      acme: acme ? { running: acme, get fingerprint() { return served.pair?.fingerprint ?? ''; } } : null,
+      acme: acme
+        ? {
+            running: acme,
+            get fingerprint() {
+              return served.pair?.fingerprint ?? '';
+            },
+          }
+        : null,
       startRedirect,
       quiesce,
       settled: () => background.settled(),

@@ -124,7 +124,7 @@ export function assertProductionReady(v: ProductionView): void {
   const refuse = (reason: string) => {
     throw new ConfigError('KEYNEST_MODE', `production mode refuses to start: ${reason}`);
   };
-  if (!v.tls && !v.acme && v.trustProxy === false) refuse('no TLS; set KEYNEST_TLS_CERT and KEYNEST_TLS_KEY, or ACME (KEYNEST_ACME_DIRECTORY_URL), or KEYNEST_TRUST_PROXY when a TLS-terminating proxy is in front');
+  if (!v.tls && !v.acme && v.trustProxy === false) refuse('no TLS; set KEYNEST_TLS_CERT and KEYNEST_TLS_KEY, or KEYNEST_TRUST_PROXY when a TLS-terminating proxy is in front, or ACME (KEYNEST_ACME_DIRECTORY_URL)');
   if (!v.rootKey && !existsSync(v.rootKeyFile)) refuse(`no root key; set KEYNEST_ROOT_KEY or provide ${v.rootKeyFile} (e.g. openssl rand -base64 32), and back it up apart from the database`);
   if (v.publicUrl === undefined || !v.publicUrl.startsWith('https://')) refuse('KEYNEST_PUBLIC_URL must be set to the https:// URL users reach');
   if (v.tls) {
