@@ -23,6 +23,8 @@ import { registerCors } from './http/cors.js';
 import { registerCsrfProtection, type CsrfTokens } from './http/csrf.js';
 import { registerHsts } from './http/hsts.js';
 import { httpsServerOptions } from './tls/options.js';
+import type { CertificatePair } from './tls/certificates.js';
+import type { TlsSettings } from './tls/settings.js';
 import { registerValidation } from './http/validation.js';
 import { registerRateLimits, type LimitName, type RateLimitStore } from './http/rate-limit/index.js';
 import type { OrgQuotas } from './orgs/quotas.js';
@@ -113,9 +115,12 @@ export async function buildApp(
     metrics: Metrics | null;
     /** Where rate-limit counters live and who counts refusals (server.ts; docs/rate-limits.md). */
     rateLimits: { store: RateLimitStore; onRefusal: (limit: LimitName) => void };
+    /** The certificate to serve when it is not config.tls's files (ACME, server.ts); defaults to config.tls. */
+    https?: { pair: CertificatePair; clientCa: TlsSettings['clientCa'] } | null;
   },
 ): Promise<FastifyInstance> {
   const { config, log, clock, lifecycle, tenancy, metrics } = deps;
+  const https = deps.https ?? (config.tls ? { pair: config.tls.initial, clientCa: config.tls.clientCa } : null);
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: config.bodyLimitBytes,
@@ -131,8 +136,8 @@ export async function buildApp(
     // A request that reaches a closing server arrived on a connection that was already open (new
     // ones are refused): answering it (with `Connection: close`) fails nobody; a 503 would fail it.
     return503OnClosing: false,
-    // Built-in HTTPS (docs/tls.md): the certificate is swapped later by tls/reloader.ts.
-    ...(config.tls ? { https: httpsServerOptions(config.tls.initial, config.tls) } : {}),
+    // Built-in HTTPS (docs/tls.md): the certificate is swapped later by tls/reloader.ts, or on an ACME renewal.
+    ...(https ? { https: httpsServerOptions(https.pair, https) } : {}),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     // Typed as the plain instance: our pino Logger is a FastifyBaseLogger, but the generic would
     // otherwise leak into every route module's signature.
@@ -149,7 +154,7 @@ export async function buildApp(
   registerSecurityHeaders(app);
   registerCors(app, { allowedOrigins: config.corsOrigins });
   registerBodyLimits(app, { bodyLimitBytes: config.bodyLimitBytes });
-  if (config.tls) registerHsts(app);
+  if (https) registerHsts(app);
   // Without this a keep-alive connection whose request was in flight at SIGTERM stays open until
   // its idle timeout, and the drain waits for it.
   app.addHook('onSend', (_req, reply, payload, done) => {

@@ -172,9 +172,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     metrics: metricsExposure(vars, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
     corsOrigins: corsOrigins(vars.KEYNEST_CORS_ORIGINS),
     httpTimeouts: httpTimeouts(vars),
-    acme: parseAcmeConfig(vars, integer),
+    acme: parseAcmeConfig(vars, integer, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
     // TLS: begin (docs/tls.md)
-    tls: parseTlsSettings(vars, integer, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
+    tls: parseTlsSettings(vars, integer, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535), vars.KEYNEST_ACME_DIRECTORY_URL !== undefined),
     deployment: parseDeployment(vars.KEYNEST_MODE),
     // --- rate limits and plans (issue 6) ---
     rateLimits: parseRateRules(vars.KEYNEST_RATE_LIMITS),

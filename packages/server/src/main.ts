@@ -31,7 +31,8 @@ export async function runServer(overrides: ConfigOverrides = {}): Promise<void> 
   try {
     keynest = await createKeyNest(config, log, systemClock);
   } catch (err) {
-    if (err instanceof RootKeyError) {
+    // A root key that cannot be had, or no ACME certificate: one line, no stack.
+    if (err instanceof RootKeyError || err instanceof ConfigError) {
       process.stderr.write(`keynest: ${err.message}\n`);
       process.exitCode = 78;
       return;
@@ -42,8 +43,8 @@ export async function runServer(overrides: ConfigOverrides = {}): Promise<void> 
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  log.info({ url, storage: storage.describe, ...(keynest.tls ? { certificate: keynest.tls.fingerprint } : {}) }, 'KeyNest is listening');
+  const url = `${config.tls || config.acme ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  log.info({ url, storage: storage.describe, ...(keynest.tls ? { certificate: keynest.tls.fingerprint } : {}), ...(keynest.acme ? { certificate: keynest.acme.fingerprint, acme: true } : {}) }, 'KeyNest is listening');
   try {
     await keynest.startRedirect(port);
   } catch (err) {

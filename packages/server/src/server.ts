@@ -47,6 +47,11 @@ import { AuditWriteTimes, Metrics } from './metrics/service.js';
 import { openStorage, type Storage } from './storage/database.js';
 import { CertificateReloader, type ReloadOutcome, type SecureContextTarget } from './tls/reloader.js';
 import { RedirectListener } from './tls/redirect.js';
+import { Http01Challenges } from './tls/acme/challenges.js';
+import { startAcme, type RunningAcme } from './tls/acme/service.js';
+import { certificatePair, type CertificatePair } from './tls/certificates.js';
+import { secureContextOptions } from './tls/options.js';
+import { ConfigError } from './errors.js';
 import { flexibleStore, MemoryWindowStore, type LimitName } from './http/rate-limit/index.js';
 import { OrgQuotas } from './orgs/quotas.js';
 
@@ -74,6 +79,8 @@ export interface KeyNest {
   close(): Promise<void>;
   /** Built-in TLS (docs/tls.md): re-reads the certificate files (SIGHUP); null when serving plain HTTP. */
   tls: { reload(trigger: string): ReloadOutcome; readonly fingerprint: string } | null;
+  /** Certificates over ACME (docs/acme.md): the running manager and the served certificate's SHA-256; null without ACME. */
+  acme: { running: RunningAcme; readonly fingerprint: string } | null;
   /** Starts the plain-HTTP redirect listener (KEYNEST_HTTP_REDIRECT_PORT) once the HTTPS port is known; its URL, or null without one. */
   startRedirect(httpsPort: number): Promise<string | null>;
   /**
@@ -98,9 +105,44 @@ const CLOCK_SKEW_MS = 30_000;
 export async function createKeyNest(config: Config, log: Logger, clock: Clock): Promise<KeyNest> {
   const storage = await openStorage(config);
   let cluster: Cluster | undefined;
+  // Listeners started before the app (ACME's responder, the shared redirect port): closed if the start fails.
+  let redirect: RedirectListener | null = null;
+  let acme: RunningAcme | null = null;
   try {
     await storage.migrate();
     const rootKey = loadRootKey(config.rootKey, config.dataDir, log);
+    // ACME (docs/acme.md): the certificate is had before the HTTPS listener exists, or nothing starts.
+    const acmeConfig = config.acme;
+    const redirectPort = config.tls?.redirectPort ?? acmeConfig?.redirectPort ?? null;
+    const redirectPublicUrl = config.publicUrl.startsWith('https://') ? config.publicUrl : undefined;
+    // Set once the app exists: a certificate delivered before (the stored one at start) is only kept.
+    const served: { target: SecureContextTarget | null; pair: CertificatePair | null } = { target: null, pair: null };
+    if (acmeConfig) {
+      // KEYNEST_HTTP_REDIRECT_PORT = KEYNEST_ACME_HTTP_PORT: one plain-HTTP listener answers the
+      // challenges and redirects the rest; it must be up before the first order.
+      const shared = redirectPort !== null && redirectPort === acmeConfig.httpPort;
+      const challenges = new Http01Challenges();
+      if (shared) redirect = await RedirectListener.start({ host: config.host, port: redirectPort, httpsPort: null, publicUrl: redirectPublicUrl, log, challenges });
+      acme = await startAcme(acmeConfig, {
+        host: config.host,
+        dataDir: config.dataDir,
+        sealKey: rootKey,
+        clock,
+        log,
+        challenges,
+        standaloneResponder: !shared,
+        onCertificate: (cert) => {
+          const pair = certificatePair(cert.certPem, cert.keyPem, { certFile: 'the ACME certificate', keyFile: 'the ACME certificate key' });
+          // A context the server refuses throws before `served` moves on: the fingerprint stays the one in use.
+          served.target?.setSecureContext(secureContextOptions(pair, { clientCa: null }));
+          served.pair = pair;
+          if (served.target) log.info({ certificate: pair.fingerprint, notAfter: cert.notAfter.toISOString() }, 'acme: now serving the renewed certificate');
+        },
+      });
+      if (!acme.certificate || !served.pair) {
+        throw new ConfigError('KEYNEST_ACME_DIRECTORY_URL', `no certificate could be obtained from ${acmeConfig.directoryUrl} (${acme.manager.status().lastError ?? 'unknown error'}); refusing to start without HTTPS`);
+      }
+    }
     const { db } = storage;
     const keyring = new Keyring(rootKey);
     // Metrics only when something reads them (docs/metrics.md): otherwise nothing is timed or counted for them.
@@ -231,17 +273,18 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const limiters = cluster.limiters;
     const rateLimitStore = cluster.link ? flexibleStore((w) => limiters(`http-rl:${w.points}/${w.durationS}`, w.points, w.durationS)) : new MemoryWindowStore();
     const rateLimits = { store: rateLimitStore, onRefusal: (limit: LimitName) => throttle.countRefusal(limit) };
-    const app = await buildApp(services, { config, log, clock, lifecycle, readiness, tenancy: storage.tenancy, metrics, rateLimits });
+    const app = await buildApp(services, { config, log, clock, lifecycle, readiness, tenancy: storage.tenancy, metrics, rateLimits, https: served.pair ? { pair: served.pair, clientCa: null } : null });
+    if (acme) served.target = app.server as unknown as SecureContextTarget;
     let metricsListener: MetricsListener | null = null;
     await sinkDispatcher.start();
     // TLS: begin (docs/tls.md)
     const tls = config.tls;
     const reloader = tls ? new CertificateReloader({ server: app.server as unknown as SecureContextTarget, settings: tls, log, production: config.deployment === 'production', clock }) : null;
     reloader?.start();
-    let redirect: RedirectListener | null = null;
     const startRedirect = async (httpsPort: number) => {
-      if (!tls || tls.redirectPort === null) return null;
-      redirect ??= await RedirectListener.start({ host: config.host, port: tls.redirectPort, httpsPort, publicUrl: config.publicUrl.startsWith('https://') ? config.publicUrl : undefined, log });
+      if (!(tls || acme) || redirectPort === null) return null;
+      if (redirect) redirect.setHttpsPort(httpsPort);
+      redirect ??= await RedirectListener.start({ host: config.host, port: redirectPort, httpsPort, publicUrl: redirectPublicUrl, log });
       return redirect.url;
     };
     // TLS: end
@@ -250,6 +293,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       (quiescing ??= (async () => {
         lifecycle.draining = true;
         reloader?.stop();
+        await acme?.close();
         await redirect?.close();
         await app.close();
         await metricsListener?.close();
@@ -287,6 +331,14 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       setupToken,
       metricsUrl: metricsListener?.url ?? null,
       tls: reloader,
+      acme: acme
+        ? {
+            running: acme,
+            get fingerprint() {
+              return served.pair?.fingerprint ?? '';
+            },
+          }
+        : null,
       startRedirect,
       quiesce,
       settled: () => background.settled(),
@@ -303,6 +355,8 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     };
   } catch (err) {
     await cluster?.close();
+    await acme?.close();
+    await redirect?.close();
     await storage.close();
     throw err;
   }

@@ -86,7 +86,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   if (typeof address !== 'object' || !address) throw new Error('test server has no address');
   let closed = false;
   return {
-    url: `${config.tls ? 'https' : 'http'}://127.0.0.1:${address.port}`,
+    url: `${config.tls || config.acme ? 'https' : 'http'}://127.0.0.1:${address.port}`,
     setupToken: keynest.setupToken ?? '',
     dataDir,
     database: pgUrl ? 'postgres' : 'sqlite',

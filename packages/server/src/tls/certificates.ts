@@ -31,8 +31,15 @@ const CURVE_BITS: Record<string, number> = { prime256v1: 256, 'P-256': 256, secp
  * the files, never their contents: a key that fails to parse must not end up in a log line.
  */
 export function readCertificatePair(certFile: string, keyFile: string): CertificatePair {
-  const cert = readText(certFile, 'certificate');
-  const key = readText(keyFile, 'key');
+  return certificatePair(readText(certFile, 'certificate'), readText(keyFile, 'key'), { certFile, keyFile });
+}
+
+/**
+ * The same checks on PEM held in memory (ACME's certificates); `names` say where it came from in
+ * messages, which never carry the PEM itself.
+ */
+export function certificatePair(cert: string, key: string, names: { certFile: string; keyFile: string }): CertificatePair {
+  const { certFile, keyFile } = names;
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(cert);

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
+import { Http01Challenges } from './acme/challenges.js';
 
 /** A hostname as a Host header may carry it (name or IPv4), or a bracketed IPv6 literal. */
 const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9](?:[a-z0-9-]{0,62}))*\.?|\[[0-9a-f:.]+\])$/i;
@@ -16,20 +17,44 @@ export class RedirectListener {
   private constructor(
     private readonly server: Server,
     readonly url: string,
+    private readonly target: { httpsPort: number | null },
   ) {}
 
-  static async start(opts: { host: string; port: number; httpsPort: number; publicUrl: string | undefined; log: Logger }): Promise<RedirectListener> {
+  /**
+   * `httpsPort` null: not known yet (ACME answers challenges here before the HTTPS listener
+   * exists); until `setHttpsPort`, other requests get a 503. `challenges`: HTTP-01 answers served
+   * on this port (KEYNEST_ACME_HTTP_PORT equal to it); the challenge path is never redirected.
+   */
+  static async start(opts: { host: string; port: number; httpsPort: number | null; publicUrl: string | undefined; log: Logger; challenges?: Http01Challenges }): Promise<RedirectListener> {
     const fixedOrigin = opts.publicUrl?.startsWith('https://') ? new URL(opts.publicUrl).origin : null;
-    const portPart = opts.httpsPort === 443 ? '' : `:${opts.httpsPort}`;
+    const target = { httpsPort: opts.httpsPort };
+    const { challenges } = opts;
     const server = createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (challenges && Http01Challenges.isChallengePath(url)) {
+        const answer = req.method === 'GET' || req.method === 'HEAD' ? challenges.respond(url) : null;
+        if (answer === null) {
+          res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store', connection: 'close' }).end('not found\n');
+          return;
+        }
+        opts.log.info({ path: url.split('?')[0] }, 'acme: answered an HTTP-01 challenge');
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store', connection: 'close' });
+        res.end(req.method === 'HEAD' ? undefined : answer);
+        return;
+      }
+      if (target.httpsPort === null) {
+        res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'retry-after': '5', connection: 'close' }).end('Starting.\n');
+        return;
+      }
+      const portPart = target.httpsPort === 443 ? '' : `:${target.httpsPort}`;
       const hostname = hostOf(req.headers.host);
       const origin = fixedOrigin ?? (hostname ? `https://${hostname}${portPart}` : null);
-      const target = req.url?.startsWith('/') ? req.url : '/';
+      const path = url.startsWith('/') ? url : '/';
       if (!origin) {
         res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end('Use HTTPS.\n');
         return;
       }
-      res.writeHead(308, { location: `${origin}${target}`, 'content-length': '0', 'cache-control': 'no-store', connection: 'close' }).end();
+      res.writeHead(308, { location: `${origin}${path}`, 'content-length': '0', 'cache-control': 'no-store', connection: 'close' }).end();
     });
     // Slow clients must not hold the port: a redirect needs one short request line.
     server.headersTimeout = 10_000;
@@ -45,7 +70,12 @@ export class RedirectListener {
     const address = server.address() as AddressInfo;
     const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
     opts.log.info({ url }, 'plain HTTP redirects to HTTPS on a listener of its own');
-    return new RedirectListener(server, url);
+    return new RedirectListener(server, url, target);
+  }
+
+  /** The HTTPS port redirects point at, once the main listener has one. */
+  setHttpsPort(port: number): void {
+    this.target.httpsPort = port;
   }
 
   async close(): Promise<void> {

@@ -28,12 +28,17 @@ export type Deployment = 'development' | 'production';
 
 type IntegerParser = (vars: Record<string, string | undefined>, name: string, dflt: number, min: number, max: number) => number;
 
-export function parseTlsSettings(vars: Record<string, string | undefined>, integer: IntegerParser, mainPort: number): TlsSettings | null {
+/**
+ * `acme`: certificates come from ACME (docs/acme.md) instead of files; then only the redirect port
+ * applies (read by parseRedirectPort), the file-only settings are refused.
+ */
+export function parseTlsSettings(vars: Record<string, string | undefined>, integer: IntegerParser, mainPort: number, acme = false): TlsSettings | null {
   const certFile = vars.KEYNEST_TLS_CERT;
   const keyFile = vars.KEYNEST_TLS_KEY;
   if (certFile === undefined && keyFile === undefined) {
     for (const name of ['KEYNEST_TLS_CLIENT_CA', 'KEYNEST_TLS_CLIENT_AUTH', 'KEYNEST_HTTP_REDIRECT_PORT', 'KEYNEST_TLS_RELOAD_CHECK_S']) {
-      if (vars[name] !== undefined) throw new ConfigError(name, 'needs built-in TLS: set KEYNEST_TLS_CERT and KEYNEST_TLS_KEY');
+      if (acme && name === 'KEYNEST_HTTP_REDIRECT_PORT') continue;
+      if (vars[name] !== undefined) throw new ConfigError(name, acme ? 'is not supported with ACME certificates (docs/acme.md)' : 'needs built-in TLS: set KEYNEST_TLS_CERT and KEYNEST_TLS_KEY, or ACME (KEYNEST_ACME_DIRECTORY_URL)');
     }
     return null;
   }
@@ -50,16 +55,21 @@ export function parseTlsSettings(vars: Record<string, string | undefined>, integ
   }
   const weakness = keyWeakness(initial);
   if (weakness) throw new ConfigError('KEYNEST_TLS_KEY', `is ${weakness}`);
-  const redirectPort = vars.KEYNEST_HTTP_REDIRECT_PORT === undefined ? null : integer(vars, 'KEYNEST_HTTP_REDIRECT_PORT', 0, 0, 65535);
-  if (redirectPort !== null && redirectPort !== 0 && redirectPort === mainPort) throw new ConfigError('KEYNEST_HTTP_REDIRECT_PORT', `must differ from the main port (${mainPort})`);
   return {
     certFile: certPath,
     keyFile: keyPath,
     initial,
     clientCa: clientCa(vars),
-    redirectPort,
+    redirectPort: parseRedirectPort(vars, integer, mainPort),
     reloadCheckS: integer(vars, 'KEYNEST_TLS_RELOAD_CHECK_S', 60, 1, 24 * 3600),
   };
+}
+
+/** KEYNEST_HTTP_REDIRECT_PORT, for certificates from files or from ACME alike; null: no redirect listener. */
+export function parseRedirectPort(vars: Record<string, string | undefined>, integer: IntegerParser, mainPort: number): number | null {
+  const redirectPort = vars.KEYNEST_HTTP_REDIRECT_PORT === undefined ? null : integer(vars, 'KEYNEST_HTTP_REDIRECT_PORT', 0, 0, 65535);
+  if (redirectPort !== null && redirectPort !== 0 && redirectPort === mainPort) throw new ConfigError('KEYNEST_HTTP_REDIRECT_PORT', `must differ from the main port (${mainPort})`);
+  return redirectPort;
 }
 
 function clientCa(vars: Record<string, string | undefined>): TlsSettings['clientCa'] {
@@ -93,6 +103,8 @@ export function parseDeployment(raw: string | undefined): Deployment {
 /** What production mode checks: the parts of the loaded config it looks at. */
 export interface ProductionView {
   tls: TlsSettings | null;
+  /** Certificates from ACME count as TLS (they are checked when issued, not here). */
+  acme: unknown;
   trustProxy: boolean | number | string[];
   rootKey: Buffer | undefined;
   dataDir: string;
@@ -112,7 +124,7 @@ export function assertProductionReady(v: ProductionView): void {
   const refuse = (reason: string) => {
     throw new ConfigError('KEYNEST_MODE', `production mode refuses to start: ${reason}`);
   };
-  if (!v.tls && v.trustProxy === false) refuse('no TLS; set KEYNEST_TLS_CERT and KEYNEST_TLS_KEY, or KEYNEST_TRUST_PROXY when a TLS-terminating proxy is in front');
+  if (!v.tls && !v.acme && v.trustProxy === false) refuse('no TLS; set KEYNEST_TLS_CERT and KEYNEST_TLS_KEY, or KEYNEST_TRUST_PROXY when a TLS-terminating proxy is in front, or ACME (KEYNEST_ACME_DIRECTORY_URL)');
   if (!v.rootKey && !existsSync(v.rootKeyFile)) refuse(`no root key; set KEYNEST_ROOT_KEY or provide ${v.rootKeyFile} (e.g. openssl rand -base64 32), and back it up apart from the database`);
   if (v.publicUrl === undefined || !v.publicUrl.startsWith('https://')) refuse('KEYNEST_PUBLIC_URL must be set to the https:// URL users reach');
   if (v.tls) {

@@ -25,6 +25,7 @@ describe('ACME settings', () => {
       email: 'ops@example.com',
       caBundle: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
       httpPort: 8080,
+      redirectPort: null,
     });
     assert.equal(loadConfig({ ...BASE, KEYNEST_ACME_DIRECTORY_URL: 'letsencrypt' }, { dataDir: tmpdir() }).acme?.httpPort, 80);
   });
@@ -42,5 +43,21 @@ describe('ACME settings', () => {
     refused({ ...BASE, KEYNEST_ACME_HTTP_PORT: '70000' }, 'KEYNEST_ACME_HTTP_PORT', /between/);
     refused({ ...BASE, KEYNEST_TLS_CERT: '/etc/ssl/cert.pem' }, 'KEYNEST_TLS_CERT', /cannot be combined/);
     refused({ ...BASE, KEYNEST_TLS_KEY: '/etc/ssl/key.pem' }, 'KEYNEST_TLS_KEY', /cannot be combined/);
+    refused({ ...BASE, KEYNEST_TLS_CLIENT_CA: '/etc/ssl/ca.pem' }, 'KEYNEST_TLS_CLIENT_CA', /not supported with ACME/);
+    refused({ ...BASE, KEYNEST_TLS_RELOAD_CHECK_S: '60' }, 'KEYNEST_TLS_RELOAD_CHECK_S', /not supported with ACME/);
+    refused({ ...BASE, KEYNEST_HTTP_REDIRECT_PORT: '8200' }, 'KEYNEST_HTTP_REDIRECT_PORT', /must differ from the main port/);
+  });
+
+  it('takes the HTTP->HTTPS redirect port (it may be the HTTP-01 port: one listener then serves both)', () => {
+    const config = loadConfig({ ...BASE, KEYNEST_ACME_HTTP_PORT: '8080', KEYNEST_HTTP_REDIRECT_PORT: '8080' }, { dataDir: tmpdir() });
+    assert.equal(config.acme?.redirectPort, 8080);
+    assert.equal(config.tls, null, 'no certificate files');
+  });
+
+  it('counts as TLS in production mode (no "no TLS" refusal)', () => {
+    const prod = { ...BASE, KEYNEST_MODE: 'production', KEYNEST_ROOT_KEY: Buffer.from(Array.from({ length: 32 }, (_, i) => i + 7)).toString('base64'), KEYNEST_PUBLIC_URL: 'https://vault.example.com' };
+    assert.equal(loadConfig(prod, { dataDir: tmpdir() }).deployment, 'production');
+    const { KEYNEST_ACME_DIRECTORY_URL: _d, KEYNEST_ACME_DOMAINS: _n, KEYNEST_ACME_EMAIL: _e, ...plain } = prod;
+    refused(plain, 'KEYNEST_MODE', /no TLS/);
   });
 });

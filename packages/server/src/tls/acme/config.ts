@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { ConfigError } from '../../errors.js';
+import { parseRedirectPort } from '../settings.js';
 
 /** Automatic certificates (docs/acme.md); null in Config when KEYNEST_ACME_DIRECTORY_URL is unset. */
 export interface AcmeConfig {
@@ -12,6 +13,8 @@ export interface AcmeConfig {
   caBundle: string | undefined;
   /** Where the HTTP-01 responder listens (the CA always asks on port 80: forward it here if this differs). */
   httpPort: number;
+  /** KEYNEST_HTTP_REDIRECT_PORT (config.ts): when it equals httpPort, the redirect listener answers the challenges. */
+  redirectPort: number | null;
 }
 
 type IntegerReader = (vars: Record<string, string | undefined>, name: string, dflt: number, min: number, max: number) => number;
@@ -27,7 +30,7 @@ const SETTINGS = ['KEYNEST_ACME_DOMAINS', 'KEYNEST_ACME_EMAIL', 'KEYNEST_ACME_CA
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const EMAIL = /^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[^\s@<>(),;:"]+$/;
 
-export function parseAcmeConfig(vars: Record<string, string | undefined>, integer: IntegerReader): AcmeConfig | null {
+export function parseAcmeConfig(vars: Record<string, string | undefined>, integer: IntegerReader, mainPort: number): AcmeConfig | null {
   const raw = vars.KEYNEST_ACME_DIRECTORY_URL;
   if (raw === undefined) {
     const stray = SETTINGS.find((name) => vars[name] !== undefined);
@@ -44,6 +47,7 @@ export function parseAcmeConfig(vars: Record<string, string | undefined>, intege
     email: email(vars.KEYNEST_ACME_EMAIL),
     caBundle: caBundle(vars.KEYNEST_ACME_CA_FILE),
     httpPort: integer(vars, 'KEYNEST_ACME_HTTP_PORT', 80, 0, 65535),
+    redirectPort: parseRedirectPort(vars, integer, mainPort),
   };
 }
 

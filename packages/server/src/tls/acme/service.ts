@@ -20,6 +20,8 @@ export interface AcmeDeps {
    * listener (the HTTP→HTTPS redirect) serves `challenges.respond()` on that port itself.
    */
   standaloneResponder: boolean;
+  /** Where the answers go; pass the one the caller's listener serves when standaloneResponder is false. */
+  challenges?: Http01Challenges;
 }
 
 export interface RunningAcme {
@@ -37,7 +39,7 @@ export interface RunningAcme {
  * answer during it), then the manager loads or orders a certificate and keeps it renewed.
  */
 export async function startAcme(config: AcmeConfig, deps: AcmeDeps): Promise<RunningAcme> {
-  const challenges = new Http01Challenges();
+  const challenges = deps.challenges ?? new Http01Challenges();
   const log = deps.log.child({ component: 'acme' });
   let responder: Server | null = null;
   if (deps.standaloneResponder) {
