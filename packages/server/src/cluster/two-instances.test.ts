@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { HOT_CACHE_TTL_MS } from '../cache.js';
+import { TEST_RATE_LIMITS } from '../testing.js';
 import type { TestServer } from '../testing.js';
 import { api, assertError, OWNER, request, setupOwner, signIn, type Api } from '../test-support/api.js';
 import { manualClock } from '../test-support/clock.js';
@@ -17,6 +18,7 @@ const WITHIN_MS = 1000;
 const MEMBER = { email: 'dev@cluster.test', password: 'Copper-Lantern-Orbit-5521' };
 const value = (call: Api) => call('GET', secretsPath('app', 'development', 'KEY'));
 const statusOf = async (p: Promise<{ status: number }>) => (await p).status;
+const LIMITED_ROUTE = '/api/v1/projects/:project/environments/:env/secrets';
 
 describe('two instances behind one Redis act as one', { skip: shared.skip }, () => {
   const clock = manualClock();
@@ -28,7 +30,16 @@ describe('two instances behind one Redis act as one', { skip: shared.skip }, () 
   let orgId: string;
 
   before(async () => {
-    cluster = new TestCluster({ clock, env: { KEYNEST_REDIS_URL: shared.url!, KEYNEST_REDIS_PREFIX: redisPrefix(), KEYNEST_LOGIN_RATE_IP: '6/600' } });
+    cluster = new TestCluster({
+      clock,
+      env: {
+        KEYNEST_REDIS_URL: shared.url!,
+        KEYNEST_REDIS_PREFIX: redisPrefix(),
+        KEYNEST_LOGIN_RATE_IP: '6/600',
+        // One route an API token may call 6 times in 10 minutes: in all, on whichever instance.
+        KEYNEST_RATE_LIMITS: `${TEST_RATE_LIMITS}; GET ${LIMITED_ROUTE}@token=6/600`,
+      },
+    });
     a = await cluster.add();
     ownerA = api(a, await setupOwner(a));
     b = await cluster.add();
@@ -82,6 +93,21 @@ describe('two instances behind one Redis act as one', { skip: shared.skip }, () 
       assertError(await request(srv, null, 'POST', '/api/v1/auth/login', { email: `guess${i}@cluster.test`, password: 'not the password 1' }), 401, 'invalid_credentials');
     }
     for (const srv of [a, b]) assertError(await request(srv, null, 'POST', '/api/v1/auth/login', { email: 'guess9@cluster.test', password: 'not the password 1' }), 429, 'rate_limited');
+  });
+
+  it("an API token's requests split across A and B meet its rate limit at their combined count (the counters are in Redis)", async () => {
+    const t = await createToken(ownerA, { project: 'app', environment: 'development', access: 'read' });
+    const list = (srv: TestServer) => api(srv, t.token)('GET', secretsPath('app', 'development'));
+    for (let i = 0; i < 6; i++) {
+      const res = await list(i % 2 === 0 ? a : b);
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.headers.get('ratelimit-remaining'), String(5 - i), 'each instance sees the count of both');
+    }
+    for (const srv of [a, b]) {
+      const refused = await list(srv);
+      assertError(refused, 429, 'rate_limited');
+      assert.ok(Number(refused.headers.get('retry-after')) > 0);
+    }
   });
 
   it('an IP allowlist turned on at A refuses on B within 1 s', async () => {
