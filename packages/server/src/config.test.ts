@@ -5,23 +5,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from './config.js';
-import { ConfigError } from './errors.js';
 import { cityRecord, writeMmdb, writeMmdbFile } from './test-support/mmdb.js';
+import { refusedConfig } from './test-support/config.js';
 
 const GOOD_KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => i + 1)).toString('base64');
 
-/** Expects loadConfig to fail naming `variable`; returns the message for further checks. */
-function failure(env: Record<string, string>, variable: string): string {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
-    assert.equal(err.variable, variable);
-    assert.ok(err.message.startsWith(`${variable}: `), err.message);
-    return err.message;
-  }
-  assert.fail(`expected ${variable} to be refused`);
-}
+const failure = refusedConfig;
 
 describe('loadConfig', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'keynest-config-'));

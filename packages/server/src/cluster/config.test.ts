@@ -1,18 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { refusedConfig } from '../test-support/config.js';
 
-function failure(env: Record<string, string>, variable: string): string {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
-    assert.equal(err.variable, variable);
-    return err.message;
-  }
-  assert.fail(`expected ${variable} to be refused`);
-}
+const failure = refusedConfig;
 
 describe('cluster settings', () => {
   it('default to one instance alone, a 5 s drain grace and the keynest: prefix', () => {

@@ -4,22 +4,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../config.js';
-import { ConfigError } from '../errors.js';
 import { makeCa, makeLeaf, type TestCert } from './test-certs.test-util.js';
+import { refusedConfig } from '../test-support/config.js';
 
 const GOOD_KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => i + 7)).toString('base64');
 
-function failure(env: Record<string, string>, variable: string, dataDir?: string): string {
-  try {
-    loadConfig(env, dataDir ? { dataDir } : {});
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
-    assert.equal(err.variable, variable, err.message);
-    assert.ok(!err.message.includes('\n'), 'one line');
-    return err.message;
-  }
-  assert.fail(`expected ${variable} to be refused`);
-}
+const failure = refusedConfig;
 
 describe('TLS settings', () => {
   let dir: string;
