@@ -193,14 +193,13 @@ export class AuditService {
 
   /**
    * A lane's commits run in the context of whichever request started it, while a group holds the
-   * records of many requests (each row's org set from its own caller). A group of one org's
-   * records is written as that org (the connections of its requests stay bound to it: no extra round
-   * trip); a group that mixes orgs, or holds an instance event, as system, the one context that may
-   * write them all.
+   * records of many requests of one chain (each row's org set from its own caller; `record` commits
+   * one row). So it is written as the org of its records (the connections of its requests stay
+   * bound to it: no extra round trip), or as system for instance events, which have no org.
    */
   #asWriterOf<T>(rows: readonly AuditRow[], write: () => Promise<T>): Promise<T> {
     const orgId = rows[0]!.org_id;
-    return typeof orgId === 'string' && rows.every((r) => r.org_id === orgId) ? this.tenancy.runAsOrg(orgId, write) : this.tenancy.runAsSystem(write);
+    return typeof orgId === 'string' ? this.tenancy.runAsOrg(orgId, write) : this.tenancy.runAsSystem(write);
   }
 
   /** How many of the org's records match `filter`, in all and by client address (the security status). */
