@@ -45,6 +45,7 @@ import { SecurityOverview } from './security/service.js';
 import { MetricsListener } from './metrics/exposure.js';
 import { AuditWriteTimes, Metrics } from './metrics/service.js';
 import { openStorage, type Storage } from './storage/database.js';
+import { GroupCommit } from './storage/group-commit.js';
 import { CertificateReloader, type ReloadOutcome, type SecureContextTarget } from './tls/reloader.js';
 import { RedirectListener } from './tls/redirect.js';
 import { Http01Challenges } from './tls/acme/challenges.js';
@@ -237,7 +238,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
       twoFactor,
       orgs,
       projects,
-      secrets: new SecretService({ db, keyring, audit, projects, invalidation, quotas, stepUp: stepUpPolicyOf(config), valueCache: { ttlMs: config.valueCacheTtlMs, maxBytes: config.valueCacheMaxBytes } }),
+      secrets: new SecretService({ db, commits: new GroupCommit(db, storage.traits), keyring, audit, projects, invalidation, quotas, stepUp: stepUpPolicyOf(config), valueCache: { ttlMs: config.valueCacheTtlMs, maxBytes: config.valueCacheMaxBytes } }),
       rotation: new KeyRotationService({ db, keyring, audit }),
       tokens,
       audit,

@@ -11,6 +11,7 @@ import { isUniqueViolation } from '../storage/dialect.js';
 import { PreparedQuery } from '../storage/prepared.js';
 import type { Database } from '../storage/schema.js';
 import type { Db } from '../storage/database.js';
+import type { GroupCommit } from '../storage/group-commit.js';
 import type { Invalidation } from '../cache.js';
 import { decryptValue, encryptWith, type VersionAddress } from './cipher.js';
 import { ReferenceResolver, ReferenceError, hasReferences, type ReferenceSource } from './references.js';
@@ -82,6 +83,8 @@ export class SecretService {
   constructor(
     private readonly deps: {
       db: Db;
+      /** Every write transaction (on SQLite, writes arriving together share a commit). */
+      commits: GroupCommit;
       keyring: Keyring;
       audit: AuditService;
       projects: ProjectService;
@@ -202,7 +205,7 @@ export class SecretService {
     const attempts = conditional ? 1 : WRITE_ATTEMPTS;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.deps.db.transaction().execute(work);
+        return await this.deps.commits.run(work);
       } catch (err) {
         const lostRace = err instanceof ConcurrentWrite || isUniqueViolation(err);
         if (!lostRace) throw err;
@@ -213,7 +216,7 @@ export class SecretService {
 
   async delete(ctx: RequestContext, target: EnvTarget, key: string, ifVersion: number | undefined): Promise<void> {
     assertSecretKey(key);
-    await this.#changing(target, this.deps.db.transaction().execute(async (trx) => {
+    await this.#changing(target, this.deps.commits.run(async (trx) => {
       const row = await store.findSecret(trx, ctx.principal.orgId, target.environment.id, key);
       if (!row || row.deleted_at !== null) throw notFound('secret');
       checkVersion(key, row, ifVersion);
@@ -226,7 +229,7 @@ export class SecretService {
 
   async restore(ctx: RequestContext, target: EnvTarget, key: string): Promise<WriteResult> {
     assertSecretKey(key);
-    return this.#changing(target, this.deps.db.transaction().execute(async (trx) => {
+    return this.#changing(target, this.deps.commits.run(async (trx) => {
       const row = await store.findSecret(trx, ctx.principal.orgId, target.environment.id, key);
       if (!row) throw notFound('secret');
       if (row.deleted_at === null) throw new AppError('secret_not_deleted', `${key} is not deleted`);
