@@ -131,6 +131,7 @@ export function formatReport(results) {
     lines.push(`e  keynest run -- node -e 0   median ${num(cli.keynestRunMs.median, 1)} ms  p90 ${num(cli.keynestRunMs.p90, 1)} ms   (${cli.runs} runs, SQLite server)`);
     lines.push(`   node -e 0                  median ${num(cli.bareNodeMs.median, 1)} ms  p90 ${num(cli.bareNodeMs.p90, 1)} ms`);
     lines.push(`   overhead                   median ${num(cli.overheadMs.median, 1)} ms  p90 ${num(cli.overheadMs.p90, 1)} ms`);
+    if (cli.droppedEnv?.length) lines.push(`   (${cli.droppedEnv.join(', ')} left out of both: it adds ${num(cli.droppedEnvCostPerNodeStartMs, 1)} ms to every node start here, before any KeyNest code runs)`);
   } else if (cli) lines.push('e  keynest run: FAILED (see problems below)');
   for (const c of Object.values(results.auditChain ?? {})) {
     lines.push(

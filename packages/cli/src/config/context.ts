@@ -12,7 +12,6 @@ import { httpFetch } from '../http-fetch.js';
 import { CliError, UsageError } from '../errors.js';
 import type { Io } from '../io.js';
 import { readCredentials, type Credentials } from './credentials.js';
-import { renewStoredSession, sessionEnded } from './session-refresh.js';
 import { findLinkFile, type LinkFile } from './link-file.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8200';
@@ -60,9 +59,13 @@ export function connect(io: Io, globals: Globals, options: { auth: boolean }): C
     throw new CliError('not_logged_in', `not logged in to ${server}: run keynest login or set KEYNEST_TOKEN`);
   }
   // A stored session's access token lives minutes: when the server refuses it, renew it once.
+  // Loaded only then: a token's `keynest run` never pays for it (nor for node:crypto).
   const renewToken =
     credential?.source === 'session' && stored
-      ? async (refused: string) => (await renewStoredSession(io.env, stored.server, refused, httpFetch)) ?? Promise.reject(sessionEnded())
+      ? async (refused: string) => {
+          const { renewStoredSession, sessionEnded } = await import('./session-refresh.js');
+          return (await renewStoredSession(io.env, stored.server, refused, httpFetch)) ?? Promise.reject(sessionEnded());
+        }
       : undefined;
   return { client: new KeyNestClient({ server, token: credential?.token, renewToken, fetch: httpFetch }), server };
 }
