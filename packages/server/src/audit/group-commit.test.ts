@@ -59,4 +59,24 @@ describe('read audit records under concurrency', () => {
     assert.equal(verify.status, 200, verify.text);
     assert.equal(verify.body.ok, true, verify.text);
   });
+
+  it('two instances and a write appending to one chain in turn: each instance links after the real head, not the one it last wrote', async () => {
+    const { storage } = srv.keynest;
+    const orgId = (await srv.db.selectFrom('orgs').select('id').executeTakeFirstOrThrow()).id;
+    // PostgreSQL: each instance remembers the head its own last append left and sends the next one
+    // linked to it in one statement, which must refuse it when another append came in between.
+    const instances = [0, 1].map(() => new AuditService(srv.db, storage.traits, storage.tenancy));
+    const ctx = (i: number): AuditContext => ({ orgId, actor: { type: 'system', id: null }, ip: null, requestId: `turn-${i}`, now: Date.now() });
+    for (let i = 0; i < 12; i++) {
+      await instances[i % 2]!.recordAlone(ctx(i), { action: 'test.turns' });
+      if (i % 4 === 3) await putSecret(call, 'app', 'development', 'TURNS', `value-${i}`);
+    }
+    await Promise.all(Array.from({ length: 10 }, (_, i) => instances[i % 2]!.recordAlone(ctx(100 + i), { action: 'test.turns' })));
+    const rows = await srv.db.selectFrom('audit_events').select(['request_id', 'seq']).where('action', '=', 'test.turns').orderBy('seq').execute();
+    assert.equal(rows.length, 22, 'every record committed, each once');
+    assert.deepEqual(rows.slice(0, 12).map((r) => r.request_id), Array.from({ length: 12 }, (_, i) => `turn-${i}`));
+    const verify = await call('GET', '/api/v1/audit/verify');
+    assert.equal(verify.status, 200, verify.text);
+    assert.equal(verify.body.ok, true, verify.text);
+  });
 });

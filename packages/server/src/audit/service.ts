@@ -158,15 +158,16 @@ export class AuditService {
   }
 
   /**
-   * Rows that commit by themselves. The head read and the insert must not interleave with another
-   * append: on PostgreSQL a transaction holds the chain's lock; SQLite has one connection, so
-   * holding it for both statements is enough — the INSERT commits on its own, and no BEGIN/COMMIT
-   * round is spent on the hot path of every read.
+   * Rows (of one chain) that commit by themselves. The head read and the insert must not
+   * interleave with another append: on PostgreSQL one statement takes the chain's lock, checks the
+   * head and inserts (`ChainAppender.appendAlone`); SQLite has one connection, so holding it for
+   * both statements is enough — the INSERT commits on its own, and no BEGIN/COMMIT round is spent
+   * on the hot path of every read.
    */
   #commit(rows: AuditRow[]): Promise<void> {
     return this.#asWriterOf(rows, () =>
       this.traits.supportsAdvisoryLocks
-        ? this.db.transaction().execute((trx) => this.#appender.append(trx, rows))
+        ? this.#appender.appendAlone(this.db, rows)
         : this.db.connection().execute((conn) => this.#appender.append(conn, rows)),
     );
   }

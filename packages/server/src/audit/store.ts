@@ -251,10 +251,26 @@ function chainLockKey(chain: string): number {
  * PostgreSQL: `lockChain` then `chainHead`, in one round trip (migration 018 says why it is a
  * function). The hot path of every append.
  */
-export async function lockChainAndReadHead(trx: Db, chain: string): Promise<{ seq: number; hash: string } | undefined> {
+export async function lockChainAndReadHead(trx: Db, chain: string): Promise<ChainHead> {
   const r = await sql<{ seq: number; hash: string }>`select seq, hash from keynest_audit_lock_chain_head(${CHAIN_LOCK_SPACE}, ${chainLockKey(chain)}, ${chain})`.execute(trx);
   const head = r.rows[0];
   return head ? { seq: Number(head.seq), hash: head.hash } : undefined;
+}
+
+export type ChainHead = { seq: number; hash: string } | undefined;
+
+/**
+ * PostgreSQL: inserts `rows` (linked to `expected`, in seq order) as a transaction of its own, one
+ * round trip, if the chain's head is still `expected` (migration 020); otherwise inserts nothing
+ * and says what the head is.
+ */
+export async function appendAtHead(db: Db, chain: string, expected: ChainHead, rows: readonly AuditRow[]): Promise<{ appended: true } | { appended: false; head: ChainHead }> {
+  const records = JSON.stringify(rows.map((row) => Object.fromEntries(AUDIT_COLUMNS.map((c) => [c, row[c] ?? null]))));
+  const r = await sql<{ appended: boolean; seq: number | null; hash: string | null }>`
+    select appended, seq, hash from keynest_audit_append_at_head(${CHAIN_LOCK_SPACE}, ${chainLockKey(chain)}, ${chain}, ${expected?.seq ?? null}, ${expected?.hash ?? null}, ${records}::jsonb)`.execute(db);
+  const answer = r.rows[0]!;
+  if (answer.appended) return { appended: true };
+  return { appended: false, head: answer.seq === null || answer.hash === null ? undefined : { seq: Number(answer.seq), hash: answer.hash } };
 }
 
 /**

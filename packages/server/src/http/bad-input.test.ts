@@ -31,6 +31,14 @@ describe('hostile input is a 4xx, never a 500', () => {
     assertError(await call('GET', `${secretsPath('app', 'development')}/K%00`), 400, 'invalid_secret_key');
   });
 
+  it('a lone UTF-16 surrogate in a name is refused; a character outside the BMP (a surrogate pair) is not', async () => {
+    assertError(await call('POST', '/api/v1/tokens', { name: 'ci\ud800', project: 'app', environment: 'development', access: 'read' }), 400, 'validation_failed');
+    assertError(await call('POST', '/api/v1/tokens', { name: '\udc00ci', project: 'app', environment: 'development', access: 'read' }), 400, 'validation_failed');
+    const created = await call('POST', '/api/v1/tokens', { name: 'ci \u{1F511}', project: 'app', environment: 'development', access: 'read' });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.body.info.name, 'ci \u{1F511}');
+  });
+
   it('numbers beyond the columns that hold them', async () => {
     assertError(await call('POST', `${secretsPath('app', 'development', 'K')}/rollback`, { version: 3_000_000_000 }), 400, 'validation_failed');
     assertError(await call('POST', `${secretsPath('app', 'development', 'K')}/rollback`, { version: 1e21 }), 400, 'validation_failed');

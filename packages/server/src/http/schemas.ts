@@ -7,10 +7,12 @@ export const REF_MAX = 100;
 
 /**
  * No control characters (NUL above all: PostgreSQL cannot store it in text and would fail the
- * query). For strings that reach the database as text or a lookup key; secret values are exempt,
- * since they are stored encrypted.
+ * query), and no lone UTF-16 surrogate (a JSON "\ud800" alone: it has no UTF-8 form, so what the
+ * database stored would differ from what the audit chain hashed). Matched as a Unicode pattern,
+ * where a surrogate pair is one character outside that range. For strings that reach the database
+ * as text or a lookup key; secret values are exempt, since they are stored encrypted.
  */
-export const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
+export const PRINTABLE = '^[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]*$';
 
 /** A bounded string without control characters. */
 export const text = (minLength: number, maxLength: number) => ({ type: 'string', minLength, maxLength, pattern: PRINTABLE }) as const;

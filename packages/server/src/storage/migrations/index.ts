@@ -17,6 +17,7 @@ import * as m016 from './016-audit-ip-index.js';
 import * as m017 from './017-token-client-cert.js';
 import * as m018 from './018-audit-chain-head.js';
 import * as m019 from './019-org-plans.js';
+import * as m020 from './020-audit-append-at-head.js';
 
 export interface Migration {
   up(db: Kysely<unknown>, t: DialectTraits): Promise<void>;
@@ -45,4 +46,5 @@ export const MIGRATIONS: readonly (readonly [name: string, migration: Migration]
   ['017-token-client-cert', m017],
   ['018-audit-chain-head', m018],
   ['019-org-plans', m019],
+  ['020-audit-append-at-head', m020],
 ];
