@@ -153,7 +153,7 @@ export class AuditService {
         lane.busy = true;
         // The reads of this turn of the event loop and of the next one join the first commit: on
         // SQLite a commit costs far more than one turn's wait (a commit per ~6 reads became one per
-        // ~9 under the bench's 10 connections, -5% CPU a read: bench/README.md).
+        // ~9 under the bench's 10 connections: bench/README.md).
         setImmediate(() => setImmediate(() => void this.#drain(chain, lane)));
       }
     });

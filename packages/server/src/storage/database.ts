@@ -52,7 +52,8 @@ function openSqlite(dataDir: string): Storage {
   // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
-  // Statement journals (a savepoint's undo: storage/group-commit.ts) in memory, not in temp files.
+  // Statement journals (a savepoint's undo: storage/group-commit.ts) in memory, not in temp files;
+  // so are temporary sort trees, which KeyNest's queries keep small (a page, a tally by address).
   sqlite.pragma('temp_store = MEMORY');
   // One server process owns the database file. EXCLUSIVE keeps the locks and the WAL index in
   // this connection instead of taking and releasing file locks around every statement (a dozen

@@ -31,6 +31,8 @@ type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
  *   its own error, the others go on;
  * - it is answered only after the shared COMMIT; if that fails, every member is rejected;
  * - its work runs in its caller's async context (the request's, for logs and tenancy).
+ * A work must use only the `trx` it is given, never start another transaction or call `run`: the
+ * group holds the one SQLite connection until it commits, so either would wait for itself.
  *
  * PostgreSQL runs transactions side by side on their own connections (row locks order them), so
  * there each is simply its own transaction.
