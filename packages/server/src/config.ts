@@ -128,9 +128,11 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir'>>
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
   const vars = { ...readConfigFile(env.KEYNEST_CONFIG_FILE), ...definedOnly(env) };
   const dataDir = overrides.dataDir ?? vars.KEYNEST_DATA_DIR ?? './data';
+  // The API's port: the metrics, ACME and TLS settings are checked against it.
+  const port = overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535);
   const config: Config = {
     host: overrides.host ?? vars.KEYNEST_HOST ?? '127.0.0.1',
-    port: overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535),
+    port,
     dataDir: path.resolve(dataDir),
     databaseUrl: databaseUrl(vars.KEYNEST_DATABASE_URL),
     databaseSchema: schemaName(vars.KEYNEST_DATABASE_SCHEMA),
@@ -169,12 +171,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     valueCacheTtlMs: integer(vars, 'KEYNEST_VALUE_CACHE_TTL_MS', 1000, 0, 60_000),
     valueCacheMaxBytes: integer(vars, 'KEYNEST_VALUE_CACHE_MAX_MB', 64, 1, 4096) * 1024 * 1024,
     geoIp: geoIpDatabase(vars.KEYNEST_GEOIP_DB),
-    metrics: metricsExposure(vars, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
+    metrics: metricsExposure(vars, port),
     corsOrigins: corsOrigins(vars.KEYNEST_CORS_ORIGINS),
     httpTimeouts: httpTimeouts(vars),
-    acme: parseAcmeConfig(vars, integer, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535)),
+    acme: parseAcmeConfig(vars, integer, port),
     // TLS: begin (docs/tls.md)
-    tls: parseTlsSettings(vars, integer, overrides.port ?? integer(vars, 'KEYNEST_PORT', 8200, 0, 65535), vars.KEYNEST_ACME_DIRECTORY_URL !== undefined),
+    tls: parseTlsSettings(vars, integer, port, vars.KEYNEST_ACME_DIRECTORY_URL !== undefined),
     deployment: parseDeployment(vars.KEYNEST_MODE),
     // --- rate limits and plans (issue 6) ---
     rateLimits: parseRateRules(vars.KEYNEST_RATE_LIMITS),
