@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
-import { Http01Challenges } from './acme/challenges.js';
+import { Http01Challenges, serveChallenge } from './acme/challenges.js';
 
 /** A hostname as a Host header may carry it (name or IPv4), or a bracketed IPv6 literal. */
 const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9](?:[a-z0-9-]{0,62}))*\.?|\[[0-9a-f:.]+\])$/i;
@@ -32,14 +32,7 @@ export class RedirectListener {
     const server = createServer((req, res) => {
       const url = req.url ?? '/';
       if (challenges && Http01Challenges.isChallengePath(url)) {
-        const answer = req.method === 'GET' || req.method === 'HEAD' ? challenges.respond(url) : null;
-        if (answer === null) {
-          res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store', connection: 'close' }).end('not found\n');
-          return;
-        }
-        opts.log.info({ path: url.split('?')[0] }, 'acme: answered an HTTP-01 challenge');
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store', connection: 'close' });
-        res.end(req.method === 'HEAD' ? undefined : answer);
+        serveChallenge(challenges, req, res, opts.log, { connection: 'close' });
         return;
       }
       if (target.httpsPort === null) {

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../../logger.js';
 
 /** RFC 8555 §8.3: the CA fetches http://<domain>/.well-known/acme-challenge/<token> on port 80. */
@@ -38,21 +38,27 @@ export class Http01Challenges {
 }
 
 /**
+ * Answers one request with its HTTP-01 key authorization (GET or HEAD), else a 404. `headers` are
+ * added to either answer (the redirect listener closes its connections).
+ */
+export function serveChallenge(challenges: Http01Challenges, req: IncomingMessage, res: ServerResponse, log: Logger, headers: Record<string, string> = {}): void {
+  const answer = req.method === 'GET' || req.method === 'HEAD' ? challenges.respond(req.url ?? '/') : null;
+  if (answer === null) {
+    res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store', ...headers }).end('not found\n');
+    return;
+  }
+  log.info({ path: (req.url ?? '').split('?')[0] }, 'acme: answered an HTTP-01 challenge');
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store', ...headers });
+  res.end(req.method === 'HEAD' ? undefined : answer);
+}
+
+/**
  * A plain-HTTP listener that serves nothing but the HTTP-01 answers (404 for everything else), for
- * deployments without the HTTP→HTTPS redirect listener. Where that listener exists, it calls
- * `challenges.respond()` itself before redirecting.
+ * deployments without the HTTP→HTTPS redirect listener. Where that listener exists, it serves the
+ * challenge paths itself (`serveChallenge`) before redirecting.
  */
 export function createChallengeServer(challenges: Http01Challenges, log: Logger): Server {
-  const server = createServer((req, res) => {
-    const answer = req.method === 'GET' || req.method === 'HEAD' ? challenges.respond(req.url ?? '/') : null;
-    if (answer === null) {
-      res.writeHead(404, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end('not found\n');
-      return;
-    }
-    log.info({ path: (req.url ?? '').split('?')[0] }, 'acme: answered an HTTP-01 challenge');
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' });
-    res.end(req.method === 'HEAD' ? undefined : answer);
-  });
+  const server = createServer((req, res) => serveChallenge(challenges, req, res, log));
   // Only short GETs arrive here: a slow client gets no time to hold the socket.
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
