@@ -31,6 +31,7 @@ import { measureAuditExport } from './lib/audit-export.mjs';
 import { auditOnOffOf, countingAuditRecords } from './lib/audit-on-off.mjs';
 import { measureAuditSearch } from './lib/audit-search.mjs';
 import { measureCliRun } from './lib/cli-timing.mjs';
+import { floorCeilings, measureFloors } from './lib/floors.mjs';
 import { measure } from './lib/load.mjs';
 import { timed } from './lib/stats.mjs';
 import { startServerProcess } from './lib/processes.mjs';
@@ -270,7 +271,7 @@ async function measureKeynest(server, database, warn) {
     },
     settings,
   );
-  return { section: out, cliEnv: fx.cliEnv, auditOnOff };
+  return { section: out, fx, auditOnOff };
 }
 
 /** (h) search and (i) export of a large audit trail on `database`, into `results`. */
@@ -344,12 +345,17 @@ async function main() {
   for (const database of databases) {
     try {
       await withServer('keynest', ['--db', database], async (srv) => {
-        const { section, cliEnv, auditOnOff } = await measureKeynest(srv, database, warn);
+        const { section, fx, auditOnOff } = await measureKeynest(srv, database, warn);
         results.load[database] = { database, ...section };
         if (auditOnOff) results.auditOnOff = auditOnOff;
         if (database === 'sqlite') {
+          try {
+            results.floors = await measureFloors({ keynestUrl: srv.info.url, fx, settings, log, withServer: (kind, args, work) => withServer(kind, args, work, warn) });
+          } catch (err) {
+            fail('floors of (b) and (c)', err);
+          }
           log(`(e) keynest run -- node -e 0, ${settings.cliRuns} runs`);
-          results.cli = await measureCliRun({ root, runs: settings.cliRuns, keynestEnv: cliEnv });
+          results.cli = await measureCliRun({ root, runs: settings.cliRuns, keynestEnv: fx.cliEnv });
         }
       }, warn);
     } catch (err) {
@@ -381,12 +387,14 @@ async function main() {
   }
 
   for (const p of results.auditOnOff?.problems ?? []) results.problems.push(`(g) ${p}`);
-  const measured = [['(a) baseline first', baselineFirst], ['(a) baseline last', baselineLast], ...databases.flatMap((d) => ['getOne', 'getOneUser', 'listAll', 'putOne'].map((k) => [`${d} ${k}`, results.load[d]?.[k]]))];
+  const floors = Object.entries(results.floors ?? {}).map(([k, m]) => [`floor ${k}`, m]);
+  const measured = [['(a) baseline first', baselineFirst], ['(a) baseline last', baselineLast], ...floors, ...databases.flatMap((d) => ['getOne', 'getOneUser', 'listAll', 'putOne'].map((k) => [`${d} ${k}`, results.load[d]?.[k]]))];
   for (const [name, m] of measured) for (const p of m?.problems ?? []) results.problems.push(`${name}: ${p}`);
   if (results.cli?.problems?.length) for (const p of results.cli.problems) results.problems.push(`(e) keynest run: ${p}`);
   if (results.cli?.skipped) log(`(e) skipped: ${results.cli.skipped}`);
 
   for (const d of databases) results.ratios[d] = ratiosOf(results.load.baseline, results.load[d]);
+  results.ceilings = floorCeilings(results.floors, results.load.baseline, results.auditOnOff);
   results.targets = evaluateTargets(results);
   results.elapsedS = Math.round((Date.now() - started) / 1000);
   results.valid = results.problems.length === 0;

@@ -3,6 +3,7 @@
 //
 //   node bench/server-process.mjs keynest [--db sqlite|postgres] [--audit-off]   a real KeyNest (startTestServer)
 //   node bench/server-process.mjs fastify                                        the bare Fastify hello-world baseline
+//   node bench/server-process.mjs floor --shape FILE [--no-audit]               the floor of (b) and (c) (lib/floor-server.mjs)
 //
 // --audit-off is (g)'s "auditing off", which exists only here: the built AuditService's recordAlone
 // (the committed-by-itself record of every read of values) resolves at once and writes nothing.
@@ -25,6 +26,8 @@ import readline from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// Dependencies as the server resolves them, wherever npm placed them.
+const requireFromServer = createRequire(path.join(root, 'packages/server/package.json'));
 export const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
 const args = process.argv.slice(2);
@@ -62,12 +65,23 @@ async function startKeynest() {
   return { info: { url: srv.url, setupToken: srv.setupToken, database: srv.database, auditOff }, close: () => srv.close(), auditCount };
 }
 
-async function startFastify() {
-  // The very Fastify the server depends on, wherever npm placed it.
-  const requireFromServer = createRequire(path.join(root, 'packages/server/package.json'));
+/** The very Fastify the server depends on. */
+async function serversFastify() {
   const fastifyPath = requireFromServer.resolve('fastify');
   const { default: Fastify } = await import(pathToFileURL(fastifyPath).href);
   const { version } = JSON.parse(readFileSync(path.join(path.dirname(fastifyPath), 'package.json'), 'utf8'));
+  return { Fastify, version };
+}
+async function startFloor() {
+  const shapeIdx = args.indexOf('--shape');
+  if (shapeIdx < 0) throw new Error('floor needs --shape FILE');
+  const { Fastify } = await serversFastify();
+  const { startFloor: start } = await import('./lib/floor-server.mjs');
+  return start({ Fastify, SQLite: requireFromServer('better-sqlite3'), shapeFile: args[shapeIdx + 1], audit: !args.includes('--no-audit') });
+}
+
+async function startFastify() {
+  const { Fastify, version } = await serversFastify();
   const app = Fastify({ logger: false });
   app.get('/', async () => ({ hello: 'world' }));
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -113,7 +127,8 @@ async function main() {
   let server;
   if (kind === 'keynest') server = await startKeynest();
   else if (kind === 'fastify') server = await startFastify();
-  else throw new Error('usage: server-process.mjs keynest [--db sqlite|postgres] [--audit-off] | fastify');
+  else if (kind === 'floor') server = await startFloor();
+  else throw new Error('usage: server-process.mjs keynest [--db sqlite|postgres] [--audit-off] | fastify | floor --shape FILE [--no-audit]');
 
   let stopping = null;
   const stop = () =>
