@@ -150,7 +150,7 @@ export async function createKeyNest(config: Config, log: Logger, clock: Clock): 
     const auditWrites = config.metrics ? new AuditWriteTimes() : null;
     // Built before the audit service, which wakes it on every append; started once the app is built.
     const sinkDispatcher = new AuditSinkDispatcher({ db, traits: storage.traits, tenancy: storage.tenancy, keyring, clock, log, config: config.auditSinks });
-    const audit = new AuditService(db, storage.traits, storage.tenancy, auditWrites, () => sinkDispatcher.notifyAppended());
+    const audit = new AuditService(db, storage.traits, storage.tenancy, auditWrites, (action) => sinkDispatcher.notifyAppended(action));
     const auditSinks = new AuditSinks({ db, keyring, audit, dispatcher: sinkDispatcher, policy: config.auditSinks.webhookPolicy });
     const auditKeys = new AuditKeys({ db, rootKey });
     const sensitive = new SensitiveStrings(rootKey);

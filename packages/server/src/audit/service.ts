@@ -105,11 +105,12 @@ export class AuditService {
     /** Told how long each append took (metrics/), when metrics are on. */
     private readonly observer: AuditWriteObserver | null = null,
     /**
-     * Told of every append (audit streaming wakes its sinks: audit/sinks). It must be cheap and
-     * never wait: it runs on the path of every audited request. For an append inside a caller's
-     * transaction it runs before the commit; the sinks look a moment later and read only committed rows.
+     * Told of every record appended, by its action (audit streaming wakes the sinks that want it:
+     * audit/sinks). It must be cheap and never wait: it runs on the path of every audited request.
+     * For an append inside a caller's transaction it runs before the commit; the sinks look a
+     * moment later and read only committed rows.
      */
-    private readonly appended: () => void = () => {},
+    private readonly appended: (action: string) => void = () => {},
   ) {
     this.#appender = new ChainAppender(traits);
   }
@@ -120,7 +121,7 @@ export class AuditService {
    */
   record(trx: Db, ctx: AuditContext, entry: AuditEntry): Promise<unknown> {
     const rows = [toRow(ctx, entry)];
-    this.appended();
+    this.appended(entry.action);
     return trx.isTransaction ? this.#timed('transaction', 1, () => this.#appender.append(trx, rows)) : this.#timed('alone', 1, () => this.#commit(rows));
   }
 
@@ -183,8 +184,10 @@ export class AuditService {
       const group = lane.queue.splice(0, GROUP_MAX_ROWS);
       try {
         await this.#timed('group', group.length, () => this.#commit(group.map((q) => q.row)));
-        this.appended();
-        for (const q of group) q.resolve();
+        for (const q of group) {
+          this.appended(q.row.action);
+          q.resolve();
+        }
       } catch (err) {
         for (const q of group) q.reject(err);
       }

@@ -46,6 +46,8 @@ export class AuditSinkDispatcher {
   #started = false;
   #stopped = false;
   #wakeScheduled = false;
+  /** The workers the scheduled wake-up will wake. */
+  readonly #toWake = new Set<SinkWorker>();
   #refreshTimer: NodeJS.Timeout | null = null;
   #refreshing: Promise<void> = Promise.resolve();
 
@@ -82,13 +84,22 @@ export class AuditSinkDispatcher {
     this.#instance.push({ id, kind: 'internal', orgId: null, destination: id, fromHead: true, ...(interest ? { interest } : {}), transport: { deliver: (records) => consume(records), close: async () => {} } });
   }
 
-  /** Called by the audit service on every append: cheap, and never waits. */
-  notifyAppended(): void {
-    if (this.#wakeScheduled || this.#workers.size === 0) return;
+  /**
+   * Called by the audit service for every record appended: cheap, and never waits. Wakes, once
+   * per WAKE_DELAY_MS, the workers that want the action. One that wants only some actions (the
+   * alert engine) is not woken by the others: under a load of reads it would otherwise run a round
+   * (a read and a cursor write) every WAKE_DELAY_MS for nothing; its poll passes over them.
+   */
+  notifyAppended(action: string): void {
+    if (this.#toWake.size === this.#workers.size) return;
+    for (const w of this.#workers.values()) if (!this.#toWake.has(w) && w.wants(action)) this.#toWake.add(w);
+    if (this.#wakeScheduled || this.#toWake.size === 0) return;
     this.#wakeScheduled = true;
     setTimeout(() => {
       this.#wakeScheduled = false;
-      for (const w of this.#workers.values()) w.wake();
+      const woken = [...this.#toWake];
+      this.#toWake.clear();
+      for (const w of woken) w.wake();
     }, WAKE_DELAY_MS).unref();
   }
 
@@ -107,6 +118,7 @@ export class AuditSinkDispatcher {
     for (const [id, worker] of this.#workers) {
       if (worker.sink.orgId !== null && !current.has(id)) {
         this.#workers.delete(id);
+        this.#toWake.delete(worker);
         await worker.stop();
       }
     }
@@ -212,6 +224,7 @@ export class AuditSinkDispatcher {
     await this.#refreshing;
     const workers = [...this.#workers.values()];
     this.#workers.clear();
+    this.#toWake.clear();
     await Promise.all(workers.map((w) => w.stop()));
   }
 }

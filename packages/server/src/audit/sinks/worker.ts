@@ -47,6 +47,8 @@ export interface WorkerDeps {
 const LEASE_MS = 30_000;
 /** How soon to look again while transactions that may fill a gap in the ids are still open (horizon.ts). */
 const GAP_RECHECK_MS = 25;
+/** Heads (id, seq, action) a sink with an `interest` looks at in one round. */
+const INTEREST_SCAN_ROWS = 1000;
 
 /** After a round: go on at once, or sleep (a wakeable sleep ends early when records are appended). */
 type Next = { sleepMs: number; wakeable: boolean } | 'stop';
@@ -95,16 +97,26 @@ export class SinkWorker {
     this.#loop ??= this.#run();
   }
 
+  /** Whether a record of this action is this sink's business (an append of it should wake it). */
+  wants(action: string): boolean {
+    return this.sink.interest === undefined || this.sink.interest(action);
+  }
+
   /** Records were appended: an idle worker looks now (a backing-off one keeps its pause). */
   wake(): void {
     this.#woken = true;
     if (this.#sleepWakeable) this.#endSleep?.();
   }
 
-  /** Resolves once the record `id` (or a later one) is delivered. */
+  /**
+   * Resolves once the record `id` (or a later one) is delivered. Wakes the worker: the records
+   * in between may be ones it was not woken for (`wants`).
+   */
   whenDelivered(id: number): Promise<void> {
     if (this.#lastId >= id) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.add({ upTo: id, resolve }));
+    const delivered = new Promise<void>((resolve) => this.#waiters.add({ upTo: id, resolve }));
+    this.wake();
+    return delivered;
   }
 
   async stop(): Promise<void> {
@@ -179,12 +191,19 @@ export class SinkWorker {
       const settled = await this.#as(() => this.#horizon!.settle(rows, this.#lastId));
       return settled.recheck ? { rows: [], through: null, recheck: settled.recheck } : covering(settled.rows);
     }
-    const heads = await this.#as(() => store.recordActionsAfter(db, this.#lastId, policy.batchSize));
+    // Heads are small (id, seq, action), and most are passed over: a round looks at many of them,
+    // loading at most a batch of the wanted records.
+    const heads = await this.#as(() => store.recordActionsAfter(db, this.#lastId, Math.max(policy.batchSize, INTEREST_SCAN_ROWS)));
     const settled = await this.#as(() => this.#horizon!.settle(heads, this.#lastId));
     if (settled.recheck) return { rows: [], through: null, recheck: settled.recheck };
-    const last = settled.rows.at(-1);
+    let last: (typeof settled.rows)[number] | undefined;
+    const wanted: number[] = [];
+    for (const head of settled.rows) {
+      if (wanted.length === policy.batchSize) break;
+      last = head;
+      if (interest(head.action)) wanted.push(Number(head.id));
+    }
     if (!last) return { rows: [], through: null };
-    const wanted = settled.rows.filter((r) => interest(r.action)).map((r) => Number(r.id));
     const rows = wanted.length > 0 ? await this.#as(() => store.recordsById(db, wanted)) : [];
     return { rows, through: { id: Number(last.id), seq: Number(last.seq ?? 0) } };
   }
