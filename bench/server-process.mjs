@@ -19,15 +19,14 @@
 //                            owns the SQLite file, so only it can count them)
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { serverModule, serverRequire } from './lib/built.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-// Dependencies as the server resolves them, wherever npm placed them.
-const requireFromServer = createRequire(path.join(root, 'packages/server/package.json'));
+const requireFromServer = serverRequire(root);
 export const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
 const args = process.argv.slice(2);
@@ -50,7 +49,7 @@ async function startKeynest() {
   } else {
     throw new Error(`--db must be sqlite or postgres, got "${database}"`);
   }
-  const dist = (p) => import(pathToFileURL(path.join(root, 'packages/server/dist', p)).href);
+  const dist = (p) => serverModule(root, p);
   const { startTestServer } = await dist('index.js');
   if (auditOff) {
     // The same module instance the server imports (one URL), patched before the server exists.
@@ -77,7 +76,8 @@ async function startFloor() {
   if (shapeIdx < 0) throw new Error('floor needs --shape FILE');
   const { Fastify } = await serversFastify();
   const { startFloor: start } = await import('./lib/floor-server.mjs');
-  return start({ Fastify, SQLite: requireFromServer('better-sqlite3'), shapeFile: args[shapeIdx + 1], audit: !args.includes('--no-audit') });
+  const { SQLITE_PRAGMAS } = await serverModule(root, 'storage/database.js');
+  return start({ Fastify, SQLite: requireFromServer('better-sqlite3'), pragmas: SQLITE_PRAGMAS, shapeFile: args[shapeIdx + 1], audit: !args.includes('--no-audit') });
 }
 
 async function startFastify() {

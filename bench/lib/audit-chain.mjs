@@ -4,10 +4,9 @@
 // ratio says what the verification itself costs on this machine, whatever its speed today.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { auditChainModule, serverModule } from './built.mjs';
+import { auditChainModule, serverModule, serverRequire } from './built.mjs';
 import { fastest, timed } from './stats.mjs';
 
 const INSERT_BATCH = 500;
@@ -102,7 +101,7 @@ export async function measureChainVerification({ root, database, pgUrl, records 
 
 /** `rounds` reads of the chain's every column, as arrays, on a read-only connection of its own. */
 async function rawReads(root, file, chain, rounds) {
-  const SQLite = createRequire(path.join(root, 'packages/server/package.json'))('better-sqlite3');
+  const SQLite = serverRequire(root)('better-sqlite3');
   const db = new SQLite(file, { readonly: true });
   try {
     const all = db.prepare('SELECT * FROM audit_events WHERE chain = ? ORDER BY seq').raw(true);

@@ -23,13 +23,13 @@ import path from 'node:path';
 const INSERT_MAX_ROWS = 64;
 
 /**
- * `shape` (JSON file): { headers, getOnePath, getOneBody, listAllPath, listAllBody, tokenDigestHex }.
+ * `shape` (JSON file): { headers, getOneBody, listAllBody, tokenDigestHex }; `pragmas`: KeyNest's SQLite settings.
  * Resolves to { info, close } like the other kinds of bench/server-process.mjs.
  */
-export async function startFloor({ Fastify, SQLite, shapeFile, audit }) {
+export async function startFloor({ Fastify, SQLite, pragmas, shapeFile, audit }) {
   const shape = JSON.parse(readFileSync(shapeFile, 'utf8'));
   const tokenDigest = Buffer.from(shape.tokenDigestHex, 'hex');
-  const journal = audit ? openAuditTable(SQLite) : null;
+  const auditTable = audit ? openAuditTable(SQLite, pragmas) : null;
 
   const app = Fastify({ logger: false });
   const answer = (body) => async (req, reply) => {
@@ -39,9 +39,9 @@ export async function startFloor({ Fastify, SQLite, shapeFile, audit }) {
       reply.code(401);
       return { code: 'invalid_credentials' };
     }
-    if (journal) {
+    if (auditTable) {
       const { project, environment, key } = req.params;
-      await journal.append({
+      await auditTable.append({
         at: Date.now(),
         action: 'secret.read',
         actor: 'tok_floor',
@@ -64,17 +64,17 @@ export async function startFloor({ Fastify, SQLite, shapeFile, audit }) {
     info: { url: `http://127.0.0.1:${port}`, audit: Boolean(audit) },
     close: async () => {
       await app.close();
-      journal?.close();
+      auditTable?.close();
     },
   };
 }
 
 /** A chained, indexed, group-committed audit table in a fresh SQLite file (removed on close). */
-function openAuditTable(SQLite) {
+function openAuditTable(SQLite, pragmas) {
   const dir = mkdtempSync(path.join(tmpdir(), 'keynest-bench-floor-'));
   const db = new SQLite(path.join(dir, 'floor.db'));
-  // KeyNest's settings (packages/server/src/storage/database.ts).
-  for (const p of ['journal_mode = WAL', 'synchronous = NORMAL', 'temp_store = MEMORY', 'locking_mode = EXCLUSIVE']) db.pragma(p);
+  // KeyNest's own settings (SQLITE_PRAGMAS of packages/server/src/storage/database.ts).
+  for (const p of pragmas) db.pragma(p);
   db.exec(`
     CREATE TABLE audit (id INTEGER PRIMARY KEY, org TEXT NOT NULL, chain TEXT NOT NULL, seq INTEGER NOT NULL,
       actor TEXT NOT NULL, environment TEXT, ip TEXT, hash BLOB NOT NULL, record TEXT NOT NULL);

@@ -40,6 +40,23 @@ export async function openStorage(config: StorageConfig): Promise<Storage> {
   });
 }
 
+/** How KeyNest opens its SQLite file, in order (the bench's floor server opens its own with them too). */
+export const SQLITE_PRAGMAS: readonly string[] = [
+  'journal_mode = WAL',
+  'foreign_keys = ON',
+  // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
+  'synchronous = NORMAL',
+  'busy_timeout = 5000',
+  // Statement journals (a savepoint's undo: storage/group-commit.ts) in memory, not in temp files;
+  // so are temporary sort trees, which KeyNest's queries keep small (a page, a tally by address).
+  'temp_store = MEMORY',
+  // One server process owns the database file. EXCLUSIVE keeps the locks and the WAL index in
+  // this connection instead of taking and releasing file locks around every statement (a dozen
+  // fcntl calls per request), and it makes a second server on the same file fail instead of
+  // racing. The cost: other tools cannot open the file while KeyNest runs (back up via KeyNest).
+  'locking_mode = EXCLUSIVE',
+];
+
 function openSqlite(dataDir: string): Storage {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = path.join(dataDir, 'keynest.db');
@@ -47,19 +64,7 @@ function openSqlite(dataDir: string): Storage {
   // Owner-only, before WAL mode creates its side files with the same mode: values are encrypted,
   // but names, audit trail and token digests are nobody else's business either.
   chmodSync(file, 0o600);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('foreign_keys = ON');
-  // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
-  sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('busy_timeout = 5000');
-  // Statement journals (a savepoint's undo: storage/group-commit.ts) in memory, not in temp files;
-  // so are temporary sort trees, which KeyNest's queries keep small (a page, a tally by address).
-  sqlite.pragma('temp_store = MEMORY');
-  // One server process owns the database file. EXCLUSIVE keeps the locks and the WAL index in
-  // this connection instead of taking and releasing file locks around every statement (a dozen
-  // fcntl calls per request), and it makes a second server on the same file fail instead of
-  // racing. The cost: other tools cannot open the file while KeyNest runs (back up via KeyNest).
-  sqlite.pragma('locking_mode = EXCLUSIVE');
+  for (const pragma of SQLITE_PRAGMAS) sqlite.pragma(pragma);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return withMigrations(db, SQLITE, `SQLite ${file}`);
 }
